@@ -1,0 +1,27 @@
+# Quick start: `make demo` (main job) and `make test` (test suite); each sets up .venv on first use.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint format clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q torch==2.14.1 torchvision==0.29.1
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/lightops demo
+
+test: $(STAMP)
+	$(BIN)/ruff check lightops tests
+	HYPOTHESIS_PROFILE=ci $(BIN)/python -m pytest -q -n 2
+
+lint: $(STAMP)
+	$(BIN)/ruff check lightops tests
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis .benchmarks

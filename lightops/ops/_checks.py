@@ -1,0 +1,80 @@
+"""Argument and input validation shared by every operator, block and model.
+
+User mistakes must surface as a ``ValueError``/``TypeError`` that names the argument and the expected value,
+not as a traceback from deep inside ``torch.nn.functional``. ``check_input`` runs inside ``forward`` and is
+registered with ``torch.fx.wrap`` so symbolic tracing records it as one opaque call instead of tracing into
+its shape branches; callers must reach it as ``_checks.check_input`` (module attribute) for that to work.
+"""
+from __future__ import annotations
+
+import math
+from typing import Sequence, Tuple, Union
+
+import torch
+
+IntOrPair = Union[int, Tuple[int, int], Sequence[int]]
+
+
+def to_pair(value: IntOrPair, name: str) -> Tuple[int, int]:
+    """Return ``(frequency, time)`` from an int or a 2-sequence of positive ints, naming ``name`` on error."""
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be an int or a pair of ints (frequency, time), got {value!r}")
+    if isinstance(value, int):
+        pair = (value, value)
+    elif isinstance(value, (tuple, list)) and len(value) == 2 and all(
+        isinstance(v, int) and not isinstance(v, bool) for v in value
+    ):
+        pair = (int(value[0]), int(value[1]))
+    else:
+        raise TypeError(f"{name} must be an int or a pair of ints (frequency, time), got {value!r}")
+    if min(pair) < 1:
+        raise ValueError(f"{name} must be >= 1 on both axes (frequency, time), got {value!r}")
+    return pair
+
+
+def check_channels(value: int, name: str) -> int:
+    """Check that a channel count is a positive int."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be a positive int, got {value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be a positive int (>= 1), got {value}")
+    return value
+
+
+def check_ratio(value: float, name: str) -> float:
+    """Check that a ratio lies in (0, 1]."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number in (0, 1], got {value!r}")
+    if not (0.0 < float(value) <= 1.0) or math.isnan(value):
+        raise ValueError(f"{name} must be in (0, 1], got {value}")
+    return float(value)
+
+
+def check_input_size(input_size: Sequence[int], name: str, in_chs: int | None = None) -> Tuple[int, int, int]:
+    """Validate an input size ``(C, F, T)`` (batch 1 implied) and return it as a tuple of ints."""
+    if not isinstance(input_size, (tuple, list, torch.Size)) or len(input_size) != 3:
+        raise ValueError(f"{name}: input_size must be (C, F, T), got {input_size!r}")
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in input_size):
+        raise TypeError(f"{name}: input_size must hold ints (C, F, T), got {input_size!r}")
+    c, f, t = (int(v) for v in input_size)
+    if min(c, f, t) < 1:
+        raise ValueError(f"{name}: input_size (C, F, T) must be positive, got {tuple(input_size)}")
+    if in_chs is not None and c != in_chs:
+        raise ValueError(f"{name}: input_size has C={c} channels, expected in_chs={in_chs}")
+    return c, f, t
+
+
+def conv_out_len(length: int, stride: int) -> int:
+    """Output length of a 'same'-padded convolution (odd kernel, padding = dilation * (k - 1) / 2)."""
+    return (length - 1) // stride + 1
+
+
+@torch.fx.wrap
+def check_input(x: torch.Tensor, in_chs: int, name: str) -> None:
+    """Raise ``ValueError`` unless ``x`` is ``(B, in_chs, F, T)`` with non-empty F and T."""
+    if x.dim() != 4:
+        raise ValueError(f"{name}: expected a 4-D input (B, C, F, T) with C={in_chs}, got shape {list(x.shape)}")
+    if x.shape[1] != in_chs:
+        raise ValueError(f"{name}: expected C={in_chs} input channels in (B, C, F, T), got shape {list(x.shape)}")
+    if x.shape[2] < 1 or x.shape[3] < 1:
+        raise ValueError(f"{name}: expected F >= 1 and T >= 1 in (B, C, F, T), got shape {list(x.shape)}")

@@ -1,0 +1,91 @@
+"""Common base of the Deep Space Separable Operators (DSSO).
+
+Every operator maps ``(B, in_chs, F, T) -> (B, out_chs, F', T')`` with 'same' padding, so
+``F' = (F - 1) // stride_f + 1`` and ``T' = (T - 1) // stride_t + 1``. The base class holds that shape
+rule, the optional output norm/activation, input validation and the ``macs``/``params`` contract that
+blocks, profilers and tests rely on. A user's own operator subclasses it (or provides the same methods)
+and registers with :func:`lightops.register_op`.
+"""
+from __future__ import annotations
+
+from typing import Callable, Optional, Tuple, Type, Union
+
+import torch
+import torch.nn as nn
+from timm.layers import get_act_layer, get_norm_layer
+
+from . import _checks
+from ._checks import IntOrPair, check_channels, check_input_size, conv_out_len, to_pair
+
+LayerType = Union[str, Type[nn.Module], Callable[..., nn.Module], None]
+
+__all__ = ["SeparableOpBase", "LayerType", "count_params"]
+
+
+def count_params(module: Optional[nn.Module]) -> int:
+    """Number of trainable parameters of ``module`` (0 for ``None``)."""
+    if module is None:
+        return 0
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
+class SeparableOpBase(nn.Module):
+    """Base class: shapes, validation, optional norm + activation after the operator.
+
+    Args:
+        in_chs: input channels.
+        out_chs: output channels.
+        stride: stride ``(frequency, time)`` or one int for both.
+        dilation: dilation of the depthwise kernels ``(frequency, time)`` or one int.
+        norm_layer: normalisation applied to the output (name such as ``"batchnorm2d"`` or a class), or None.
+        act_layer: activation applied after the norm (name such as ``"relu"`` or a class), or None.
+
+    Subclasses build their convolutions and implement ``_forward``, ``macs`` and ``_conv_params``.
+    """
+
+    def __init__(
+        self,
+        in_chs: int,
+        out_chs: int,
+        *,
+        stride: IntOrPair = 1,
+        dilation: IntOrPair = 1,
+        norm_layer: LayerType = None,
+        act_layer: LayerType = None,
+    ) -> None:
+        super().__init__()
+        self.in_chs = check_channels(in_chs, "in_chs")
+        self.out_chs = check_channels(out_chs, "out_chs")
+        self.stride = to_pair(stride, "stride")
+        self.dilation = to_pair(dilation, "dilation")
+        norm_cls = get_norm_layer(norm_layer) if norm_layer is not None else None
+        act_cls = get_act_layer(act_layer) if act_layer is not None else None
+        self.norm = norm_cls(self.out_chs) if norm_cls is not None else nn.Identity()
+        self.act = act_cls() if act_cls is not None else nn.Identity()
+
+    def output_size(self, input_size: Tuple[int, int, int]) -> Tuple[int, int, int]:
+        """Output ``(C, F, T)`` for an input ``(C, F, T)``."""
+        _, f, t = check_input_size(input_size, type(self).__name__, self.in_chs)
+        return self.out_chs, conv_out_len(f, self.stride[0]), conv_out_len(t, self.stride[1])
+
+    def params(self) -> int:
+        """Trainable parameters from the formula in the class docstring (plus the norm layer's own)."""
+        return self._conv_params() + count_params(self.norm)
+
+    def _conv_params(self) -> int:
+        raise NotImplementedError
+
+    def macs(self, input_size: Tuple[int, int, int]) -> int:
+        """Multiply-accumulates of one forward pass at batch 1 for an input ``(C, F, T)``."""
+        raise NotImplementedError
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, in_chs, F, T) -> (B, out_chs, F', T')``."""
+        _checks.check_input(x, self.in_chs, self.__class__.__name__)
+        return self.act(self.norm(self._forward(x)))
+
+    def extra_repr(self) -> str:
+        return f"{self.in_chs}, {self.out_chs}, stride={self.stride}, dilation={self.dilation}"

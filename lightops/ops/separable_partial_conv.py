@@ -1,0 +1,85 @@
+"""Separable Partial Convolution (SPC): SC on a slice of the channels, the rest passed through."""
+from __future__ import annotations
+
+import math
+from typing import Tuple
+
+import torch
+import torch.nn as nn
+
+from ._checks import IntOrPair, check_input_size, check_ratio, conv_out_len
+from ._registry import register_op
+from .base import LayerType, SeparableOpBase
+from .separable_conv import SeparableConv2d
+
+__all__ = ["SeparablePartialConv2d", "SPC"]
+
+
+@register_op("spc")
+class SeparablePartialConv2d(SeparableOpBase):
+    """Separable Partial Convolution: an SC on the first ``Cp = ceil(ratio * Cin)`` channels only.
+
+    ::
+
+        x (Cin, F, T) --split--> [:Cp] --SC(Cp -> Cp)--> (Cp, F', T') --+
+                                 [Cp:] --decimate by stride----------> --cat--> (Cin, F', T') --1x1 if Cin != Cout-->
+
+    The untouched channels come out bit-identical (at stride 1; with stride they are decimated,
+    ``x[..., ::s_f, ::s_t]``, which has the same ``F' x T'`` as the convolution). A 1x1 projection
+    ``Cin -> Cout`` follows when ``Cin != Cout``. Descends from FasterNet's partial convolution
+    (Chen et al., CVPR 2023; ratio 1/4) with SC as the partial operator.
+
+    Args:
+        in_chs, out_chs: channels ``Cin``, ``Cout``.
+        ratio: fraction of channels convolved, in (0, 1] (default 1/4).
+        stride, dilation: as :class:`SeparableConv2d`, applied to the convolved slice.
+        bias: bias on the last convolution (the projection if there is one, else the inner SC).
+        norm_layer, act_layer: optional norm and activation after the operator.
+
+    Shape:
+        ``(B, Cin, F, T) -> (B, Cout, F', T')``, ``F' = (F - 1) // s_f + 1``, ``T' = (T - 1) // s_t + 1``.
+
+    Params: ``Cp * Cp + 6 * Cp`` (+ ``Cin * Cout`` when ``Cin != Cout``; + bias; + the norm's).
+    MACs: ``Cp * Cp * F * T + 3 * Cp * F' * T + 3 * Cp * F' * T'`` (+ ``Cin * Cout * F' * T'`` when
+    ``Cin != Cout``).
+    """
+
+    def __init__(self, in_chs: int, out_chs: int, *, ratio: float = 0.25, stride: IntOrPair = 1,
+                 dilation: IntOrPair = 1, bias: bool = False, norm_layer: LayerType = None,
+                 act_layer: LayerType = None) -> None:
+        super().__init__(in_chs, out_chs, stride=stride, dilation=dilation, norm_layer=norm_layer,
+                         act_layer=act_layer)
+        self.ratio = check_ratio(ratio, "ratio")
+        self.part_chs = math.ceil(self.ratio * self.in_chs)
+        self.rest_chs = self.in_chs - self.part_chs
+        has_proj = self.in_chs != self.out_chs
+        self.sc = SeparableConv2d(self.part_chs, self.part_chs, stride=self.stride, dilation=self.dilation,
+                                  bias=bias and not has_proj)
+        self.proj = nn.Conv2d(self.in_chs, self.out_chs, 1, bias=bias) if has_proj else nn.Identity()
+
+    def _conv_params(self) -> int:
+        proj = self.in_chs * self.out_chs + (self.out_chs if self.proj.bias is not None else 0) \
+            if isinstance(self.proj, nn.Conv2d) else 0
+        return self.sc.params() + proj
+
+    def macs(self, input_size: Tuple[int, int, int]) -> int:
+        """``Cp^2 * F * T + 3 * Cp * F' * (T + T')`` (+ ``Cin * Cout * F' * T'`` with a projection)."""
+        _, f, t = check_input_size(input_size, type(self).__name__, self.in_chs)
+        macs = self.sc.macs((self.part_chs, f, t))
+        if isinstance(self.proj, nn.Conv2d):
+            macs += self.in_chs * self.out_chs * conv_out_len(f, self.stride[0]) * conv_out_len(t, self.stride[1])
+        return macs
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.rest_chs == 0:
+            return self.proj(self.sc(x))
+        part, rest = torch.split(x, [self.part_chs, self.rest_chs], dim=1)
+        if self.stride != (1, 1):
+            rest = rest[:, :, :: self.stride[0], :: self.stride[1]]
+        return self.proj(torch.cat([self.sc(part), rest], dim=1))
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, part_chs={self.part_chs}"
+
+
+SPC = SeparablePartialConv2d
