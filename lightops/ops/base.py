@@ -54,6 +54,7 @@ class SeparableOpBase(nn.Module):
         act_layer: LayerType = None,
     ) -> None:
         super().__init__()
+        self.op_label = type(self).__name__  # names the operator in error messages (a str for TorchScript)
         self.in_chs = check_channels(in_chs, "in_chs")
         self.out_chs = check_channels(out_chs, "out_chs")
         self.stride = to_pair(stride, "stride")
@@ -84,7 +85,7 @@ class SeparableOpBase(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, in_chs, F, T) -> (B, out_chs, F', T')``."""
-        _checks.check_input(x, self.in_chs, self.__class__.__name__)
+        _checks.check_input(x, self.in_chs, self.op_label)
         return self.act(self.norm(self._forward(x)))
 
     def extra_repr(self) -> str:

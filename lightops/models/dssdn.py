@@ -1,0 +1,346 @@
+"""DSSDN: Deep Space Separable Distillation Network for lightweight acoustic scene classification.
+
+Paper: "Deep Space Separable Distillation for Lightweight Acoustic Scene Classification",
+ShuQi Ye and Yuan Tian, arXiv 2405.03567 (2024). https://arxiv.org/abs/2405.03567
+
+A frequency-split stem, five Deep Space Separable Distilled Blocks (each keeps the low half of the mel
+axis on its deep path), and multi-scale fusion: every block's output is pooled to the last block's grid
+and concatenated on channels before the classifier. Where the paper is silent, the choices are written
+in docs/models.md. Large uses SC, Middle OSC, Small SPC.
+"""
+from __future__ import annotations
+
+import math
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Dict, List, Optional, Tuple, Union
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from timm.layers import ClassifierHead, make_divisible
+from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
+
+from ..blocks import DSSDB
+from ..ops import _checks, get_op_class
+from ..ops._checks import check_channels, check_ratio
+from ..stems import STEM_TYPES, create_stem
+
+__all__ = ["DSSDN", "DSSDNCfg", "BlockCfg", "StemCfg", "AUDIO_CFG", "model_cfgs"]
+
+# Default front end (DESIGN.md): 44.1 kHz mono, n_fft 4096, hop 1024, 256 mel bins, log power.
+AUDIO_CFG: Dict[str, Any] = dict(sample_rate=44100, n_fft=4096, hop_length=1024, n_mels=256, log="power_db",
+                                 clip_seconds=10.0)
+
+
+@dataclass(frozen=True)
+class StemCfg:
+    """Stem of a DSSDN."""
+
+    kind: str = "highlow"  # "conv" (full band) | "cut" (keep low bins) | "highlow" (cheap high band)
+    out_chs: int = 32  # stem channels
+    ratio: float = 0.5  # "cut": fraction of bins kept; "highlow": fraction in the low band; "conv": unused
+    stride: int = 2  # stride on both axes
+
+    def __post_init__(self) -> None:
+        if self.kind not in STEM_TYPES:
+            raise ValueError(f"StemCfg.kind must be one of {sorted(STEM_TYPES)}, got {self.kind!r}")
+        check_channels(self.out_chs, "StemCfg.out_chs")
+        check_ratio(self.ratio, "StemCfg.ratio")
+        check_channels(self.stride, "StemCfg.stride")
+
+
+@dataclass(frozen=True)
+class BlockCfg:
+    """One DSSDB of a DSSDN."""
+
+    out_chs: int  # block width C
+    op: str = "sc"  # operator name from lightops.list_ops()
+    low_ratio: float = 0.5  # fraction of frequency bins kept by the block (its low band)
+    attn: Optional[str] = "eca"  # "eca" | "cca" | None
+    time_pool: int = 1  # average pooling factor over time after the block
+    distill_ratio: float = 0.5  # distilled tap width as a fraction of C
+    op_kwargs: Tuple[Tuple[str, Any], ...] = ()  # extra operator options, e.g. (("orthogonal", "exact"),)
+
+    def __post_init__(self) -> None:
+        check_channels(self.out_chs, "BlockCfg.out_chs")
+        get_op_class(self.op)
+        check_ratio(self.low_ratio, "BlockCfg.low_ratio")
+        if self.low_ratio >= 1.0:
+            raise ValueError(f"BlockCfg.low_ratio must be in (0, 1), got {self.low_ratio}")
+        check_channels(self.time_pool, "BlockCfg.time_pool")
+        check_ratio(self.distill_ratio, "BlockCfg.distill_ratio")
+        if self.attn not in (None, "eca", "cca"):
+            raise ValueError(f"BlockCfg.attn must be 'eca', 'cca' or None, got {self.attn!r}")
+        object.__setattr__(self, "op_kwargs", tuple(tuple(kv) for kv in dict(self.op_kwargs).items()))
+
+
+@dataclass(frozen=True)
+class DSSDNCfg:
+    """Architecture of a DSSDN as typed data: the three variants are instances, any valid one builds."""
+
+    stem: StemCfg = field(default_factory=StemCfg)
+    blocks: Tuple[BlockCfg, ...] = ()  # five in the paper; any number >= 1 builds
+    norm_layer: str = "batchnorm2d"
+    act_layer: str = "relu"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.stem, dict):
+            object.__setattr__(self, "stem", StemCfg(**self.stem))
+        blocks = tuple(BlockCfg(**b) if isinstance(b, dict) else b for b in self.blocks)
+        if not blocks:
+            raise ValueError("DSSDNCfg.blocks must hold at least one BlockCfg")
+        object.__setattr__(self, "blocks", blocks)
+
+    def with_op(self, op: str, **op_kwargs: Any) -> DSSDNCfg:
+        """The same architecture with every block's operator replaced."""
+        return replace(self, blocks=tuple(replace(b, op=op, op_kwargs=tuple(op_kwargs.items()))
+                                          for b in self.blocks))
+
+    def scaled(self, width: float) -> DSSDNCfg:
+        """Channel counts multiplied by ``width`` (rounded to multiples of 4, timm's ``make_divisible``)."""
+        if isinstance(width, bool) or not isinstance(width, (int, float)) or not width > 0:
+            raise ValueError(f"width must be a positive number, got {width!r}")
+        if width == 1.0:
+            return self
+        return replace(self, stem=replace(self.stem, out_chs=make_divisible(self.stem.out_chs * width, 4)),
+                       blocks=tuple(replace(b, out_chs=make_divisible(b.out_chs * width, 4)) for b in self.blocks))
+
+    def to_dict(self) -> Dict[str, Any]:
+        """Plain dict (JSON-ready)."""
+        d = asdict(self)
+        for b in d["blocks"]:
+            b["op_kwargs"] = dict(b["op_kwargs"])
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Dict[str, Any]) -> DSSDNCfg:
+        """Inverse of :meth:`to_dict`."""
+        d = dict(d)
+        blocks = [dict(b, op_kwargs=tuple(dict(b.get("op_kwargs", {})).items())) for b in d.pop("blocks")]
+        return cls(stem=StemCfg(**d.pop("stem")), blocks=tuple(BlockCfg(**b) for b in blocks), **d)
+
+
+@torch.fx.wrap
+def _check_model_input(x: torch.Tensor, in_chans: int, min_bins: int, min_frames: int) -> None:
+    """Raise ``ValueError`` naming the expected ``(B, C, F, T)`` shape."""
+    if x.dim() != 4 or x.shape[1] != in_chans:
+        raise ValueError(f"DSSDN: expected a log-mel input (B, {in_chans}, F, T), got shape {list(x.shape)}")
+    if x.shape[2] < min_bins or x.shape[3] < min_frames:
+        raise ValueError(f"DSSDN: expected at least F >= {min_bins} mel bins and T >= {min_frames} frames in "
+                         f"(B, {in_chans}, F, T), got shape {list(x.shape)}")
+
+
+@torch.fx.wrap
+def _fuse_scales(feats: List[torch.Tensor]) -> torch.Tensor:
+    """Average-pool every block output to the last one's ``(F, T)`` grid and concatenate on channels."""
+    last = feats[-1]
+    grid = [last.shape[2], last.shape[3]]
+    return torch.cat([F.adaptive_avg_pool2d(f, grid) for f in feats[:-1]] + [last], dim=1)
+
+
+class DSSDN(nn.Module):
+    """Deep Space Separable Distillation Network.
+
+    Args:
+        cfg: architecture (:class:`DSSDNCfg`).
+        num_classes: classifier outputs (0: no classifier, forward returns pooled features).
+        in_chans: input channels of the log-mel map (1).
+        global_pool: timm pooling type (``"avg"``, ``"max"``, ``"avgmax"``, ``"catavgmax"``, ``""``).
+        drop_rate: dropout before the classifier.
+        drop_path_rate: stochastic depth on the blocks' residual refinements, linearly increasing.
+        op: rebuild the architecture with this operator in every block.
+        width: channel multiplier.
+        device, dtype: where and in what precision to create the parameters.
+
+    Shape:
+        ``(B, in_chans, F, T) -> (B, num_classes)``; ``forward_features`` gives ``(B, num_features, F5, T5)``.
+    """
+
+    def __init__(
+        self,
+        cfg: DSSDNCfg,
+        num_classes: int = 10,
+        in_chans: int = 1,
+        global_pool: str = "avg",
+        drop_rate: float = 0.0,
+        drop_path_rate: float = 0.0,
+        op: Optional[str] = None,
+        width: float = 1.0,
+        device: Optional[Union[str, torch.device]] = None,
+        dtype: Optional[torch.dtype] = None,
+    ) -> None:
+        super().__init__()
+        if not isinstance(cfg, DSSDNCfg):
+            raise TypeError(f"cfg must be a DSSDNCfg, got {type(cfg).__name__}")
+        if op is not None:
+            cfg = cfg.with_op(op)
+        self.cfg = cfg = cfg.scaled(width)
+        self.num_classes = num_classes
+        self.in_chans = check_channels(in_chans, "in_chans")
+        self.drop_rate = drop_rate
+        self.grad_checkpointing = False
+        with torch.device(device) if device is not None else nullcontext():
+            s = cfg.stem
+            stem_kw = {"cut": {"keep": s.ratio}, "highlow": {"low_ratio": s.ratio}}.get(s.kind, {})
+            self.stem = create_stem(s.kind, in_chans, s.out_chs, stride=s.stride, norm_layer=cfg.norm_layer,
+                                    act_layer=cfg.act_layer, **stem_kw)
+            dpr = [drop_path_rate * i / max(1, len(cfg.blocks) - 1) for i in range(len(cfg.blocks))]
+            blocks, prev = [], s.out_chs
+            for i, b in enumerate(cfg.blocks):
+                blocks.append(DSSDB(prev, b.out_chs, op=b.op, op_kwargs=dict(b.op_kwargs), low_ratio=b.low_ratio,
+                                    distill_ratio=b.distill_ratio, attn=b.attn, time_pool=b.time_pool,
+                                    norm_layer=cfg.norm_layer, act_layer=cfg.act_layer, drop_path=dpr[i]))
+                prev = b.out_chs
+            self.blocks = nn.Sequential(*blocks)
+            self.num_features = self.head_hidden_size = sum(b.out_chs for b in cfg.blocks)
+            self.head = ClassifierHead(self.num_features, num_classes, pool_type=global_pool, drop_rate=drop_rate)
+        if dtype is not None:
+            self.to(dtype=dtype)
+        self.min_bins, self.min_frames = self._min_input()
+        reductions = self._reductions()
+        self.feature_info = [dict(num_chs=b.out_chs, reduction=r, module=f"blocks.{i}")
+                             for i, (b, r) in enumerate(zip(cfg.blocks, reductions))]
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, nn.Linear):
+                nn.init.normal_(m.weight, 0, 0.01)
+                nn.init.zeros_(m.bias)
+
+    # ---- shapes --------------------------------------------------------------------------------------------
+    def _min_input(self) -> Tuple[int, int]:
+        """Smallest (F, T) accepted: every block needs >= 2 bins to split, every downsampling a full window."""
+        min_frames = self.cfg.stem.stride * math.prod(b.time_pool for b in self.cfg.blocks)
+        for f in range(2, 1 << 16):
+            try:
+                sizes = [self.stem.output_size((self.in_chans, f, min_frames))]
+                for blk in self.blocks:
+                    sizes.append(blk.output_size(sizes[-1]))
+            except ValueError:  # a block got < 2 bins
+                continue
+            return f, min_frames
+        raise ValueError("DSSDNCfg: no input of up to 65535 mel bins fits the frequency splits of this architecture")
+
+    def stage_sizes(self, input_size: Tuple[int, int, int]) -> List[Tuple[int, int, int]]:
+        """Output ``(C, F, T)`` of the stem and of every block for an input ``(C, F, T)``."""
+        self._check_size(input_size)
+        sizes = [self.stem.output_size(tuple(input_size))]
+        for blk in self.blocks:
+            sizes.append(blk.output_size(sizes[-1]))
+        return sizes
+
+    def _reductions(self) -> List[int]:
+        f = max(256, self.min_bins)
+        return [max(1, round(f / s[1])) for s in self.stage_sizes((self.in_chans, f, 431))[1:]]
+
+    def _check_size(self, input_size: Tuple[int, int, int]) -> None:
+        size = _checks.check_input_size(input_size, "DSSDN", self.in_chans)
+        if size[1] < self.min_bins or size[2] < self.min_frames:
+            raise ValueError(f"DSSDN: expected at least F >= {self.min_bins} mel bins and T >= {self.min_frames} "
+                             f"frames in (C, F, T), got {tuple(size)}")
+
+    def macs(self, input_size: Tuple[int, int, int]) -> int:
+        """MACs at batch 1 (convolutions and the linear classifier) for an input ``(C, F, T)``."""
+        sizes = self.stage_sizes(input_size)
+        macs = self.stem.macs(tuple(input_size)) + sum(b.macs(s) for b, s in zip(self.blocks, sizes[:-1]))
+        return macs + self.num_features * self.num_classes
+
+    # ---- timm model API ------------------------------------------------------------------------------------
+    @torch.jit.ignore
+    def group_matcher(self, coarse: bool = False) -> Dict[str, Any]:
+        """Parameter groups for layer-wise LR decay (timm)."""
+        return dict(stem=r"^stem", blocks=r"^blocks\.(\d+)")
+
+    @torch.jit.ignore
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        """Gradient checkpointing is not implemented (the models are small); kept for timm's API."""
+        self.grad_checkpointing = enable
+
+    @torch.jit.ignore
+    def get_classifier(self) -> nn.Module:
+        """The classifier layer."""
+        return self.head.fc
+
+    def reset_classifier(self, num_classes: int, global_pool: Optional[str] = None) -> None:
+        """New classifier with ``num_classes`` outputs (0: none); ``global_pool=""`` returns unpooled maps."""
+        self.num_classes = num_classes
+        self.head.reset(num_classes, pool_type=global_pool)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, in_chans, F, T) -> (B, num_features, F5, T5)``: stem, blocks, multi-scale fusion."""
+        _check_model_input(x, self.in_chans, self.min_bins, self.min_frames)
+        x = self.stem(x)
+        feats: List[torch.Tensor] = []
+        for blk in self.blocks:
+            x = blk(x)
+            feats.append(x)
+        return _fuse_scales(feats)
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """Global pooling, dropout, classifier (``pre_logits=True`` stops before the classifier)."""
+        return self.head(x, pre_logits=pre_logits) if pre_logits else self.head(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, in_chans, F, T) -> (B, num_classes)``."""
+        return self.forward_head(self.forward_features(x))
+
+
+def _blocks(chs: Tuple[int, ...], op: str, time_pool: Tuple[int, ...], attn: str = "eca") -> Tuple[BlockCfg, ...]:
+    return tuple(BlockCfg(out_chs=c, op=op, time_pool=p, attn=attn) for c, p in zip(chs, time_pool))
+
+
+model_cfgs: Dict[str, DSSDNCfg] = dict(
+    dssdn_large=DSSDNCfg(stem=StemCfg("highlow", 48), blocks=_blocks((64, 96, 128, 176, 224), "sc", (2, 2, 2, 1, 1))),
+    dssdn_middle=DSSDNCfg(stem=StemCfg("highlow", 32), blocks=_blocks((48, 72, 96, 128, 160), "osc", (2, 2, 2, 1, 1))),
+    dssdn_small=DSSDNCfg(stem=StemCfg("highlow", 24), blocks=_blocks((32, 40, 56, 64, 80), "spc", (2, 2, 2, 1, 1))),
+)
+
+
+def _create_dssdn(variant: str, pretrained: bool = False, **kwargs: Any) -> DSSDN:
+    cfg = kwargs.pop("cfg", None) or model_cfgs[variant]
+    model = build_model_with_cfg(
+        DSSDN, variant, pretrained, model_cfg=cfg,
+        feature_cfg=dict(flatten_sequential=True, out_indices=tuple(range(len(cfg.blocks)))), **kwargs)
+    if isinstance(model, DSSDN):
+        model.pretrained_cfg = dict(model.pretrained_cfg, **AUDIO_CFG)
+    return model
+
+
+def _cfg(**kwargs: Any) -> Dict[str, Any]:
+    # pool_size and min_input_size are checked against the built models by tests/models/test_dssdn.py.
+    cfg = dict(url="", num_classes=10, input_size=(1, 256, 431), pool_size=(4, 27), min_input_size=(1, 33, 16),
+               crop_pct=1.0, interpolation="", mean=(0.0,), std=(1.0,), first_conv="stem.low.0",
+               classifier="head.fc", license="apache-2.0", paper_ids="arXiv:2405.03567",
+               paper_name="Deep Space Separable Distillation for Lightweight Acoustic Scene Classification")
+    cfg.update(kwargs)
+    return cfg
+
+
+default_cfgs = generate_default_cfgs({
+    "dssdn_large": _cfg(description="DSSDN-Large (SC), <= 1M params, <= 1 GMACs per 10-s clip"),
+    "dssdn_middle": _cfg(description="DSSDN-Middle (OSC), <= 400K params, <= 500 MMACs per 10-s clip"),
+    "dssdn_small": _cfg(input_size=(1, 256, 44), pool_size=(4, 3),
+                        description="DSSDN-Small (SPC), <= 128K params, <= 30 MMACs per 1-s clip (DCASE limit)"),
+})
+
+
+@register_model
+def dssdn_large(pretrained: bool = False, **kwargs: Any) -> DSSDN:
+    """DSSDN-Large: SC operators, <= 1M params, <= 1 GMACs on a 10-s clip."""
+    return _create_dssdn("dssdn_large", pretrained, **kwargs)
+
+
+@register_model
+def dssdn_middle(pretrained: bool = False, **kwargs: Any) -> DSSDN:
+    """DSSDN-Middle: OSC operators, <= 400K params, <= 500 MMACs on a 10-s clip."""
+    return _create_dssdn("dssdn_middle", pretrained, **kwargs)
+
+
+@register_model
+def dssdn_small(pretrained: bool = False, **kwargs: Any) -> DSSDN:
+    """DSSDN-Small: SPC operators, <= 128K params, <= 30 MMACs on a 1-s clip (DCASE 2022-24 Task 1)."""
+    return _create_dssdn("dssdn_small", pretrained, **kwargs)

@@ -1,0 +1,48 @@
+"""Splitting the frequency axis into a low and a high band, the move every DSSDB and split stem makes.
+
+Both functions are registered with ``torch.fx.wrap`` (reach them as ``freq_split.split_bands``) so that
+symbolic tracing records them as single calls instead of tracing the shape arithmetic inside.
+"""
+from __future__ import annotations
+
+import math
+from typing import Tuple
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ["low_band_bins", "kept_bins", "split_bands", "keep_low", "match_bins"]
+
+
+def low_band_bins(num_bins: int, low_ratio: float) -> int:
+    """Bins in the low band: ``ceil(low_ratio * num_bins)``, at least 1 and at most ``num_bins - 1``."""
+    return min(max(1, math.ceil(low_ratio * num_bins)), max(1, num_bins - 1))
+
+
+def kept_bins(num_bins: int, keep: float) -> int:
+    """Bins kept by a cut: ``ceil(keep * num_bins)``, at least 1."""
+    return max(1, math.ceil(keep * num_bins))
+
+
+@torch.fx.wrap
+def keep_low(x: torch.Tensor, keep: float) -> torch.Tensor:
+    """The lowest ``kept_bins(F, keep)`` frequency bins of ``(B, C, F, T)``."""
+    return x[:, :, : kept_bins(x.shape[2], keep)]
+
+
+@torch.fx.wrap
+def split_bands(x: torch.Tensor, low_ratio: float) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Split ``(B, C, F, T)`` into the low band ``(B, C, Fl, T)`` and the high band ``(B, C, F - Fl, T)``.
+
+    Frequency runs low to high along dim 2, so the low band is the first ``Fl = low_band_bins(F, ratio)`` bins.
+    """
+    f_low = low_band_bins(x.shape[2], low_ratio)
+    return x[:, :, :f_low], x[:, :, f_low:]
+
+
+@torch.fx.wrap
+def match_bins(x: torch.Tensor, num_bins: int) -> torch.Tensor:
+    """Average-pool (or repeat) the frequency axis of ``(B, C, F, T)`` to ``num_bins``; identity if equal."""
+    if x.shape[2] == num_bins:
+        return x
+    return F.adaptive_avg_pool2d(x, [num_bins, x.shape[3]])
