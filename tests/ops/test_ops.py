@@ -3,14 +3,13 @@ import math
 
 import pytest
 import torch
-import torch.nn.utils.parametrize as parametrize
 from hypothesis import given
 from hypothesis import strategies as st
-from torch.utils.flop_counter import FlopCounterMode
 from torchinfo import summary
 
 import lightops
 from lightops.ops import SeparableOpBase
+from tests.utils import flop_counter_macs
 
 OPS = lightops.list_ops()
 
@@ -24,17 +23,6 @@ def op_variants():
 
 VARIANTS = op_variants()
 IDS = [n + ("-" + "-".join(f"{v}" for v in kw.values()) if kw else "") for n, kw in VARIANTS]
-
-
-def flop_counter_macs(module, x):
-    """MACs measured by torch's FlopCounterMode (FLOPs / 2); parametrizations evaluated beforehand."""
-    with parametrize.cached():
-        for m in module.modules():
-            if parametrize.is_parametrized(m):
-                _ = m.weight
-        with FlopCounterMode(display=False) as counter:
-            module(x)
-    return counter.get_total_flops() // 2
 
 
 @pytest.mark.parametrize("name,kw", VARIANTS, ids=IDS)
@@ -56,8 +44,7 @@ def test_shape_macs_params(name, kw, batch, in_chs, out_chs, f, t, stride, dilat
     assert tuple(y.shape) == expected
     assert op.output_size((in_chs, f, t)) == expected[1:]
     assert op.params() == sum(p.numel() for p in op.parameters())
-    with torch.no_grad():
-        assert op.macs((in_chs, f, t)) == flop_counter_macs(op, x[:1])
+    assert op.macs((in_chs, f, t)) == flop_counter_macs(op, x[:1])
 
 
 @pytest.mark.parametrize("name", OPS)
