@@ -40,6 +40,36 @@ def cmd_ops(args: argparse.Namespace) -> int:
     return 0
 
 
+def budget_table(markdown: bool = False) -> str:
+    """Params and MACs (10-s and 1-s clips) of every lightops model against its budget from DESIGN.md."""
+    from .profiling.budget import BUDGETS, check_budget
+
+    head = ["model", "operator", "params", "MACs, 10-s (1,256,431)", "MACs, 1-s (1,256,44)", "budget", "verdict"]
+    rows = []
+    for name in lightops.list_models():
+        model = lightops.create_model(name)
+        budget = BUDGETS[name]
+        check = check_budget(model, budget)
+        ops = ",".join(sorted({b.op for b in model.cfg.blocks}))
+        budget_text = f"<= {budget.max_params / 1e3:,.0f}K params, <= {budget.max_macs / 1e6:,.0f}M MACs on " \
+                      f"{'10-s' if budget.input_size[2] == 431 else '1-s'}"
+        rows.append([name, ops, f"{check.params:,}", f"{model.macs((1, 256, 431)):,}", f"{model.macs((1, 256, 44)):,}",
+                     budget_text, "within" if check.ok else "OVER"])
+    if markdown:
+        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
+    widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    return "\n".join([fmt.format(*head), fmt.format(*("-" * w for w in widths))] + [fmt.format(*r) for r in rows])
+
+
+def cmd_budget(args: argparse.Namespace) -> int:
+    """Print the budget table; exit 1 if a model is over budget."""
+    table = budget_table(markdown=args.markdown)
+    print(table)
+    return 1 if "OVER" in table else 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """The README's main job."""
     print(op_table(64, (64, 64, 108)))
@@ -57,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chs", type=int, default=64, help="in_chs = out_chs (default 64)")
     p.add_argument("--input", type=parse_size, default=None, help="input C,F,T (default CHS,64,108)")
     p.set_defaults(func=cmd_ops)
+    p = sub.add_parser("budget", help="params and MACs of every model against its budget (DESIGN.md)")
+    p.add_argument("--markdown", action="store_true", help="print a Markdown table (docs/models.md)")
+    p.set_defaults(func=cmd_budget)
     return parser
 
 

@@ -1,0 +1,31 @@
+"""The command line and the generated documentation tables."""
+from pathlib import Path
+
+import pytest
+
+import lightops
+from lightops import cli
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_ops_table(capsys):
+    assert cli.main(["ops", "--chs", "64"]) == 0
+    out = capsys.readouterr().out
+    for name in lightops.list_ops():
+        assert name in out
+    assert "30,965,760" in out  # SC, 64 -> 64 on (64, 64, 108)
+
+
+def test_budget_table_matches_docs(capsys):
+    assert cli.main(["budget", "--markdown"]) == 0
+    table = capsys.readouterr().out.strip()
+    docs = (ROOT / "docs" / "models.md").read_text()
+    start, end = docs.index("<!-- budget-table:start -->"), docs.index("<!-- budget-table:end -->")
+    assert docs[start:end].split("\n", 1)[1].strip() == table, "regenerate with `lightops budget --markdown`"
+    assert "OVER" not in table
+
+
+def test_bad_input_size_argument():
+    with pytest.raises(SystemExit):
+        cli.main(["ops", "--input", "64,x,3"])
