@@ -83,8 +83,10 @@ class DSSDNCfg:
     blocks: Tuple[BlockCfg, ...] = ()  # five in the paper; any number >= 1 builds
     norm_layer: str = "batchnorm2d"
     act_layer: str = "relu"
+    n_mels: int = 256  # mel bins of the intended input: construction fails if the blocks halve more than that
 
     def __post_init__(self) -> None:
+        check_channels(self.n_mels, "DSSDNCfg.n_mels")
         if isinstance(self.stem, dict):
             object.__setattr__(self, "stem", StemCfg(**self.stem))
         blocks = tuple(BlockCfg(**b) if isinstance(b, dict) else b for b in self.blocks)
@@ -198,6 +200,9 @@ class DSSDN(nn.Module):
         if dtype is not None:
             self.to(dtype=dtype)
         self.min_bins, self.min_frames = self._min_input()
+        if self.min_bins > cfg.n_mels:
+            raise ValueError(f"DSSDNCfg.blocks: {len(cfg.blocks)} frequency splits need at least {self.min_bins} mel "
+                             f"bins, but DSSDNCfg.n_mels={cfg.n_mels}; use fewer blocks or a larger low_ratio")
         reductions = self._reductions()
         self.feature_info = [dict(num_chs=b.out_chs, reduction=r, module=f"blocks.{i}")
                              for i, (b, r) in enumerate(zip(cfg.blocks, reductions))]

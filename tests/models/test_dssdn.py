@@ -227,3 +227,10 @@ def test_cfg_round_trip_and_custom_net():
 def test_invalid_cfg(bad, match):
     with pytest.raises(ValueError, match=match):
         bad()
+
+
+def test_too_many_frequency_halvings_fail_at_construction():
+    cfg = DSSDNCfg(blocks=tuple(BlockCfg(8) for _ in range(8)), n_mels=64)
+    with pytest.raises(ValueError, match=r"DSSDNCfg.blocks: 8 frequency splits need at least \d+ mel bins.*n_mels=64"):
+        DSSDN(cfg)
+    assert DSSDN(DSSDNCfg(blocks=tuple(BlockCfg(8) for _ in range(8)), n_mels=512)).min_bins <= 512
