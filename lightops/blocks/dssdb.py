@@ -6,7 +6,7 @@ from typing import Any, Dict, Optional, Tuple
 
 import torch
 import torch.nn as nn
-from timm.layers import DropPath, get_act_layer, get_norm_layer
+from timm.layers import DropPath, create_act_layer, get_act_layer, get_norm_layer
 
 from ..ops import _checks, create_op, freq_split
 from ..ops._checks import check_channels, check_input_size, check_ratio
@@ -27,7 +27,7 @@ class PointwiseNormAct(nn.Sequential):
         self.in_chs, self.out_chs = in_chs, out_chs
         self.conv = nn.Conv2d(in_chs, out_chs, 1, bias=False)
         self.bn = norm_layer(out_chs)
-        self.act = act_layer(inplace=True) if act_layer is not None else nn.Identity()
+        self.act = create_act_layer(act_layer, inplace=True) or nn.Identity()
 
     def macs(self, input_size: Tuple[int, int, int]) -> int:
         """``Cin * Cout * F * T``."""
@@ -110,7 +110,7 @@ class DSSDB(nn.Module):
         self.fuse = PointwiseNormAct(4 * cd, c, norm, None)
         self.high = PointwiseNormAct(in_chs, c, norm, None)
         self.attn = create_attn(attn, c)
-        self.act = act(inplace=False) if act is not None else nn.Identity()
+        self.act = create_act_layer(act, inplace=False) or nn.Identity()
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
         self.pool = nn.AvgPool2d((1, time_pool), ceil_mode=True) if time_pool > 1 else nn.Identity()
 

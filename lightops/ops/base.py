@@ -12,7 +12,7 @@ from typing import Callable, Optional, Tuple, Type, Union
 
 import torch
 import torch.nn as nn
-from timm.layers import get_act_layer, get_norm_layer
+from timm.layers import create_act_layer, get_norm_layer
 
 from . import _checks
 from ._checks import IntOrPair, check_channels, check_input_size, conv_out_len, to_pair
@@ -60,9 +60,8 @@ class SeparableOpBase(nn.Module):
         self.stride = to_pair(stride, "stride")
         self.dilation = to_pair(dilation, "dilation")
         norm_cls = get_norm_layer(norm_layer) if norm_layer is not None else None
-        act_cls = get_act_layer(act_layer) if act_layer is not None else None
         self.norm = norm_cls(self.out_chs) if norm_cls is not None else nn.Identity()
-        self.act = act_cls() if act_cls is not None else nn.Identity()
+        self.act = create_act_layer(act_layer) if act_layer is not None else nn.Identity()
 
     def output_size(self, input_size: Tuple[int, int, int]) -> Tuple[int, int, int]:
         """Output ``(C, F, T)`` for an input ``(C, F, T)``."""

@@ -10,7 +10,7 @@ from typing import Tuple
 
 import torch
 import torch.nn as nn
-from timm.layers import get_act_layer, get_norm_layer
+from timm.layers import create_act_layer, get_act_layer, get_norm_layer
 
 from ..ops import _checks, freq_split
 from ..ops._checks import check_channels, check_input_size, check_ratio
@@ -39,7 +39,7 @@ class _StemBase(nn.Module):
     def _conv_unit(self, kernel: int) -> nn.Sequential:
         return nn.Sequential(
             nn.Conv2d(self.in_chs, self.out_chs, kernel, stride=self.stride, padding=kernel // 2, bias=False),
-            self.norm_layer(self.out_chs), self.act_layer(inplace=True))
+            self.norm_layer(self.out_chs), create_act_layer(self.act_layer, inplace=True))
 
     def params(self) -> int:
         """Trainable parameters."""
@@ -127,7 +127,7 @@ class HighLowStem(_StemBase):
         self.low = self._conv_unit(3)
         self.high = nn.Sequential(nn.AvgPool2d(self.stride, ceil_mode=True),
                                   nn.Conv2d(self.in_chs, self.out_chs, 1, bias=False),
-                                  self.norm_layer(self.out_chs), self.act_layer(inplace=True))
+                                  self.norm_layer(self.out_chs), create_act_layer(self.act_layer, inplace=True))
 
     def _bands(self, input_size: Tuple[int, int, int]) -> Tuple[int, int, int]:
         _, f, t = self._size(input_size)

@@ -234,3 +234,14 @@ def test_too_many_frequency_halvings_fail_at_construction():
     with pytest.raises(ValueError, match=r"DSSDNCfg.blocks: 8 frequency splits need at least \d+ mel bins.*n_mels=64"):
         DSSDN(cfg)
     assert DSSDN(DSSDNCfg(blocks=tuple(BlockCfg(8) for _ in range(8)), n_mels=512)).min_bins <= 512
+
+
+@pytest.mark.parametrize("act", ["gelu", "silu", torch.nn.GELU])
+def test_activation_choices(act):
+    from dataclasses import replace
+
+    cfg = replace(lightops.models.model_cfgs["dssdn_small"], act_layer=act)
+    m = DSSDN(cfg).eval()
+    with torch.no_grad():
+        assert torch.isfinite(m(torch.randn(1, *SMALL_INPUT))).all()
+    assert lightops.SC(4, 4, act_layer=act)(torch.randn(1, 4, 3, 3)).shape == (1, 4, 3, 3)
