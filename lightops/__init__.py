@@ -3,7 +3,7 @@
 Operators (``SC``, ``OSC``, ``SPC``) sit in :mod:`lightops.ops`, blocks in :mod:`lightops.blocks`, stems in
 :mod:`lightops.stems`, models in :mod:`lightops.models` (registered in timm's registry on import).
 """
-from . import blocks, models, ops, stems
+from . import blocks, models, ops, profiling, stems
 from ._factory import create_model, is_lightops_model, list_models
 from .blocks import DSSDB
 from .models import DSSDN, BlockCfg, DSSDNCfg, StemCfg
@@ -19,6 +19,7 @@ from .ops import (
     ortho_reg_loss,
     register_op,
 )
+from .profiling import fit_budget, latency, profile
 
 __version__ = "0.1.0"
 
@@ -26,5 +27,6 @@ __all__ = [
     "SeparableConv2d", "SC", "OrthoSeparableConv2d", "OSC", "SeparablePartialConv2d", "SPC",
     "register_op", "create_op", "list_ops", "ortho_reg_loss",
     "DSSDB", "DSSDN", "DSSDNCfg", "BlockCfg", "StemCfg", "create_model", "list_models", "is_lightops_model",
-    "ops", "blocks", "stems", "models", "__version__",
+    "profile", "latency", "fit_budget",
+    "ops", "blocks", "stems", "models", "profiling", "__version__",
 ]

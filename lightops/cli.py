@@ -70,6 +70,39 @@ def cmd_budget(args: argparse.Namespace) -> int:
     return 1 if "OVER" in table else 0
 
 
+def summary_text(name: str, input_size: Optional[Tuple[int, int, int]] = None, depth: Optional[int] = None) -> str:
+    """Per-layer table (lightops.profile), torchinfo cross-check, totals and budget verdict for model ``name``."""
+    from torchinfo import summary
+
+    from .profiling import BUDGETS, check_budget, profile
+
+    model = lightops.create_model(name).eval()
+    size = tuple(input_size or model.pretrained_cfg["input_size"])
+    prof = profile(model, size)
+    lines = [prof.table(depth=depth) if depth else str(prof)]
+    info = summary(model, input_size=(1, *size), verbose=0, device="cpu")
+    diff = info.total_mult_adds - prof.total_macs
+    lines.append(f"torchinfo mult-adds  {info.total_mult_adds:,} ({diff:+,} vs the table)")
+    if diff:
+        lines.append("  torchinfo counts conv/linear bias and BatchNorm affine parameters as mult-adds and gives "
+                     "parametrized weights (OSC exact) 0 MACs; the table uses the operators' own formulas, "
+                     "which FlopCounterMode confirms.")
+    if name in BUDGETS:
+        budget = BUDGETS[name]
+        lines.append(f"budget ({budget.label}): {check_budget(model, budget)}")
+    return "\n".join(lines)
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    """Print a model's summary; exit 1 if it is over its budget."""
+    try:
+        text = summary_text(args.name, args.input, args.depth)
+    except ValueError as err:
+        raise SystemExit(f"lightops summary: {err}") from None
+    print(text)
+    return 1 if "OVER BUDGET" in text else 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """The README's main job."""
     print(op_table(64, (64, 64, 108)))
@@ -87,6 +120,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chs", type=int, default=64, help="in_chs = out_chs (default 64)")
     p.add_argument("--input", type=parse_size, default=None, help="input C,F,T (default CHS,64,108)")
     p.set_defaults(func=cmd_ops)
+    p = sub.add_parser("summary", help="per-layer table (name, type, output shape, params, MACs) and budget verdict")
+    p.add_argument("name", help="model name, e.g. dssdn_small (see lightops.list_models())")
+    p.add_argument("--input", type=parse_size, default=None, help="input C,F,T (default: the model's input_size)")
+    p.add_argument("--depth", type=int, default=None, help="expand modules down to this depth")
+    p.set_defaults(func=cmd_summary)
     p = sub.add_parser("budget", help="params and MACs of every model against its budget (DESIGN.md)")
     p.add_argument("--markdown", action="store_true", help="print a Markdown table (docs/models.md)")
     p.set_defaults(func=cmd_budget)

@@ -29,3 +29,24 @@ def test_budget_table_matches_docs(capsys):
 def test_bad_input_size_argument():
     with pytest.raises(SystemExit):
         cli.main(["ops", "--input", "64,x,3"])
+
+
+@pytest.mark.parametrize("name", lightops.list_models())
+def test_summary(name, capsys):
+    assert cli.main(["summary", name, "--input", "1,64,48"]) == 0
+    out = capsys.readouterr().out
+    model = lightops.create_model(name)
+    for row in ("stem", "blocks.0", "blocks.4", "head.fc"):
+        assert row in out
+    assert f"{model.macs((1, 64, 48)):,}" in out  # total on the given input
+    assert "torchinfo mult-adds" in out and "WITHIN BUDGET" in out
+
+
+def test_summary_depth_and_errors(capsys):
+    assert cli.main(["summary", "dssdn_small", "--input", "1,64,48", "--depth", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "refine" in out and "SeparablePartialConv2d" in out
+    with pytest.raises(SystemExit, match="unknown model"):
+        cli.main(["summary", "dssdn_tiny"])
+    with pytest.raises(SystemExit, match="F >= 33"):
+        cli.main(["summary", "dssdn_small", "--input", "1,16,48"])
