@@ -11,6 +11,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q torch==2.14.1 torchvision==0.29.1
 	$(BIN)/python -m pip install -q -e ".[dev]"
+	# real speech WAVs for the front-end parity tests; its pytest plugin is disabled in pyproject.toml
+	$(BIN)/python -m pip install -q --no-deps pytest-audioeval==0.1.3
 	touch $(STAMP)
 
 demo: $(STAMP)

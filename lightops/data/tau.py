@@ -1,0 +1,153 @@
+"""TAU Urban Acoustic Scenes 2020 Mobile, development set (DCASE 2020 Task 1A), as a torch Dataset.
+
+The loader reads the layout of the official download (Zenodo record 3819968) once its zip files are extracted
+into one folder::
+
+    root/
+      meta.csv                      filename, scene_label, identifier, source_label (tab-separated, header)
+      evaluation_setup/
+        fold1_train.csv             filename, scene_label
+        fold1_evaluate.csv          filename, scene_label
+        fold1_test.csv              filename
+      audio/
+        airport-barcelona-0-0-a.wav <scene>-<city>-<location>-<segment>-<device>.wav, 44.1 kHz mono 24-bit, 10 s
+
+The ``filename`` column holds paths relative to ``root`` (``audio/airport-barcelona-0-0-a.wav``); a bare file
+name is looked up in ``root/audio``.
+"""
+from __future__ import annotations
+
+import csv
+import os
+from typing import Callable, List, Optional, Tuple
+
+import torch
+from torch.utils.data import Dataset
+
+from ._audio import Clip, PathLike, fit_length, read_audio
+
+__all__ = ["TAUUrbanAcousticScenes2020Mobile", "TAU_CLASSES", "TAU_DEVICES", "parse_device"]
+
+TAU_CLASSES: Tuple[str, ...] = ("airport", "bus", "metro", "metro_station", "park", "public_square",
+                                "shopping_mall", "street_pedestrian", "street_traffic", "tram")
+"""The ten scene labels, sorted; a label's index is its position here."""
+
+TAU_DEVICES: Tuple[str, ...] = ("a", "b", "c", "s1", "s2", "s3", "s4", "s5", "s6")
+"""Devices of the development set; s4-s6 appear only in its evaluation fold."""
+
+SPLITS = ("train", "evaluate", "test", "all")
+
+
+def parse_device(filename: str) -> str:
+    """Device id from a TAU file name: the last dash-separated field of its stem (``...-0-0-s1.wav`` -> ``s1``)."""
+    stem = os.path.splitext(os.path.basename(filename))[0]
+    if "-" not in stem:
+        raise ValueError(f"cannot parse a device from {filename!r}: expected <scene>-<city>-<location>-<segment>-"
+                         f"<device>.wav")
+    return stem.rsplit("-", 1)[1]
+
+
+def _read_table(path: str) -> List[dict]:
+    """Rows of a tab-separated file with a header, as dicts; errors name the file."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"TAU metadata file not found: {path}")
+    with open(path, newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh, delimiter="\t")
+        if reader.fieldnames is None or "filename" not in reader.fieldnames:
+            raise ValueError(f"{path}: expected a tab-separated header with a 'filename' column, got "
+                             f"{reader.fieldnames!r}")
+        return [row for row in reader if row.get("filename")]
+
+
+class TAUUrbanAcousticScenes2020Mobile(Dataset):
+    """TAU Urban Acoustic Scenes 2020 Mobile development set: 10 scenes, devices a, b, c, s1-s6.
+
+    Items are :class:`~lightops.data.Clip` named tuples ``(waveform, label, device)``: ``waveform`` float32
+    ``(samples,)`` (``clip_seconds * sample_rate`` samples, zero-padded or cropped at the end), ``label`` the
+    index in :attr:`classes` (-1 for the ``test`` split, whose list has no labels), ``device`` the id parsed
+    from the file name. Multi-channel files are mixed down to mono by averaging. Audio is read lazily, in
+    ``__getitem__``; a missing, unreadable, corrupt or truncated file, or one at another sample rate (unless
+    ``resample``), raises an error naming the file.
+
+    Args:
+        root: folder holding ``evaluation_setup/`` and ``audio/`` (and ``meta.csv``).
+        split: ``"train"``, ``"evaluate"`` or ``"test"`` (lists of ``evaluation_setup/fold<fold>_<split>.csv``),
+            or ``"all"`` for every file in ``meta.csv``.
+        fold: cross-validation fold of the list files (the development set ships fold 1).
+        clip_seconds: length every waveform is padded or cropped to.
+        sample_rate: rate of the returned waveforms, in Hz.
+        resample: resample files whose rate differs from ``sample_rate`` (needs scipy) instead of raising.
+        transform: optional callable applied to the waveform tensor ``(samples,)``.
+    """
+
+    classes: Tuple[str, ...] = TAU_CLASSES
+
+    def __init__(self, root: PathLike, split: str = "train", fold: int = 1, clip_seconds: float = 10.0,
+                 sample_rate: int = 44100, resample: bool = False,
+                 transform: Optional[Callable[[torch.Tensor], torch.Tensor]] = None) -> None:
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+        if isinstance(fold, bool) or not isinstance(fold, int) or fold < 1:
+            raise ValueError(f"fold must be a positive int, got {fold!r}")
+        if not clip_seconds > 0:
+            raise ValueError(f"clip_seconds must be > 0, got {clip_seconds!r}")
+        if isinstance(sample_rate, bool) or not isinstance(sample_rate, int) or sample_rate < 1:
+            raise ValueError(f"sample_rate must be a positive int (Hz), got {sample_rate!r}")
+        self.root = os.fspath(root)
+        if not os.path.isdir(self.root):
+            raise FileNotFoundError(f"TAU root folder not found: {self.root}")
+        self.split = split
+        self.fold = fold
+        self.clip_seconds = float(clip_seconds)
+        self.sample_rate = sample_rate
+        self.num_samples = int(round(self.clip_seconds * sample_rate))
+        self.resample = bool(resample)
+        self.transform = transform
+        self.class_to_idx = {name: i for i, name in enumerate(self.classes)}
+        if split == "all":
+            list_path = os.path.join(self.root, "meta.csv")
+        else:
+            list_path = os.path.join(self.root, "evaluation_setup", f"fold{fold}_{split}.csv")
+        self.list_path = list_path
+        rows = _read_table(list_path)
+        if not rows:
+            raise ValueError(f"split {split!r} is empty: {list_path} lists no files")
+        audio_dir = os.path.join(self.root, "audio")
+        if not os.path.isdir(audio_dir):
+            raise FileNotFoundError(f"TAU audio folder not found: {audio_dir}")
+        self.samples: List[Tuple[str, int, str]] = []  # (path, label, device)
+        for row in rows:
+            name = row["filename"].strip()
+            path = os.path.join(self.root, name) if os.path.dirname(name) else os.path.join(audio_dir, name)
+            if split == "test":
+                label = -1
+            else:
+                scene = (row.get("scene_label") or "").strip()
+                if scene not in self.class_to_idx:
+                    raise ValueError(f"{list_path}: file {name} has scene_label {scene!r}, expected one of "
+                                     f"{list(self.classes)}")
+                label = self.class_to_idx[scene]
+            self.samples.append((path, label, parse_device(name)))
+        self.targets: List[int] = [label for _, label, _ in self.samples]
+        self.devices: Tuple[str, ...] = tuple(sorted({device for _, _, device in self.samples}))
+
+    @property
+    def num_classes(self) -> int:
+        """Number of scene classes (10)."""
+        return len(self.classes)
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> Clip:
+        """Read item ``index``: ``Clip(waveform (samples,) float32, label, device)``."""
+        path, label, device = self.samples[index]
+        x = read_audio(path, self.sample_rate, resample_audio=self.resample)  # (n,)
+        waveform = torch.from_numpy(fit_length(x, self.num_samples).copy())  # (num_samples,)
+        if self.transform is not None:
+            waveform = self.transform(waveform)
+        return Clip(waveform, label, device)
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(root={self.root!r}, split={self.split!r}, fold={self.fold}, "
+                f"clips={len(self)}, devices={list(self.devices)}, sample_rate={self.sample_rate})")
