@@ -1,0 +1,548 @@
+"""Turn pytest-benchmark JSON into docs/benchmarks.md (tables, targets, what helps) and the bubble figure.
+
+Input: the ``--benchmark-json`` of ``bench_ops.py`` and ``bench_models.py`` (one run, or several merged), and
+optionally the model suite re-run under other malloc settings (``--alloc MODE=PATH``). Every benchmark carries
+its group, label, params, MACs and whether it is its group's reference in ``extra_info`` (``benchmarks/conftest.py``);
+ratios are taken within a group, so they come from one run.
+
+The part of an existing page between ``<!-- notes:start -->`` and ``<!-- notes:end -->`` is kept when the page is
+regenerated: hand-written analysis goes there.
+
+Usage::
+
+    python benchmarks/report.py bench.json [--alloc default=a.json --alloc env=b.json]
+        [--out docs/benchmarks.md] [--png docs/benchmarks_bubble.png]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+
+NOTES_START, NOTES_END = "<!-- notes:start -->", "<!-- notes:end -->"
+PEER_ORDER = ("dwsep", "dense", "bsconv_u", "ghost", "pconv_pw")
+OP_ORDER = ("sc", "osc", "osc_exact", "spc")
+MODE_ORDER = ("eager", "eager_cl", "fused", "fused_merge_pw", "fused_cl", "frozen", "frozen_cl", "ofi", "mkldnn_off",
+              "pool2_fused", "pool2_fused_cl", "pool2_frozen", "compiled")
+MODEL_ORDER = ("mobilenetv3_small_050", "mobilenetv3_small_100", "dssdn_small", "dssdn_middle", "dssdn_large")
+TARGET_PCT = {"dssdn_large": 25.0, "dssdn_middle": 10.0, "dssdn_small": 10.0}
+STATED_CLIP = {"dssdn_large": "10s", "dssdn_middle": "10s", "dssdn_small": "1s"}
+REFERENCE_MODEL = "mobilenetv3_small_050"
+
+
+@dataclass
+class Row:
+    """One benchmark: its group, label, median time and the counts from ``extra_info``."""
+
+    group: str
+    label: str
+    median_s: float
+    params: int
+    macs: int
+    reference: bool
+    info: Dict[str, Any] = field(default_factory=dict)
+    ratio: Optional[float] = None  # median / the group reference's median
+    min_s: float = math.nan  # fastest round: least disturbed by other processes on a shared machine
+    ratio_min: Optional[float] = None  # min / the group reference's min
+
+    @property
+    def macs_per_s(self) -> float:
+        """Nominal MACs per second."""
+        return self.macs / self.median_s if self.median_s > 0 else 0.0
+
+    @property
+    def op_key(self) -> str:
+        """Operator key with the OSC mode (``osc_exact``) for op rows."""
+        op = self.info.get("op", "")
+        return "osc_exact" if op == "osc" and "exact" in self.label.lower() else op
+
+
+def load(path: str | Path) -> Dict[str, Any]:
+    """Read a pytest-benchmark JSON file."""
+    with open(path) as f:
+        return json.load(f)
+
+
+def rows_from(data: Dict[str, Any]) -> List[Row]:
+    """Rows of every benchmark in ``data``, with ratios to each group's reference."""
+    rows = []
+    for b in data.get("benchmarks", []):
+        info = dict(b.get("extra_info", {}))
+        rows.append(Row(group=b.get("group") or info.get("group", "ungrouped"), label=info.pop("label", b["name"]),
+                        median_s=float(b["stats"]["median"]), params=int(info.pop("params", 0)),
+                        macs=int(info.pop("macs", 0)), reference=bool(info.pop("reference", False)), info=info,
+                        min_s=float(b["stats"].get("min", math.nan))))
+    refs: Dict[str, Row] = {}
+    for r in rows:
+        if r.reference and r.group not in refs:
+            refs[r.group] = r
+    for r in rows:
+        ref = refs.get(r.group)
+        if ref is not None and ref.median_s > 0:
+            r.ratio = r.median_s / ref.median_s
+            if ref.min_s > 0 and r.min_s == r.min_s:
+                r.ratio_min = r.min_s / ref.min_s
+    return rows
+
+
+def _rank(seq: Sequence[str], value: str) -> int:
+    return seq.index(value) if value in seq else len(seq)
+
+
+def sort_key(row: Row) -> Tuple:
+    """Reference first, then peers, lightops operators or models in a fixed order, eager before fused."""
+    kind = row.info.get("kind", "")
+    return (not row.reference, _rank(("peer", "op", "model", "study"), kind), _rank(PEER_ORDER, row.op_key),
+            _rank(OP_ORDER, row.op_key), _rank(MODEL_ORDER, row.info.get("model", "")),
+            _rank(MODE_ORDER, row.info.get("mode", "")), row.label)
+
+
+def group_rows(rows: Iterable[Row]) -> Dict[str, List[Row]]:
+    """Rows by group, each group sorted with :func:`sort_key`, groups in first-seen order."""
+    groups: Dict[str, List[Row]] = {}
+    for r in rows:
+        groups.setdefault(r.group, []).append(r)
+    return {g: sorted(rs, key=sort_key) for g, rs in groups.items()}
+
+
+# ---- formatting ----------------------------------------------------------------------------------------------
+
+def fmt_time(seconds: float) -> str:
+    """``1.23 ms`` / ``45.6 us`` (an em dash for nan)."""
+    if seconds != seconds:
+        return "—"
+    if seconds >= 1e-3:
+        return f"{seconds * 1e3:.2f} ms"
+    return f"{seconds * 1e6:.1f} us"
+
+
+def fmt_count(n: float) -> str:
+    """``1.23 G`` / ``45.6 M`` / ``789 K`` / ``12``."""
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if abs(n) >= scale:
+            v = n / scale
+            return f"{v:.3g} {unit}" if v < 100 else f"{v:.0f} {unit}"
+    return f"{n:.0f}"
+
+
+def fmt_ratio(r: Optional[float]) -> str:
+    """``1.23x`` or an em dash."""
+    return "—" if r is None else f"{r:.2f}x"
+
+
+def table(head: Sequence[str], body: Iterable[Sequence[Any]], align: str = "") -> str:
+    """A Markdown table; ``align`` holds ``l``/``r`` per column (default: first left, others right)."""
+    align = align or "l" + "r" * (len(head) - 1)
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---:" if a == "r" else "---" for a in align) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in body]
+    return "\n".join(lines)
+
+
+def group_table(rows: Sequence[Row], peak: Optional[float], extra: Sequence[str] = ()) -> str:
+    """Median, ratio to the group reference, params, MACs, MAC/s and % of peak for each row of a group."""
+    head = ["", "median", "ratio", "min", "ratio of mins", "params", "MACs", "MAC/s", "% of peak", *extra]
+    body = []
+    for r in rows:
+        name = f"**{r.label}** (ref.)" if r.reference else r.label
+        pct = f"{100 * r.macs_per_s / peak:.1f}" if peak and r.macs else "—"
+        macs, rate = (fmt_count(r.macs), fmt_count(r.macs_per_s)) if r.macs else ("—", "—")
+        body.append([name, fmt_time(r.median_s), fmt_ratio(r.ratio), fmt_time(r.min_s), fmt_ratio(r.ratio_min),
+                     f"{r.params:,}", macs, rate, pct,
+                     *[_fmt_extra(r.info.get(k)) for k in extra]])
+    return table(head, body)
+
+
+def _fmt_extra(v: Any) -> str:
+    if v is None:
+        return "—"
+    if isinstance(v, float):
+        return f"{v:.1f}"
+    return str(v)
+
+
+def geomean(xs: Sequence[float]) -> float:
+    """Geometric mean (nan for an empty sequence)."""
+    xs = [x for x in xs if x and x > 0]
+    return math.exp(statistics.fmean(math.log(x) for x in xs)) if xs else math.nan
+
+
+def _span(xs: Sequence[float]) -> str:
+    xs = [x for x in xs if x == x]
+    if not xs:
+        return "—"
+    return f"{geomean(xs):.2f}x (range {min(xs):.2f}–{max(xs):.2f}x, {len(xs)} shapes)"
+
+
+# ---- sections --------------------------------------------------------------------------------------------------
+
+def conditions(data: Dict[str, Any]) -> str:
+    """The machine, torch, threads, allocator, peak, load and date of a run."""
+    mi = data.get("machine_info", {})
+    lo = mi.get("lightops", {})
+    peak = lo.get("peak", {})
+    alloc = lo.get("allocator", {})
+    mallopt = ", ".join(f"{k}={v:,}" for k, v in alloc.get("mallopt", {}).items()) or "none"
+    env = ", ".join(f"{k}={v}" for k, v in alloc.get("env", {}).items() if v) or "none"
+    load_start, load_end = lo.get("load_start", []), lo.get("load_end", [])
+    rows = [
+        ("CPU", f"{lo.get('cpu_model', mi.get('processor', '?'))}, {lo.get('cpu_count', '?')} logical cores"),
+        ("Python / torch", f"{mi.get('python_version', '?')} / {lo.get('torch', '?')}"),
+        ("threads, batch", f"{lo.get('threads', '?')} intra-op thread, batch 1, eval mode, `torch.inference_mode()`"),
+        ("oneDNN (mkldnn)", "enabled" if lo.get("mkldnn_enabled") else "disabled"),
+        ("allocator", f"{alloc.get('libc', '?')}, {alloc.get('replacement') or 'glibc malloc'}; "
+                      f"mallopt: {mallopt}; malloc env: {env}"),
+        ("fp32 peak (measured)", f"{peak.get('peak_macs_per_s', 0) / 1e9:.1f} GMAC/s, the higher of a "
+                                 f"{peak.get('sgemm_n', '?')}^3 sgemm ({peak.get('gflops_best', 0):.1f} GFLOP/s) and "
+                                 f"a 256 -> 256 3x3 convolution on 32x32 ({peak.get('conv_gflops_best', 0):.1f} "
+                                 f"GFLOP/s); 1 thread, best of 10, at the start and end of the run"),
+        ("load average (1, 5, 15 min)", f"start {_load(load_start)}, end {_load(load_end)}"),
+        ("date", f"{lo.get('start', data.get('datetime', '?'))} to {lo.get('end', '?')}"),
+        ("run", "quick (`--quick`)" if lo.get("quick") else "full"),
+    ]
+    return table(["", ""], rows, "ll")
+
+
+def _load(xs: Sequence[float]) -> str:
+    return ", ".join(f"{x:.2f}" for x in xs) if xs else "?"
+
+
+def _peak(data: Dict[str, Any]) -> Optional[float]:
+    return data.get("machine_info", {}).get("lightops", {}).get("peak", {}).get("peak_macs_per_s")
+
+
+def _find(rows: Iterable[Row], **match: Any) -> List[Row]:
+    out = []
+    for r in rows:
+        if all((r.op_key if k == "op" else r.info.get(k)) == v for k, v in match.items()):
+            out.append(r)
+    return out
+
+
+def pair_ratios(data: Dict[str, Any], **match: Any) -> List[float]:
+    """Interleaved ratios (``lightops_pairs`` of the JSON, ``conftest.interleaved_ratio``) matching ``match``."""
+    return [p["ratio"] for p in data.get("lightops_pairs", []) if all(p.get(k) == v for k, v in match.items())]
+
+
+def _worst(xs: Sequence[float], goal: float) -> Tuple[str, str]:
+    """``(summary, verdict)`` for ratios that must stay at or below ``goal``."""
+    met = sum(x <= goal for x in xs)
+    verdict = "met" if met == len(xs) else f"missed by up to {max(xs) / goal - 1:.0%}"
+    return f"{met}/{len(xs)} shapes; worst {max(xs):.2f}x, geo-mean {geomean(xs):.2f}x", verdict
+
+
+def targets(rows: List[Row], peak: Optional[float], data: Optional[Dict[str, Any]] = None) -> str:
+    """The four targets, each measured on medians (the verdict), on the fastest rounds, and (where the run timed
+    them) as ratios of calls timed in alternation, which a shared machine's drifting speed does not bias."""
+    data = data or {}
+    groups = group_rows(r for r in rows if r.info.get("kind") in ("op", "peer"))
+    body = []
+    for mode in ("eager", "fused"):
+        sc = [r for g in groups.values() for r in g if r.op_key == "sc" and r.info.get("mode") == mode
+              and r.ratio is not None]
+        if sc:
+            value, verdict = _worst([r.ratio for r in sc], 1.2)
+            mins = [r.ratio_min for r in sc if r.ratio_min is not None]
+            inter = pair_ratios(data, kind="op", a="sc", a_mode=mode, b="dwsep")
+            body.append([f"SC ({mode}) / depthwise-separable <= 1.2x", value, verdict,
+                         " — ".join(_worst(mins, 1.2)) if mins else "—",
+                         " — ".join(_worst(inter, 1.2)) if inter else "—"])
+    for op, name in (("osc", "OSC"), ("osc_exact", "OSC exact"), ("spc", "SPC")):
+        for mode in ("eager", "fused", "fused_merge_pw"):
+            sc_mode = "eager" if mode == "eager" else "fused"
+            rel, rel_min = [], []
+            for g in groups.values():
+                sc = [r for r in g if r.op_key == "sc" and r.info.get("mode") == sc_mode]
+                other = [r for r in g if r.op_key == op and r.info.get("mode") == mode]
+                if sc and other:
+                    rel.append(other[0].median_s / sc[0].median_s)
+                    rel_min.append(other[0].min_s / sc[0].min_s)
+            if rel:
+                what = "fused, merge_pointwise=auto" if mode == "fused_merge_pw" else mode
+                value, verdict = _worst(rel, 1.0)
+                inter = pair_ratios(data, kind="op", a=op, a_mode=mode, b="sc", b_mode=sc_mode)
+                body.append([f"{name} ({what}) <= SC ({sc_mode}), same shape", value, verdict,
+                             " — ".join(_worst(rel_min, 1.0)) if all(x == x for x in rel_min) else "—",
+                             " — ".join(_worst(inter, 1.0)) if inter else "—"])
+    models = [r for r in rows if r.info.get("kind") == "model" and r.info.get("clip") == "1s"]
+    ref_eager = _find(models, model=REFERENCE_MODEL, mode="eager")
+    ref_frozen = _find(models, model=REFERENCE_MODEL, mode="frozen")
+    for mode in ("eager", "fused", "frozen"):
+        small = _find(models, model="dssdn_small", mode=mode)
+        if small and ref_eager:
+            s, ref = small[0], ref_eager[0]
+            r = s.median_s / ref.median_s
+            value = f"{fmt_time(s.median_s)} vs {fmt_time(ref.median_s)} = {r:.2f}x"
+            if ref_frozen and mode == "frozen":
+                value += f"; {s.median_s / ref_frozen[0].median_s:.2f}x of {REFERENCE_MODEL} frozen " \
+                         f"({fmt_time(ref_frozen[0].median_s)})"
+            on_min = f"{fmt_time(s.min_s)} vs {fmt_time(ref.min_s)} = {s.min_s / ref.min_s:.2f}x"
+            inter = pair_ratios(data, kind="model", a="dssdn_small", a_mode=mode, b=REFERENCE_MODEL, b_mode="eager")
+            body.append([f"dssdn_small ({mode}), 1-s clip, faster than {REFERENCE_MODEL} (eager)", value,
+                         "met" if r < 1.0 else f"missed by {r - 1:.0%}", on_min,
+                         f"{inter[0]:.2f}x: {'met' if inter[0] < 1 else 'missed'}" if inter else "—"])
+    for mode in ("frozen", "frozen_cl"):
+        inter = pair_ratios(data, kind="model", a="dssdn_small", a_mode=mode, b=REFERENCE_MODEL, b_mode=mode)
+        if inter:
+            body.append([f"dssdn_small ({mode}), 1-s clip, faster than {REFERENCE_MODEL} ({mode})", "—", "—", "—",
+                         f"{inter[0]:.2f}x: {'met' if inter[0] < 1 else 'missed'}"])
+    if peak:
+        for name, goal in TARGET_PCT.items():
+            clip = STATED_CLIP[name]
+            for mode in ("eager", "fused", "frozen"):
+                hit = _find((r for r in rows if r.info.get("kind") == "model"), model=name, mode=mode, clip=clip)
+                if hit:
+                    h = hit[0]
+                    pct, pct_min = 100 * h.macs_per_s / peak, 100 * h.macs / h.min_s / peak
+                    body.append([f"{name} ({mode}) MAC/s on the {clip[:-1]}-s clip >= {goal:.0f} % of peak",
+                                 f"{fmt_count(h.macs_per_s)}MAC/s = {pct:.1f} % of peak",
+                                 "met" if pct >= goal else f"missed: {pct / goal:.0%} of the goal",
+                                 f"{pct_min:.1f} % of peak", "—"])
+    if not body:
+        return ""
+    return table(["target", "measured (medians)", "verdict", "on the fastest rounds", "timed in alternation"],
+                 body, "lllll")
+
+
+def pairs_table(data: Dict[str, Any]) -> str:
+    """Every ratio timed in alternation: where, which two, the ratio and each side's fastest round median."""
+    body = []
+    for p in data.get("lightops_pairs", []):
+        where = p.get("group", "").removeprefix("op ")
+        body.append([where, f"{p['a']} ({p['a_mode']}) / {p['b']} ({p['b_mode']})", f"{p['ratio']:.2f}x",
+                     f"<= {p['goal']:.1f}x" + ("" if p["ratio"] <= p["goal"] else " (missed)"),
+                     fmt_time(p["a_s"]), fmt_time(p["b_s"])])
+    return table(["where", "a / b", "ratio", "target", "a", "b"], body, "llrlrr") if body else ""
+
+
+def fusion_summary(rows: List[Row]) -> str:
+    """Fused over eager per operator (op groups) and per model."""
+    body = []
+    op_groups = group_rows(r for r in rows if r.info.get("kind") in ("op", "peer")).values()
+    for op, name, mode in (("sc", "SC", "fused"), ("osc", "OSC", "fused"), ("osc", "OSC", "fused_merge_pw"),
+                           ("osc_exact", "OSC exact", "fused"), ("osc_exact", "OSC exact", "fused_merge_pw"),
+                           ("spc", "SPC", "fused"), ("ghost", "ghost module", "fused")):
+        sp = []
+        for g in op_groups:
+            e = [r for r in g if r.op_key == op and r.info.get("mode") == "eager"]
+            f = [r for r in g if r.op_key == op and r.info.get("mode") == mode]
+            if e and f:
+                sp.append(e[0].median_s / f[0].median_s)
+        if sp:
+            body.append([f"{name}, {'fused, merge_pointwise=auto' if mode == 'fused_merge_pw' else mode}", _span(sp)])
+    for model in MODEL_ORDER:
+        for clip in ("1s", "10s"):
+            e = _find(rows, kind="model", model=model, clip=clip, mode="eager")
+            for mode in ("fused", "frozen"):
+                f = _find(rows, kind="model", model=model, clip=clip, mode=mode)
+                if e and f:
+                    body.append([f"{model}, {clip[:-1]}-s clip, {mode}", f"{e[0].median_s / f[0].median_s:.2f}x"])
+    return table(["", "speed-up over eager"], body, "ll") if body else ""
+
+
+def study_tables(rows: List[Row], study: str, peak: Optional[float], extra: Sequence[str] = ()) -> str:
+    """One table per group of a study."""
+    out = []
+    for group, rs in group_rows(r for r in rows if r.info.get("study") == study).items():
+        out += [f"**{group.removeprefix('study: ')}**", "", group_table(rs, peak, extra), ""]
+    return "\n".join(out)
+
+
+def allocator_table(runs: Dict[str, List[Row]]) -> str:
+    """Median per malloc setting for every benchmark present in all runs, and the speed-up over ``default``."""
+    if len(runs) < 2:
+        return ""
+    modes = list(runs)
+    index = {m: {(r.group, r.label): r for r in rs} for m, rs in runs.items()}
+    keys = [k for k in index[modes[0]] if all(k in index[m] for m in modes)]
+    head = ["benchmark"] + [f"{m}" for m in modes] + [f"{m} vs {modes[0]}" for m in modes[1:]]
+    body = []
+    for k in keys:
+        base = index[modes[0]][k].median_s
+        body.append([f"{k[1]}, {k[0].removeprefix('model ')}"] + [fmt_time(index[m][k].median_s) for m in modes]
+                    + [f"{base / index[m][k].median_s:.2f}x" for m in modes[1:]])
+    return table(head, body)
+
+
+def render(data: Dict[str, Any], alloc: Optional[Dict[str, Dict[str, Any]]] = None, notes: str = "",
+           png_name: Optional[str] = None) -> str:
+    """The whole docs/benchmarks.md page."""
+    rows = rows_from(data)
+    peak = _peak(data)
+    groups = group_rows(rows)
+    parts = [
+        "# Benchmarks",
+        "",
+        "Latency of the lightops operators and DSSDN models against the layers and models a user would pick "
+        "instead, on one CPU thread at batch 1. Generated by `python benchmarks/run.py` (`--quick` for a short run) "
+        "from pytest-benchmark JSON; edit the notes at the end, not the tables. Medians of many rounds; ratios are "
+        "taken within one group of one run. MACs are the nominal ones of the unfused module (DCASE convention), so "
+        "MAC/s is useful work per second; % of peak compares it with a 1024^3 sgemm on the same thread.",
+        "",
+        "## Conditions",
+        "",
+        conditions(data),
+        "",
+        "## Targets",
+        "",
+        targets(rows, peak, data),
+        "",
+        "Ratios timed in alternation (each pair's calls interleaved, 11 rounds, median of the round ratios; "
+        "`a` and `b` are the lowest round medians):",
+        "",
+        pairs_table(data),
+        "",
+        "## Models",
+        "",
+        "Modes: *eager* as built; *fused* = `lightops.deploy.fuse(model)`; *frozen* = "
+        "`torch.jit.freeze(torch.jit.trace(m))` of the fused DSSDN or of the MobileNet (freezing folds its "
+        "BatchNorms). Reference: `mobilenetv3_small_050` eager (timm, `in_chans=1, num_classes=10`).",
+        "",
+    ]
+    if png_name:
+        parts += [f"![MACs against latency, bubble area proportional to parameters]({png_name})", ""]
+    for g, rs in groups.items():
+        if g.startswith("model "):
+            parts += [f"### {g}", "", group_table(rs, peak), ""]
+    parts += [
+        "## Operators",
+        "",
+        "Every operator `C -> C` at the `(C, F, T)` its DSSDN block runs (block 1, 3, 5 of each variant, both "
+        "clips; the quick run keeps block 1 on the stated clip). Bare operators (no norm, no activation); *fused* = "
+        "`lightops.deploy.fuse(op)`. Reference: depthwise-separable convolution (timm `SeparableConv2d`, dw 3x3 then "
+        "1x1). Peers: dense 3x3; BSConv-U (1x1 then dw 3x3); GhostNet's ghost module (timm `GhostModule`, BatchNorm "
+        "kept, activation off); FasterNet PConv (dense 3x3 on `C // 4` channels, rest passed through) followed by "
+        "a 1x1 so that it mixes channels like SC. *OSC exact* eager evaluates its orthogonal parametrization on "
+        "every call, as an unfused model would.",
+        "",
+    ]
+    for g, rs in groups.items():
+        if g.startswith("op "):
+            parts += [f"### {g.removeprefix('op ')}", "", group_table(rs, peak), ""]
+    parts += ["## What helps", "", "### Fusion", "", fusion_summary(rows), ""]
+    for study, title, extra in (
+        ("depthwise", "Depthwise 3x1 + 1x3 pair against one 3x3 (outer-product kernel)", ()),
+        ("layout", "Channels-last against contiguous memory", ()),
+        ("spc", "SPC: split and concatenate", ()),
+        ("time_pool", "DSSDB time pooling: AvgPool2d((1, 2), ceil_mode=True) against strided add", ()),
+        ("model", "Model deployment options (stated clip)", ("compile_s",)),
+    ):
+        text = study_tables(rows, study, peak, extra)
+        if text:
+            parts += [f"### {title}", "", text]
+    if alloc:
+        parts += ["### Allocator (glibc malloc thresholds)", "",
+                  "The model suite in separate processes: `default` = glibc's dynamic thresholds, `mallopt` = "
+                  "`lightops.profiling.configure_malloc()` (32 MiB mmap, 1 GiB trim threshold), `env` = the same "
+                  "thresholds as `MALLOC_MMAP_THRESHOLD_`/`MALLOC_TRIM_THRESHOLD_` at start-up. Eager models; the "
+                  "settings alternate over rounds of processes and each benchmark keeps its lowest median.", "",
+                  allocator_table({m: rows_from(d) for m, d in alloc.items()}), ""]
+    parts += ["## Notes", "", NOTES_START, notes.strip("\n"), NOTES_END, ""]
+    return "\n".join(parts)
+
+
+def existing_notes(path: Path) -> str:
+    """The hand-written block between the notes markers of an existing page ('' if none)."""
+    if not path.exists():
+        return ""
+    text = path.read_text()
+    if NOTES_START in text and NOTES_END in text:
+        return text.split(NOTES_START, 1)[1].split(NOTES_END, 1)[0]
+    return ""
+
+
+def bubble_png(data: Dict[str, Any], path: str | Path) -> None:
+    """MACs (x) against median latency (y) per model, bubble area proportional to params; one panel per clip.
+
+    Filled bubbles: the *frozen* deployment (the same treatment for every model); hollow markers: eager.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in rows_from(data) if r.info.get("kind") == "model"]
+    clips = [c for c in ("1s", "10s") if any(r.info.get("clip") == c for r in rows)]
+    fig, axes = plt.subplots(1, max(1, len(clips)), figsize=(6.2 * max(1, len(clips)), 4.8), squeeze=False)
+    colors = {"dssdn_large": "tab:red", "dssdn_middle": "tab:orange", "dssdn_small": "tab:green",
+              "mobilenetv3_small_050": "tab:blue", "mobilenetv3_small_100": "tab:purple"}
+    for ax, clip in zip(axes[0], clips):
+        for model in MODEL_ORDER:
+            best = _find(rows, model=model, clip=clip, mode="frozen") or _find(rows, model=model, clip=clip,
+                                                                               mode="eager")
+            eager = _find(rows, model=model, clip=clip, mode="eager")
+            if not best:
+                continue
+            r = best[0]
+            color = colors.get(model, "tab:gray")
+            ax.scatter(r.macs, r.median_s * 1e3, s=r.params / 1e3 * 1.5, color=color, alpha=0.55, edgecolor="k")
+            if eager:
+                ax.scatter(eager[0].macs, eager[0].median_s * 1e3, s=30, facecolor="none", edgecolor=color)
+                ax.plot([r.macs, r.macs], [r.median_s * 1e3, eager[0].median_s * 1e3], color=color, lw=0.8)
+            ax.annotate(f"{model}\n{r.params / 1e3:.0f}K params", (r.macs, r.median_s * 1e3), fontsize=8,
+                        xytext=(8, 4), textcoords="offset points")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("MACs per clip")
+        ax.set_ylabel("median latency, ms (1 thread, batch 1)")
+        ax.set_title(f"{clip[:-1]}-s clip (1, 256, {44 if clip == '1s' else 431}): frozen (filled), eager (hollow)")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.margins(0.25)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Command line: JSON files in, Markdown page and PNG out."""
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("json", nargs="+", help="pytest-benchmark JSON file(s); benchmarks are merged")
+    p.add_argument("--alloc", action="append", default=[], metavar="MODE=PATH[,PATH...]",
+                   help="model-suite JSON under a malloc setting (first one is the baseline); with several files "
+                        "(rounds) each benchmark's lowest median is kept")
+    p.add_argument("--out", default="docs/benchmarks.md")
+    p.add_argument("--png", default="docs/benchmarks_bubble.png", help="bubble figure ('' for none)")
+    args = p.parse_args(argv)
+    data = merge([load(j) for j in args.json])
+    alloc = {}
+    for item in args.alloc:
+        mode, _, paths = item.partition("=")
+        alloc[mode] = best_of([load(p) for p in paths.split(",")])
+    out = Path(args.out)
+    png = Path(args.png) if args.png else None
+    if png is not None:
+        bubble_png(data, png)
+    out.write_text(render(data, alloc or None, existing_notes(out),
+                          png_name=png.name if png is not None and png.parent == out.parent else
+                          (str(png) if png else None)))
+    print(f"wrote {out}" + (f" and {png}" if png else ""))
+    return 0
+
+
+def best_of(datas: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
+    """Repeated runs of the same benchmarks as one document keeping, per benchmark, the lowest median."""
+    best: Dict[str, Dict[str, Any]] = {}
+    for d in datas:
+        for b in d.get("benchmarks", []):
+            key = b.get("fullname") or b["name"]
+            if key not in best or b["stats"]["median"] < best[key]["stats"]["median"]:
+                best[key] = b
+    out = dict(datas[0])
+    out["benchmarks"] = list(best.values())
+    return out
+
+
+def merge(datas: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
+    """One JSON document from several: the first one's machine info, every benchmark."""
+    if not datas:
+        raise ValueError("merge: no JSON documents")
+    out = dict(datas[0])
+    out["benchmarks"] = [b for d in datas for b in d.get("benchmarks", [])]
+    return out
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

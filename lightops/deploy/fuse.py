@@ -1,0 +1,514 @@
+"""Inference rewrites: an eval-mode copy of a model with the same outputs and fewer, plainer layers.
+
+Every rewrite lives here, behind one switch of :func:`fuse`, so that deployment, export, quantization and
+latency work all start from the same graph. The rewrites, in the order they run:
+
+``bake_parametrizations``
+    Parametrized weights (OSC's exact mode: ``torch.nn.utils.parametrizations.orthogonal``) are evaluated once
+    and stored as plain tensors; :class:`~lightops.ops.OrthoPointwise` becomes a plain 1x1 ``nn.Conv2d``.
+``drop_dropout``
+    ``nn.Dropout*``, timm's ``DropPath`` and ``DropBlock2d`` become ``nn.Identity`` (they already are in eval
+    mode; removing them keeps exporters and counters from seeing them).
+``fold_bn``
+    A BatchNorm that directly follows a convolution (no nonlinearity in between) is folded into it:
+    ``W' = W * g / sqrt(v + eps)``, ``b' = (b - m) * g / sqrt(v + eps) + beta`` (computed in float64). The
+    pairs are: consecutive ``(ConvNd, BatchNormNd)`` children of any ``nn.Sequential`` (stems,
+    ``PointwiseNormAct``), and an operator's output ``norm`` into its last convolution, found by a per-class
+    rule (:func:`register_norm_fold`; built in for SC, OSC and SPC). SPC without projection ends with a
+    concatenation: the norm's first ``Cp`` channels fold into the inner SC and the passed-through channels
+    keep a per-channel affine (:class:`FusedPartialConv2d`), which neither counter counts, like the norm.
+``merge_pointwise``
+    OSC's two 1x1 factors ``Cin -> m -> Cout`` become one ``Cin -> Cout`` 1x1 (the operator becomes an SC).
+    This changes the MACs from ``m (Cin + Cout) F T`` to ``Cin Cout F T``; ``"auto"`` merges only where the
+    measured rule :func:`pointwise_merge_pays` says the saved call outweighs the extra MACs.
+``merge_depthwise``
+    The depthwise ``3x1`` then ``1x3`` pair (no nonlinearity between) becomes one depthwise ``3x3`` with the
+    outer-product kernel ``K[a, b] = k_f[a] k_t[b]``, stride ``(s_f, s_t)``, dilation and padding
+    ``(d_f, d_t)``: exact, zero padding included, the bias (and a folded norm) on the one convolution. MACs per
+    output bin go from 6 (at stride 1) to 9, yet on CPU the single call was faster at every shape measured
+    (docs/deploy.md), so ``"auto"`` merges every pair.
+``time_pool``
+    DSSDB's ``AvgPool2d((1, 2), ceil_mode=True)`` over time becomes :class:`TimeAvgPool2` (two strided views and
+    an add, the same values): PyTorch's NCHW average-pooling kernel is many times slower. Off for ONNX export.
+``bias_buffers``
+    Biases (created by folding, and the classifier's) are registered as buffers instead of parameters. The
+    DCASE convention (docs/ops.md) and ``FlopCounterMode`` count no bias adds, while torchinfo counts
+    ``Cout * F' * T'`` mult-adds for a parameter named ``bias``; as buffers, both counters agree on the fused
+    model. ``state_dict`` keys are unchanged; :func:`inference_params` counts weights and biases together.
+``channels_last``
+    Weights (and so activations) in ``torch.channels_last``; off by default (measured in docs/deploy.md).
+
+The result keeps the module tree and the ``macs(input_size)`` formulas of the original (replacement modules
+carry their own), so ``model.macs`` still equals what the counters measure on the fused model.
+"""
+from __future__ import annotations
+
+import copy
+import warnings
+from typing import Callable, Dict, Iterator, Optional, Tuple, Type, TypeVar, Union
+
+import torch
+import torch.nn as nn
+import torch.nn.utils.parametrize as parametrize
+from timm.layers import DropBlock2d, DropPath
+
+from ..ops import DepthwisePair, OrthoPointwise, OrthoSeparableConv2d, SeparableConv2d, SeparablePartialConv2d
+from ..ops._checks import conv_out_len
+
+__all__ = [
+    "fuse", "fold_conv_bn", "bn_affine", "merge_depthwise_pair", "merge_osc_pointwise", "bake_parametrized",
+    "pointwise_merge_pays", "register_norm_fold", "inference_params", "DepthwiseConv3x3", "FusedPartialConv2d",
+    "TimeAvgPool2",
+    "POINTWISE_MERGE_MAX_EXTRA_MACS",
+]
+
+MergeMode = Union[bool, str]
+M = TypeVar("M", bound=nn.Module)
+
+_CONV = (nn.Conv1d, nn.Conv2d)
+_BN = (nn.BatchNorm1d, nn.BatchNorm2d)
+_DROPOUT = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.FeatureAlphaDropout,
+            DropPath, DropBlock2d)
+
+# Measured on the reference CPU (1 thread, batch 1, docs/deploy.md): one extra 1x1 call costs about as much as
+# 4e5 extra multiply-accumulates, so merging OSC's two factors pays below that many extra MACs per forward pass.
+POINTWISE_MERGE_MAX_EXTRA_MACS = 400_000
+
+
+# ---- building blocks --------------------------------------------------------------------------------------------
+
+def _build(factory: Callable[[], M], like: torch.Tensor) -> M:
+    """``factory()`` built on the meta device, then given uninitialised storage like ``like``.
+
+    Replacement modules get their weights copied in, so nothing is initialised and the global RNG is untouched.
+    """
+    with torch.device("meta"):
+        module = factory()
+    return module.to_empty(device=like.device).to(like.dtype)
+
+
+def bn_affine(bn: nn.modules.batchnorm._BatchNorm) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel ``(scale, shift)`` of an eval-mode BatchNorm, in float64: ``y = x * scale + shift``."""
+    if bn.running_mean is None or bn.running_var is None:
+        raise ValueError(f"fold_bn: {type(bn).__name__} has no running statistics (track_running_stats=False); "
+                         f"it cannot be folded")
+    scale = torch.rsqrt(bn.running_var.double() + bn.eps)
+    if bn.weight is not None:
+        scale = scale * bn.weight.double()
+    shift = -bn.running_mean.double() * scale
+    if bn.bias is not None:
+        shift = shift + bn.bias.double()
+    return scale, shift
+
+
+def fold_conv_bn(conv: M, bn: nn.modules.batchnorm._BatchNorm) -> M:
+    """A copy of ``conv`` with the eval-mode ``bn`` that follows it folded into its weight and bias.
+
+    Like ``torch.nn.utils.fusion.fuse_conv_bn_eval``, but computed in float64 and cast back, so that the
+    fold adds no more than one float32 rounding. Works for any groups (depthwise included).
+
+    Args:
+        conv: ``nn.Conv1d`` or ``nn.Conv2d``.
+        bn: the ``BatchNorm1d``/``BatchNorm2d`` applied to ``conv``'s output.
+
+    Returns:
+        A new convolution of the same class, with a bias.
+    """
+    if conv.out_channels != bn.num_features:
+        raise ValueError(f"fold_bn: {type(conv).__name__} has {conv.out_channels} output channels but "
+                         f"{type(bn).__name__} normalises {bn.num_features}")
+    scale, shift = bn_affine(bn)
+    fused = copy.deepcopy(conv)
+    w = conv.weight.detach()
+    shape = (-1,) + (1,) * (w.dim() - 1)
+    bias = conv.bias.detach().double() if conv.bias is not None else torch.zeros_like(scale)
+    with torch.no_grad():
+        fused.weight = nn.Parameter((w.double() * scale.reshape(shape)).to(w.dtype))
+        fused.bias = nn.Parameter((bias * scale + shift).to(w.dtype))
+    return fused
+
+
+class DepthwiseConv3x3(nn.Conv2d):
+    """One depthwise ``k x k`` convolution equal to a :class:`~lightops.ops.DepthwisePair` (k = 3).
+
+    Shape:
+        ``(B, C, F, T) -> (B, C, F', T')`` as the pair.
+
+    Params: ``9 * C`` (+ ``C`` bias). MACs: ``9 * C * F' * T'``.
+    """
+
+    def __init__(self, chs: int, stride: Tuple[int, int] = (1, 1), dilation: Tuple[int, int] = (1, 1),
+                 bias: bool = False, kernel_size: int = 3) -> None:
+        super().__init__(chs, chs, kernel_size, stride=tuple(stride), dilation=tuple(dilation), groups=chs,
+                         padding=(dilation[0] * (kernel_size // 2), dilation[1] * (kernel_size // 2)), bias=bias)
+        self.chs = chs
+
+    def params(self) -> int:
+        """``k * k * C`` (+ ``C`` with bias)."""
+        return self.weight.numel() + (self.chs if self.bias is not None else 0)
+
+    def macs(self, f: int, t: int) -> int:
+        """``k * k * C * F' * T'`` for an input of ``F x T`` bins at batch 1 (same signature as the pair's)."""
+        kf, kt = self.kernel_size
+        return kf * kt * self.chs * conv_out_len(f, self.stride[0]) * conv_out_len(t, self.stride[1])
+
+
+def merge_depthwise_pair(pair: DepthwisePair) -> DepthwiseConv3x3:
+    """The single depthwise convolution equal to ``pair``: kernel ``K[c, a, b] = k_f[c, a] * k_t[c, b]``.
+
+    Exact for any stride and dilation: padding the time axis of the frequency conv's output with zeros is the
+    same as padding the input, because that conv has no bias. The pair's bias (on its time conv) carries over.
+    """
+    conv_f, conv_t = pair.conv_f, pair.conv_t
+    k = conv_f.kernel_size[0]
+    ref = conv_t.weight
+    dw = _build(lambda: DepthwiseConv3x3(pair.chs, (conv_f.stride[0], conv_t.stride[1]),
+                                     (conv_f.dilation[0], conv_t.dilation[1]), bias=conv_t.bias is not None,
+                                     kernel_size=k), ref)
+    with torch.no_grad():
+        kernel = conv_f.weight.detach().double() * conv_t.weight.detach().double()  # (C,1,k,1) * (C,1,1,k)
+        dw.weight.copy_(kernel.to(ref.dtype))
+        if conv_t.bias is not None:
+            dw.bias.copy_(conv_t.bias.detach())
+    return dw.train(pair.training)
+
+
+def bake_parametrized(model: nn.Module) -> nn.Module:
+    """Evaluate every parametrization once and store the result as a plain parameter, in place.
+
+    :class:`~lightops.ops.OrthoPointwise` modules are then replaced by plain 1x1 ``nn.Conv2d`` (same weight).
+
+    Returns:
+        ``model`` (a new ``nn.Conv2d`` when ``model`` itself is an ``OrthoPointwise``).
+    """
+    for m in list(model.modules()):
+        if parametrize.is_parametrized(m):
+            # A deep copy shares the injected ``Parametrized<Cls>`` class with its original, and
+            # remove_parametrizations deletes the property from that class: give this module its own first.
+            cls = type(m)
+            m.__class__ = type(cls.__name__, cls.__bases__,
+                               {k: v for k, v in cls.__dict__.items() if k not in ("__dict__", "__weakref__")})
+            for name in list(m.parametrizations):
+                parametrize.remove_parametrizations(m, name, leave_parametrized=True)
+    def plain(m: nn.Module) -> Optional[nn.Module]:
+        if not isinstance(m, OrthoPointwise):
+            return None
+        w = m.weight.detach()
+        conv = _build(lambda: nn.Conv2d(w.shape[1], w.shape[0], 1, bias=False), w)
+        with torch.no_grad():
+            conv.weight.copy_(w[:, :, None, None])
+        return conv.train(m.training)
+
+    return _rewrite(model, plain)
+
+
+def merge_osc_pointwise(op: OrthoSeparableConv2d) -> SeparableConv2d:
+    """An SC equal to ``op``: the 1x1 factors ``Cin -> m -> Cout`` multiplied into one ``Cin -> Cout`` 1x1.
+
+    The depthwise convolutions, norm and activation are moved over unchanged.
+    """
+    w_reduce = op.ortho_weight().detach().double()  # (m, Cin), also under a parametrization
+    w_expand = op.expand.weight.detach().double()[:, :, 0, 0]  # (Cout, m)
+    ref = op.expand.weight
+    sc = _build(lambda: SeparableConv2d(op.in_chs, op.out_chs, stride=op.stride, dilation=op.dilation), ref)
+    with torch.no_grad():
+        sc.pw.weight.copy_((w_expand @ w_reduce).to(ref.dtype)[:, :, None, None])
+    sc.dw, sc.norm, sc.act = op.dw, op.norm, op.act
+    sc.op_label = op.op_label
+    return sc.train(op.training)
+
+
+def pointwise_merge_pays(op: OrthoSeparableConv2d, input_size: Tuple[int, int, int],
+                         max_extra_macs: int = POINTWISE_MERGE_MAX_EXTRA_MACS) -> bool:
+    """Whether merging ``op``'s 1x1 factors is expected to be faster on an input ``(C, F, T)``.
+
+    One call fewer against ``(Cin Cout - m (Cin + Cout)) F T`` extra MACs; the threshold is measured
+    (:data:`POINTWISE_MERGE_MAX_EXTRA_MACS`, docs/deploy.md).
+    """
+    _, f, t = input_size
+    extra = (op.in_chs * op.out_chs - op.mid_chs * (op.in_chs + op.out_chs)) * f * t
+    return extra <= max_extra_macs
+
+
+class FusedPartialConv2d(SeparablePartialConv2d):
+    """SPC without projection, its output norm folded: the norm of the convolved channels sits in the inner SC,
+    the passed-through channels get the norm's per-channel affine ``rest * scale + shift``.
+
+    ::
+
+        x --split--> [:Cp] --SC (norm folded)----------------> --+
+                     [Cp:] --decimate--> * scale + shift ---> --cat--> (then the activation, as SPC)
+
+    Built by :func:`fuse` from a :class:`~lightops.ops.SeparablePartialConv2d`; params and MACs formulas are
+    SPC's (the affine, like the norm it replaces, is not counted).
+    """
+
+    def __init__(self, spc: SeparablePartialConv2d, rest_scale: torch.Tensor, rest_shift: torch.Tensor) -> None:
+        with torch.device("meta"):  # the throwaway inner SC is replaced below: no init, no RNG draw
+            super().__init__(spc.in_chs, spc.out_chs, ratio=spc.ratio, stride=spc.stride, dilation=spc.dilation)
+        self.sc, self.proj, self.act = spc.sc, spc.proj, spc.act
+        self.op_label = spc.op_label
+        self.register_buffer("rest_scale", rest_scale.reshape(1, -1, 1, 1))  # (1, Cin - Cp, 1, 1)
+        self.register_buffer("rest_shift", rest_shift.reshape(1, -1, 1, 1))
+        self.train(spc.training)
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        part, rest = torch.split(x, [self.part_chs, self.rest_chs], dim=1)
+        if self.stride != (1, 1):
+            rest = rest[:, :, :: self.stride[0], :: self.stride[1]]
+        rest = torch.addcmul(self.rest_shift, rest, self.rest_scale)  # (B, Cin - Cp, F', T')
+        return self.proj(torch.cat([self.sc(part), rest], dim=1))
+
+
+class TimeAvgPool2(nn.Module):
+    """``nn.AvgPool2d((1, 2), ceil_mode=True)`` over time as two strided views and an add: the same values.
+
+    ``(x[..., 0::2] + x[..., 1::2]) * 0.5`` equals the pool's ``sum / 2`` bit for bit (0.5 is a power of two); for
+    an odd ``T`` the last window holds one frame, whose average is the frame itself (the pool's divisor excludes
+    the ceil-mode overhang). PyTorch's NCHW ``avg_pool2d`` CPU kernel is many times slower (docs/deploy.md). The
+    branch on ``T``'s parity makes it unsuitable for an export with a dynamic time axis.
+
+    Shape: ``(B, C, F, T) -> (B, C, F, ceil(T / 2))``.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, C, F, T) -> (B, C, F, ceil(T / 2))``."""
+        t = x.shape[-1]
+        even = x[..., : t - t % 2]
+        out = (even[..., 0::2] + even[..., 1::2]).mul_(0.5)
+        if t % 2:
+            out = torch.cat([out, x[..., t - 1:]], dim=-1)
+        return out
+
+
+def _is_time_pool2(m: nn.Module) -> bool:
+    """An ``nn.AvgPool2d`` averaging pairs of frames with ``ceil_mode`` (DSSDB's time pooling)."""
+    pair = (1, 2)
+    return (isinstance(m, nn.AvgPool2d) and tuple(_as_pair(m.kernel_size)) == pair
+            and tuple(_as_pair(m.stride)) == pair and tuple(_as_pair(m.padding)) == (0, 0) and m.ceil_mode
+            and m.divisor_override is None)
+
+
+def _as_pair(v: Union[int, Tuple[int, ...]]) -> Tuple[int, ...]:
+    return (v, v) if isinstance(v, int) else tuple(v)
+
+
+# ---- norm folding rules per operator class ---------------------------------------------------------------------
+
+NormFold = Callable[[nn.Module], nn.Module]
+_NORM_FOLDS: Dict[Type[nn.Module], NormFold] = {}
+
+
+def register_norm_fold(cls: Type[nn.Module]) -> Callable[[NormFold], NormFold]:
+    """Decorator registering how to fold ``cls``'s output norm (``op.norm``) into its last convolution.
+
+    The function receives an eval-mode operator whose ``norm`` is a BatchNorm and returns the operator to use
+    instead (the same object changed in place, or a new module) with ``norm`` an ``nn.Identity``. A user's
+    operator registers its own rule the same way; operators without one keep their norm (with a warning).
+    """
+
+    def decorator(fn: NormFold) -> NormFold:
+        _NORM_FOLDS[cls] = fn
+        return fn
+
+    return decorator
+
+
+def _fold_into(op: nn.Module, parent: nn.Module, name: str) -> nn.Module:
+    setattr(parent, name, fold_conv_bn(getattr(parent, name), op.norm))
+    op.norm = nn.Identity()
+    return op
+
+
+@register_norm_fold(SeparableConv2d)
+@register_norm_fold(OrthoSeparableConv2d)
+def _fold_separable(op: nn.Module) -> nn.Module:
+    """SC and OSC end with the depthwise pair's time convolution (or a merged 3x3)."""
+    if isinstance(op.dw, DepthwisePair):
+        return _fold_into(op, op.dw, "conv_t")
+    return _fold_into(op, op, "dw")
+
+
+@register_norm_fold(SeparablePartialConv2d)
+def _fold_partial(op: SeparablePartialConv2d) -> nn.Module:
+    """SPC ends with its projection; without one, with the concatenation of the SC and the passed channels."""
+    if isinstance(op.proj, nn.Conv2d):
+        return _fold_into(op, op, "proj")
+    bn = op.norm
+    if op.rest_chs == 0:
+        op.sc.norm = bn
+        _fold_separable(op.sc)
+        op.norm = nn.Identity()
+        return op
+    scale, shift = bn_affine(bn)
+    part_bn = copy.deepcopy(bn)  # the norm of the first Cp channels, folded into the inner SC
+    part_bn.num_features = op.part_chs
+    for key in ("weight", "bias"):
+        if getattr(bn, key) is not None:
+            setattr(part_bn, key, nn.Parameter(getattr(bn, key).detach()[: op.part_chs].clone()))
+    for key in ("running_mean", "running_var"):
+        setattr(part_bn, key, getattr(bn, key)[: op.part_chs].clone())
+    op.sc.norm = part_bn
+    _fold_separable(op.sc)
+    dtype = bn.running_var.dtype
+    return FusedPartialConv2d(op, scale[op.part_chs:].to(dtype), shift[op.part_chs:].to(dtype))
+
+
+def _norm_fold_for(op: nn.Module) -> Optional[NormFold]:
+    for cls in type(op).__mro__:
+        if cls in _NORM_FOLDS:
+            return _NORM_FOLDS[cls]
+    return None
+
+
+# ---- tree walking -------------------------------------------------------------------------------------------------
+
+def _children(model: nn.Module) -> Iterator[Tuple[nn.Module, str, nn.Module]]:
+    """Every ``(parent, attribute name, child)`` in the tree, parents before children."""
+    for parent in model.modules():
+        for name, child in parent.named_children():
+            yield parent, name, child
+
+
+def _rewrite(root: nn.Module, fn: Callable[[nn.Module], Optional[nn.Module]]) -> nn.Module:
+    """Replace every module ``m`` of the tree (the root last) by ``fn(m)`` when that is not None; the new root."""
+    for parent, name, child in list(_children(root)):
+        new = fn(child)
+        if new is not None and new is not child:
+            setattr(parent, name, new)
+    new = fn(root)
+    return root if new is None else new
+
+
+def _fold_sequentials(model: nn.Module) -> int:
+    folded = 0
+    for seq in [m for m in model.modules() if isinstance(m, nn.Sequential)]:
+        items = list(seq.named_children())
+        for (name_a, a), (name_b, b) in zip(items, items[1:]):
+            if isinstance(a, _CONV) and isinstance(b, _BN) and a.out_channels == b.num_features \
+                    and b.running_mean is not None:
+                setattr(seq, name_a, fold_conv_bn(a, b))
+                setattr(seq, name_b, nn.Identity())
+                folded += 1
+    return folded
+
+
+def _fold_op_norm(m: nn.Module) -> Optional[nn.Module]:
+    if not isinstance(getattr(m, "norm", None), _BN):
+        return None
+    rule = _norm_fold_for(m)
+    return rule(m) if rule is not None else None
+
+
+def _bias_to_buffer(model: nn.Module) -> None:
+    for m in model.modules():
+        if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Linear)) and isinstance(m.bias, nn.Parameter):
+            bias = m.bias.detach()
+            del m.bias
+            m.register_buffer("bias", bias)
+
+
+def _check_mode(value: MergeMode, name: str) -> MergeMode:
+    if value not in (True, False, "auto"):
+        raise ValueError(f"fuse: {name} must be True, False or 'auto', got {value!r}")
+    return value
+
+
+def _op_input_sizes(model: nn.Module, input_size: Tuple[int, ...]) -> Dict[int, Tuple[int, int, int]]:
+    """``id(op) -> (C, F, T)`` seen by every OSC during one batch-1 forward pass on ``input_size``."""
+    sizes: Dict[int, Tuple[int, int, int]] = {}
+
+    def record(mod: nn.Module, args: Tuple[torch.Tensor, ...]) -> None:
+        sizes.setdefault(id(mod), tuple(args[0].shape[1:]))
+
+    hooks = [m.register_forward_pre_hook(record) for m in model.modules() if isinstance(m, OrthoSeparableConv2d)]
+    try:
+        ref = next(model.parameters())
+        with torch.no_grad(), parametrize.cached():
+            model(torch.zeros(1, *input_size, device=ref.device, dtype=ref.dtype))
+    finally:
+        for h in hooks:
+            h.remove()
+    return sizes
+
+
+def inference_params(model: nn.Module) -> int:
+    """Weights and biases of a (fused) model: parameters plus the bias buffers :func:`fuse` creates."""
+    bias_buffers = sum(m.bias.numel() for m in model.modules()
+                       if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Linear)) and m.bias is not None
+                       and not isinstance(m.bias, nn.Parameter))
+    return sum(p.numel() for p in model.parameters()) + bias_buffers
+
+
+# ---- the entry point ----------------------------------------------------------------------------------------------
+
+def fuse(model: nn.Module, *, fold_bn: bool = True, bake_parametrizations: bool = True,
+         merge_depthwise: MergeMode = "auto", merge_pointwise: MergeMode = False, drop_dropout: bool = True,
+         time_pool: MergeMode = "auto", bias_buffers: bool = True, channels_last: bool = False,
+         input_size: Optional[Tuple[int, int, int]] = None) -> nn.Module:
+    """An inference copy of ``model`` (eval mode) with the same outputs, rewritten for speed; ``model`` is untouched.
+
+    See the module docstring for what each rewrite does and docs/deploy.md for its measured effect.
+
+    Args:
+        model: any module (a lightops model, block or operator).
+        fold_bn: fold BatchNorms into the convolutions before them.
+        bake_parametrizations: store parametrized weights (OSC exact) as plain tensors and OrthoPointwise as
+            a plain ``nn.Conv2d``.
+        merge_depthwise: replace each depthwise ``3x1``/``1x3`` pair by one depthwise ``3x3``: True, False or
+            ``"auto"`` (every pair: faster at every measured shape on CPU).
+        merge_pointwise: multiply OSC's two 1x1 factors into one: True, False (default; keeps the MACs of the
+            original) or ``"auto"`` (where :func:`pointwise_merge_pays` on the shapes of ``input_size``).
+        drop_dropout: replace dropout and drop-path modules by ``nn.Identity``.
+        time_pool: replace ``AvgPool2d((1, 2), ceil_mode=True)`` by :class:`TimeAvgPool2`: True, False or
+            ``"auto"`` (when not ``channels_last``, whose pooling kernel is fast). Not for export with a dynamic
+            time axis (:func:`lightops.deploy.export_onnx` turns it off).
+        bias_buffers: register biases as buffers, so that torchinfo and FlopCounterMode count the same MACs.
+        channels_last: convert the weights to ``torch.channels_last``.
+        input_size: ``(C, F, T)`` the model will mostly see, for ``merge_pointwise="auto"`` (default: the
+            model's ``pretrained_cfg["input_size"]``).
+
+    Returns:
+        The rewritten copy, in eval mode.
+    """
+    _check_mode(merge_depthwise, "merge_depthwise")
+    _check_mode(merge_pointwise, "merge_pointwise")
+    _check_mode(time_pool, "time_pool")
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"fuse: expected an nn.Module, got {type(model).__name__}")
+    net = copy.deepcopy(model).eval()
+    if bake_parametrizations:
+        net = bake_parametrized(net)
+    if drop_dropout:
+        net = _rewrite(net, lambda m: nn.Identity() if isinstance(m, _DROPOUT) else None)
+    if fold_bn:
+        _fold_sequentials(net)
+        net = _rewrite(net, _fold_op_norm)
+        left = sorted({type(m).__name__ for m in net.modules() if isinstance(m, _BN)})
+        if left:
+            warnings.warn(f"fuse: some BatchNorms follow no foldable convolution and were kept ({', '.join(left)}); "
+                          f"register a rule with lightops.deploy.register_norm_fold", stacklevel=2)
+    if merge_pointwise:
+        sizes: Dict[int, Tuple[int, int, int]] = {}
+        if merge_pointwise == "auto":
+            size = input_size or tuple(getattr(net, "pretrained_cfg", {}).get("input_size", ()))
+            if len(size) != 3:
+                raise ValueError("fuse: merge_pointwise='auto' needs input_size=(C, F, T) for this model")
+            sizes = _op_input_sizes(net, tuple(size))
+
+        def merge_pw(m: nn.Module) -> Optional[nn.Module]:
+            if isinstance(m, OrthoSeparableConv2d) and (
+                    merge_pointwise is True or (id(m) in sizes and pointwise_merge_pays(m, sizes[id(m)]))):
+                return merge_osc_pointwise(m)
+            return None
+
+        net = _rewrite(net, merge_pw)
+    if merge_depthwise:
+        net = _rewrite(net, lambda m: merge_depthwise_pair(m) if isinstance(m, DepthwisePair) else None)
+    if time_pool is True or (time_pool == "auto" and not channels_last):
+        net = _rewrite(net, lambda m: TimeAvgPool2() if _is_time_pool2(m) else None)
+    if bias_buffers:
+        _bias_to_buffer(net)
+    if channels_last:
+        net = net.to(memory_format=torch.channels_last)
+    return net.eval()
