@@ -103,9 +103,59 @@ def cmd_summary(args: argparse.Namespace) -> int:
     return 1 if "OVER BUDGET" in text else 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    """``lightops export``: fuse, export to ONNX, check with onnx.checker and onnxruntime parity."""
+    from .deploy import main_export
+
+    return main_export(args)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """``lightops bench``: run benchmarks/run.py from a source checkout (docs/benchmarks.md and the PNG)."""
+    import subprocess
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "run.py"
+    if not script.is_file():
+        raise SystemExit(f"lightops bench: {script} not found; the benchmarks ship with the source repository")
+    cmd = [sys.executable, str(script)] + (["--quick"] if args.quick else [])
+    return subprocess.call(cmd, cwd=script.parents[1])
+
+
+def _section(title: str) -> None:
+    print(f"\n{'=' * 100}\n{title}\n{'=' * 100}")
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
-    """The README's main job."""
+    """The README's main job: operators, models and budgets, per-layer tables, latency, a short training."""
+    from .profiling import latency, profile
+    from .train import TrainConfig, train
+
+    _section("Operators (in_chs = out_chs = 64 on (64, 64, 108))")
     print(op_table(64, (64, 64, 108)))
+    _section("Models against their budgets (DESIGN.md)")
+    print(budget_table())
+    for name in lightops.list_models():
+        model = lightops.create_model(name).eval()
+        size = tuple(model.pretrained_cfg["input_size"])
+        _section(f"{name}: per-layer MACs and params on {size}")
+        print(profile(model, size).table(by_type=False))
+    _section("Latency, batch 1, 1 thread, eager fp32 (median of repeated runs)")
+    print(f"{'model':<14} {'input (C, F, T)':<18} {'median ms':>10} {'p10-p90 ms':>14}")
+    for name in lightops.list_models():
+        model = lightops.create_model(name).eval()
+        for size in ((1, 256, 44), (1, 256, 431)):
+            r = latency(model, size, threads=1, repeats=args.repeats)
+            print(f"{name:<14} {str(size):<18} {r.median_ms:>10.2f} {r.p10_ms:>6.2f}-{r.p90_ms:<7.2f}")
+    _section(f"Training dssdn_small on the embedded synthetic scenes ({args.epochs} epochs, {args.clips} clips)")
+    result = train(TrainConfig(model="dssdn_small", data="synthetic", out=args.out, epochs=args.epochs,
+                               num_clips=args.clips, batch_size=32, seed=0, cache=True, overwrite=True))
+    def pct(x: Optional[float]) -> str:
+        return "n/a" if x is None else f"{100 * x:.1f} %"
+
+    print(f"\ndssdn_small on synthetic scenes: accuracy {pct(result['accuracy'])} (seen devices "
+          f"{pct(result['seen']['accuracy'])}, unseen {pct(result['unseen']['accuracy'])}), log loss "
+          f"{result['log_loss']:.3f}; outputs in {args.out}/")
     return 0
 
 
@@ -115,6 +165,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"lightops {lightops.__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("demo", help="the main job: operator and model tables, latency, a short training")
+    p.add_argument("--epochs", type=int, default=3, help="training epochs (default 3)")
+    p.add_argument("--clips", type=int, default=500, help="synthetic training clips (default 500)")
+    p.add_argument("--repeats", type=int, default=30, help="timed runs per latency figure (default 30)")
+    p.add_argument("--out", default="runs/demo", help="training output folder (default runs/demo)")
     p.set_defaults(func=cmd_demo)
     p = sub.add_parser("ops", help="params and MACs of every registered operator")
     p.add_argument("--chs", type=int, default=64, help="in_chs = out_chs (default 64)")
@@ -125,6 +179,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", type=parse_size, default=None, help="input C,F,T (default: the model's input_size)")
     p.add_argument("--depth", type=int, default=None, help="expand modules down to this depth")
     p.set_defaults(func=cmd_summary)
+    from .deploy import add_export_arguments
+    from .train import add_eval_parser, add_train_parser
+
+    add_train_parser(sub)
+    add_eval_parser(sub)
+    p = add_export_arguments(sub.add_parser("export", help="fuse and export a model to ONNX, checked with onnxruntime"))
+    p.set_defaults(func=cmd_export)
+    p = sub.add_parser("bench", help="run the benchmarks and regenerate docs/benchmarks.md (source checkout)")
+    p.add_argument("--quick", action="store_true", help="fewer shapes and rounds")
+    p.set_defaults(func=cmd_bench)
     p = sub.add_parser("budget", help="params and MACs of every model against its budget (DESIGN.md)")
     p.add_argument("--markdown", action="store_true", help="print a Markdown table (docs/models.md)")
     p.set_defaults(func=cmd_budget)

@@ -1,0 +1,78 @@
+"""Bad inputs fail early with a message naming the problem, and leave no run behind that looks complete."""
+import os
+import shutil
+
+import pytest
+
+from lightops.train import TrainConfig, build_model, train, train_main
+from tests.train.common import TINY, TINY_ARGS
+
+
+def _fails(argv, match):
+    with pytest.raises(SystemExit, match=match):
+        train_main(TINY_ARGS + ["--epochs", "1"] + argv)
+
+
+def test_unknown_model(tmp_path):
+    with pytest.raises(ValueError, match=r"unknown model 'dssdn_tiny'; expected one of \['dssdn_large'"):
+        build_model("dssdn_tiny")
+    with pytest.raises(ValueError, match="dcase2020_baseline"):
+        train(TrainConfig(**dict(TINY, model="dssdn_tiny", out=str(tmp_path / "a"))))
+    _fails(["--model", "dssdn_tiny", "--out", str(tmp_path / "b")], "unknown model 'dssdn_tiny'")
+    _fails(["--model-kwargs", '{"nope": 1}', "--out", str(tmp_path / "c")], "rejected its arguments")
+    assert not list(tmp_path.rglob("last.pt"))
+
+
+@pytest.mark.parametrize("epochs", [0, -1])
+def test_epochs_must_be_positive(epochs, tmp_path):
+    with pytest.raises(ValueError, match="epochs must be a positive int"):
+        TrainConfig(epochs=epochs)
+    with pytest.raises(SystemExit, match="epochs must be a positive int"):
+        train_main(TINY_ARGS + ["--epochs", str(epochs), "--out", str(tmp_path / "run")])
+    assert not (tmp_path / "run").exists()
+
+
+def test_missing_data_path(tmp_path):
+    _fails(["--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "run")], "data folder not found")
+    assert not (tmp_path / "run").exists()
+
+
+def test_unwritable_out(tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    _fails(["--data", "synthetic", "--out", str(blocker / "run")], "not writable")
+    assert blocker.read_text() == "not a folder"
+
+
+def test_wrong_sample_rate(fake_tau, tmp_path):
+    _fails(["--data", fake_tau, "--sample-rate", "22050", "--out", str(tmp_path / "run")],
+           "sample rate 16000 Hz, expected 22050")
+    assert not (tmp_path / "run").exists()
+
+
+def test_corrupt_wav_leaves_no_checkpoint(fake_tau, tmp_path):
+    root = shutil.copytree(fake_tau, tmp_path / "tau")
+    listed = (root / "evaluation_setup" / "fold1_train.csv").read_text().splitlines()[1:]
+    (root / listed[-1].split("\t")[0]).write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk" * 4)  # not the first clip
+    out = tmp_path / "run"
+    _fails(["--data", str(root), "--norm-clips", "1", "--out", str(out)], "cannot read audio file")  # in epoch 1
+    assert out.is_dir() and not os.listdir(out)  # no last.pt, no metrics.json, no temporary file
+
+
+def test_empty_split(fake_tau, tmp_path):
+    root = shutil.copytree(fake_tau, tmp_path / "tau")
+    (root / "evaluation_setup" / "fold1_evaluate.csv").write_text("filename\tscene_label\n")
+    _fails(["--data", str(root), "--out", str(tmp_path / "run")], "'evaluate' is empty")
+    _fails(["--num-clips", "0", "--out", str(tmp_path / "run")], "num_clips must be a positive int")
+    assert not (tmp_path / "run").exists()
+
+
+def test_eval_rejects_what_is_not_a_checkpoint(tmp_path):
+    from lightops.train import eval_main
+
+    (tmp_path / "notes.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(SystemExit, match="cannot read checkpoint"):
+        eval_main([str(tmp_path / "notes.pt"), "--quiet"])
+    with pytest.raises(SystemExit, match="checkpoint not found"):
+        eval_main([str(tmp_path / "missing.pt"), "--quiet"])
+    assert not (tmp_path / "eval").exists()

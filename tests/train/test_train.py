@@ -1,0 +1,93 @@
+"""Training end to end: the command, checkpoint contents, metrics.json, evaluation, exact resume."""
+import json
+import os
+
+import pytest
+import timm
+import torch
+
+from lightops.data import TAU_CLASSES
+from lightops.train import TrainConfig, eval_main, load_checkpoint, train, train_main
+from lightops.train.checkpoint import CHECKPOINT_KEYS, atomic_save, atomic_write
+from tests.train.common import TINY, TINY_ARGS
+
+
+def _no_temp_files(folder):
+    return not [n for n in os.listdir(folder) if n.startswith(".")]
+
+
+def test_cli_train_then_eval(tmp_path):
+    out = tmp_path / "run"
+    assert train_main(TINY_ARGS + ["--data", "synthetic", "--epochs", "1", "--out", str(out)]) == 0
+    assert {"last.pt", "metrics.json", "curves.png", "confusion.png"} <= set(os.listdir(out))
+    assert _no_temp_files(out)
+    for png in ("curves.png", "confusion.png"):
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    ckpt = load_checkpoint(out / "last.pt")
+    assert set(CHECKPOINT_KEYS) <= set(ckpt)
+    assert ckpt["model"] == "dssdn_small" and ckpt["model_kwargs"] == {"width": 0.25, "num_classes": 10}
+    assert ckpt["epoch"] == 1 and ckpt["args"]["epochs"] == 1 and ckpt["classes"] == list(TAU_CLASSES)
+    assert {"torch", "numpy", "python", "data_order"} <= set(ckpt["rng"])
+    assert ckpt["frontend"]["n_mels"] == 64 and ckpt["frontend"]["std"] > 0
+    net = timm.create_model(ckpt["model"], **ckpt["model_kwargs"])  # what a deployment does
+    net.load_state_dict(ckpt["state_dict"])
+
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["complete"] and m["epochs"] == 1 and m["classes"] == list(TAU_CLASSES)
+    assert 0.0 <= m["accuracy"] <= 1.0 and m["log_loss"] > 0 and 0.0 <= m["macro_accuracy"] <= 1.0
+    assert len(m["confusion_matrix"]) == 10 and sum(map(sum, m["confusion_matrix"])) == 20
+    assert set(m["per_device"]) == {"a", "b"} and all(d["seen"] for d in m["per_device"].values())
+    assert m["seen"]["devices"] == ["a", "b"] and m["unseen"]["devices"] == [] and m["unseen"]["accuracy"] is None
+    assert len(m["train_seconds_per_epoch"]) == 1 and m["train_seconds_per_epoch"][0] > 0
+    assert m["history"][0]["eval_accuracy"] == m["accuracy"]
+    assert m["params"] == sum(p.numel() for p in net.parameters()) and m["macs"] > 0
+
+    assert eval_main([str(out / "last.pt"), "--data", "synthetic", "--quiet"]) == 0
+    e = json.loads((out / "eval" / "metrics.json").read_text())
+    assert e["accuracy"] == m["accuracy"] and e["log_loss"] == pytest.approx(m["log_loss"], rel=1e-6)
+    assert e["confusion_matrix"] == m["confusion_matrix"]
+
+
+def test_fake_tau_seen_and_unseen_devices(fake_tau, tmp_path):
+    kw = {k: v for k, v in TINY.items() if k not in ("num_clips", "num_eval_clips")}
+    m = train(TrainConfig(data=fake_tau, out=str(tmp_path / "run"), epochs=1, **kw))
+    assert m["data"]["train_clips"] == 30 and m["data"]["eval_clips"] == 40
+    assert m["seen"]["devices"] == ["a", "b", "s1"] and m["unseen"]["devices"] == ["s4"]
+    assert [m["per_device"][d]["seen"] for d in ("a", "b", "s1", "s4")] == [True, True, True, False]
+    assert m["seen"]["num_clips"] == 30 and m["unseen"]["num_clips"] == 10
+    assert m["unseen"]["accuracy"] == m["per_device"]["s4"]["accuracy"]
+
+
+def test_resume_is_bit_identical(tmp_path):
+    # Soft OSC (orthonormal penalty), dropout (global RNG), mixup and SpecAugment (their own generators): all of
+    # them must continue exactly.
+    kw = dict(TINY, model="dssdn_middle", model_kwargs={"width": 0.25, "drop_rate": 0.2}, epochs=2, warmup_epochs=1)
+    full = train(TrainConfig(out=str(tmp_path / "full"), **kw))
+    part = train(TrainConfig(out=str(tmp_path / "part"), stop_after=1, **kw))
+    assert not part["complete"] and part["epochs_done"] == 1
+    assert (tmp_path / "part" / "last.pt").exists() and not (tmp_path / "part" / "metrics.json").exists()
+    resumed = train(TrainConfig(out=str(tmp_path / "part"), resume=True, **kw))
+    a, b = load_checkpoint(tmp_path / "full" / "last.pt"), load_checkpoint(tmp_path / "part" / "last.pt")
+    assert a["state_dict"].keys() == b["state_dict"].keys()
+    for name, tensor in a["state_dict"].items():
+        assert torch.equal(tensor, b["state_dict"][name]), name
+    assert resumed["accuracy"] == full["accuracy"] and resumed["log_loss"] == full["log_loss"]
+    assert [h["train_loss"] for h in resumed["history"]] == [h["train_loss"] for h in full["history"]]
+
+    with pytest.raises(FileExistsError, match="--resume"):
+        train(TrainConfig(out=str(tmp_path / "full"), **kw))
+    with pytest.raises(ValueError, match="lr"):
+        train(TrainConfig(out=str(tmp_path / "full"), resume=True, **dict(kw, lr=1e-4)))
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        train(TrainConfig(out=str(tmp_path / "none"), resume=True, **kw))
+
+
+def test_atomic_write_keeps_the_old_file_on_error(tmp_path):
+    path = tmp_path / "last.pt"
+    atomic_save({"epoch": 1}, path)
+    with pytest.raises(RuntimeError):
+        with atomic_write(path) as fh:
+            fh.write(b"half a checkpoint")
+            raise RuntimeError("crash while writing")
+    assert torch.load(path)["epoch"] == 1 and _no_temp_files(tmp_path)
