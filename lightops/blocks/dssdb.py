@@ -62,7 +62,8 @@ class DSSDB(nn.Module):
         distill_ratio: ``Cd = max(1, round(distill_ratio * C))`` channels per distilled tap (default 1/2).
         attn: ``"eca"``, ``"cca"`` or ``None``.
         time_pool: average-pooling factor over time at the output (1 = none), ``ceil_mode``.
-        norm_layer, act_layer: norm and activation (names or classes; default BatchNorm2d, ReLU).
+        norm_layer: norm after every convolution (name or class; default BatchNorm2d).
+        act_layer: activation (name or class; default ReLU).
         drop_path: stochastic-depth rate on the residual refinements.
 
     Shape:

@@ -153,7 +153,8 @@ class DSSDN(nn.Module):
         drop_path_rate: stochastic depth on the blocks' residual refinements, linearly increasing.
         op: rebuild the architecture with this operator in every block.
         width: channel multiplier.
-        device, dtype: where and in what precision to create the parameters.
+        device: where to create the parameters.
+        dtype: in what precision to create the parameters.
 
     Shape:
         ``(B, in_chans, F, T) -> (B, num_classes)``; ``forward_features`` gives ``(B, num_features, F5, T5)``.

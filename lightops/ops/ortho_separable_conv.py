@@ -55,11 +55,16 @@ class OrthoSeparableConv2d(SeparableOpBase):
     Descends from BSConv-S (Haase & Amthor, CVPR 2020; p = 1/4, alpha = 0.1).
 
     Args:
-        in_chs, out_chs: channels ``Cin``, ``Cout``.
+        in_chs: input channels ``Cin``.
+        out_chs: output channels ``Cout``.
         p: subspace ratio in (0, 1] (default 1/4).
         min_mid_chs: lower bound on ``m`` (default 4).
         orthogonal: ``"soft"`` or ``"exact"``.
-        stride, dilation, bias, norm_layer, act_layer: as :class:`SeparableConv2d`.
+        stride: as :class:`SeparableConv2d`.
+        dilation: as :class:`SeparableConv2d`.
+        bias: as :class:`SeparableConv2d`.
+        norm_layer: as :class:`SeparableConv2d`.
+        act_layer: as :class:`SeparableConv2d`.
 
     Shape:
         ``(B, Cin, F, T) -> (B, Cout, F', T')``, ``F' = (F - 1) // s_f + 1``, ``T' = (T - 1) // s_t + 1``.

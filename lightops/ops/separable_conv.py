@@ -31,7 +31,8 @@ class SeparableConv2d(SeparableOpBase):
         stride: ``(s_f, s_t)`` or one int; applied by the depthwise convolutions.
         dilation: ``(d_f, d_t)`` or one int, of the depthwise kernels.
         bias: add a bias to the last (time) depthwise convolution.
-        norm_layer, act_layer: optional norm and activation after the operator (none by default).
+        norm_layer: optional norm after the operator (none by default).
+        act_layer: optional activation after the norm (none by default).
 
     Shape:
         ``(B, Cin, F, T) -> (B, Cout, F', T')``, ``F' = (F - 1) // s_f + 1``, ``T' = (T - 1) // s_t + 1``.

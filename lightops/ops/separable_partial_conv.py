@@ -30,11 +30,14 @@ class SeparablePartialConv2d(SeparableOpBase):
     (Chen et al., CVPR 2023; ratio 1/4) with SC as the partial operator.
 
     Args:
-        in_chs, out_chs: channels ``Cin``, ``Cout``.
+        in_chs: input channels ``Cin``.
+        out_chs: output channels ``Cout``.
         ratio: fraction of channels convolved, in (0, 1] (default 1/4).
-        stride, dilation: as :class:`SeparableConv2d`, applied to the convolved slice.
+        stride: as :class:`SeparableConv2d`, applied to the convolved slice.
+        dilation: as :class:`SeparableConv2d`, applied to the convolved slice.
         bias: bias on the last convolution (the projection if there is one, else the inner SC).
-        norm_layer, act_layer: optional norm and activation after the operator.
+        norm_layer: optional norm after the operator.
+        act_layer: optional activation after the norm.
 
     Shape:
         ``(B, Cin, F, T) -> (B, Cout, F', T')``, ``F' = (F - 1) // s_f + 1``, ``T' = (T - 1) // s_t + 1``.
