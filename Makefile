@@ -19,11 +19,11 @@ demo: $(STAMP)
 	$(BIN)/lightops demo
 
 test: $(STAMP)
-	$(BIN)/ruff check lightops tests
+	$(BIN)/ruff check lightops tests examples benchmarks
 	HYPOTHESIS_PROFILE=ci $(BIN)/python -m pytest -q -n 2
 
 lint: $(STAMP)
-	$(BIN)/ruff check lightops tests
+	$(BIN)/ruff check lightops tests examples benchmarks
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis .benchmarks

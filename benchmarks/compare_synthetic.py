@@ -9,6 +9,7 @@ file and the Markdown table between the markers ``<!-- compare-table:start -->``
 
     python benchmarks/compare_synthetic.py                      # the settings of docs/training.md
     python benchmarks/compare_synthetic.py --epochs 2 --num-clips 200 --no-docs   # a quick look
+    python benchmarks/compare_synthetic.py --from-json benchmarks/compare_synthetic.json   # re-render the table
 """
 from __future__ import annotations
 
@@ -56,6 +57,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument("--docs", default=str(ROOT / "docs" / "training.md"), help="page whose table is replaced")
     p.add_argument("--no-docs", action="store_true", help="do not touch the docs page")
     p.add_argument("--marker", default="compare-table", help="name of the marker pair in the docs page")
+    p.add_argument("--from-json", default=None, help="re-render the table of an earlier results file, no training")
     return p.parse_args(argv)
 
 
@@ -103,7 +105,7 @@ def markdown(rows: List[Dict[str, Any]], settings: Dict[str, Any]) -> str:
                  f"batch {s['batch_size']}, AdamW lr {s['lr']:g} with {s['warmup_epochs']} warm-up epoch and cosine "
                  f"decay, mixup 0.3, SpecAugment, seed {s['seed']}; "
                  + (f"{s['machine']}{', bf16/fp16 autocast' if s['amp'] else ''}" if s["device"] != "cpu" else
-                    f"{s['threads']} threads on a shared {s['machine']}")
+                    f"{s['threads']} thread{'s' if s['threads'] > 1 else ''} on a shared {s['machine']}")
                  + f", torch {s['torch']}. Total {s['total_minutes']:.1f} min.")
     return "\n".join(lines)
 
@@ -121,6 +123,13 @@ def write_docs(path: str, table: str, marker: str = "compare-table") -> None:
 def main(argv: Optional[List[str]] = None) -> int:
     """Run the comparison; print, save the JSON and update the docs table."""
     args = parse_args(argv)
+    if args.from_json:
+        saved = json.loads(Path(args.from_json).read_text(encoding="utf-8"))
+        table = markdown(saved["rows"], saved["settings"])
+        print(table)
+        if not args.no_docs:
+            write_docs(args.docs, table, args.marker)
+        return 0
     t0 = time.perf_counter()
     rows = []
     for name in args.models:

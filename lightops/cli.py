@@ -149,7 +149,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             print(f"{name:<14} {str(size):<18} {r.median_ms:>10.2f} {r.p10_ms:>6.2f}-{r.p90_ms:<7.2f}")
     _section(f"Training dssdn_small on the embedded synthetic scenes ({args.epochs} epochs, {args.clips} clips)")
     result = train(TrainConfig(model="dssdn_small", data="synthetic", out=args.out, epochs=args.epochs,
-                               num_clips=args.clips, batch_size=32, seed=0, cache=True, overwrite=True))
+                               num_clips=args.clips, batch_size=32, seed=0, cache=True, overwrite=True, threads=1))
     def pct(x: Optional[float]) -> str:
         return "n/a" if x is None else f"{100 * x:.1f} %"
 
