@@ -423,7 +423,7 @@ def _export_dynamo(net: nn.Module, example: torch.Tensor, path: str, opset: Opti
     kwargs: Dict[str, Any] = {} if opset is None else {"opset_version": opset}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(net, (example,), path, dynamo=True, dynamic_shapes={"x": dims}, input_names=[names[0]],
+        torch.onnx.export(net, (example,), path, dynamo=True, dynamic_shapes=(dims,), input_names=[names[0]],
                           output_names=[names[1]], external_data=False, verbose=False, **kwargs)
 
 

@@ -282,7 +282,8 @@ def quantize_int8(model_or_name: Union[nn.Module, str, os.PathLike, LoadedModel]
         input_size: ``(C, F, T)`` of the export and of the calibration items (default: the checkpoint's or
             ``(1, 256, 44)``).
         calibration: ``"synthetic"``, ``"random"`` or an iterable of log-mel batches (dB).
-        num_batches, batch_size: size of the calibration set for the named sources.
+        num_batches: number of calibration batches for the named sources.
+        batch_size: clips per calibration batch for the named sources.
         check_inputs: held-out batches for the agreement (default: 64 synthetic evaluation clips for
             ``"synthetic"``, 64 other random ones otherwise).
         fp32_out: also keep the fp32 ONNX file here (default: a temporary file).

@@ -23,9 +23,23 @@ def randomize_norms(model: nn.Module, seed: int = 0) -> nn.Module:
 
 
 def make_model(name: str, seed: int = 0, **kwargs) -> nn.Module:
-    """``lightops.create_model(name, **kwargs)`` with randomized norms, in eval mode."""
+    """``lightops.create_model(name, **kwargs)`` in eval mode, its norms as a trained model's: random affine
+    parameters, running statistics estimated on the inputs the tests use (short and 1-s clips), so that
+    activations and logits have realistic scales."""
     torch.manual_seed(seed)
-    return randomize_norms(lightops.create_model(name, **kwargs), seed).eval()
+    model = randomize_norms(lightops.create_model(name, **kwargs), seed)
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over the batches below
+    model.train()
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        model(torch.randn(4, 1, 64, 48, generator=gen))
+        model(torch.randn(2, 1, 256, 44, generator=gen))
+    for m in norms:
+        m.momentum = 0.1
+    return model.eval()
 
 
 @pytest.fixture(scope="session")

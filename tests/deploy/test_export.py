@@ -104,6 +104,15 @@ def test_checkpoint_export(tmp_path, small_model):
     assert checks[0].max_abs_diff <= ATOL
 
 
+@pytest.mark.slow
+def test_checkpoint_export_dynamo(tmp_path, small_model):
+    """The normalisation wrapper in front of the model must not break the dynamo exporter's dynamic shapes."""
+    ckpt = tmp_path / "last.pt"
+    save_checkpoint(ckpt, small_model, frontend={"n_mels": 64, "mean": -20.0, "std": 12.0})
+    result = export_onnx(str(ckpt), tmp_path / "small.onnx", SMALL_INPUT)
+    assert result.exporter == "dynamo", result.notes
+
+
 def test_checkpoint_with_cfg_dict(tmp_path):
     from lightops.models import model_cfgs
 

@@ -49,8 +49,9 @@ def test_model_parity_and_structure(name, kwargs):
     model = make_model(name, **kwargs)
     before = copy.deepcopy(model.state_dict())
     fused = fuse(model)
-    for frames in (16, 45):  # the shortest input and one with odd lengths at the time poolings, batch 2
-        x = torch.randn(2, 1, 64, frames)
+    # the shortest input, one with odd lengths at the time poolings, and a 1-s clip; batch 2
+    for size in ((1, 64, 16), (1, 64, 45), (1, 256, 44)):
+        x = torch.randn(2, *size)
         assert max_diff(model, fused, x) <= ATOL
     assert not has_bn(fused)
     assert not any(parametrize.is_parametrized(m) for m in fused.modules())
