@@ -232,9 +232,37 @@ class SPCSplitProjection(SeparablePartialConv2d):
         return F.conv2d(self.sc(part), w[:, : self.part_chs]).add_(F.conv2d(rest, w[:, self.part_chs:]))
 
 
+class SPCAsSC(nn.Module):
+    """SPC without projection rewritten as a full-width SC: no split, no concatenation, two convolutions.
+
+    The 1x1 is ``blockdiag(W_p, I)`` and the depthwise 3x3 holds the merged kernel on the first ``Cp`` channels
+    and a centred 1 on the others, so the passed-through channels come out unchanged. It costs
+    ``(C^2 - Cp^2) F T + 9 (C - Cp) F T`` more MACs than SPC and one split and one concatenation fewer.
+    """
+
+    def __init__(self, spc: SeparablePartialConv2d) -> None:
+        super().__init__()
+        c, cp = spc.in_chs, spc.part_chs
+        self.pw = nn.Conv2d(c, c, 1, bias=False)
+        self.dw = nn.Conv2d(c, c, 3, padding=1, groups=c, bias=False)
+        with torch.no_grad():
+            w = torch.eye(c)
+            w[:cp, :cp] = spc.sc.pw.weight[:, :, 0, 0]
+            self.pw.weight.copy_(w[:, :, None, None])
+            k = torch.zeros(c, 1, 3, 3)
+            k[:, 0, 1, 1] = 1.0
+            k[:cp] = spc.sc.dw.conv_f.weight * spc.sc.dw.conv_t.weight  # (Cp, 1, 3, 1) * (Cp, 1, 1, 3)
+            self.dw.weight.copy_(k)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, C, F, T) -> (B, C, F, T)``."""
+        return self.dw(self.pw(x))
+
+
 SPC_VARIANTS: Dict[str, type] = {
     "split + cat (current)": SeparablePartialConv2d, "clone + slice assign": SPCCloneAssign,
     "preallocated + copy_": SPCPreallocated, "projection split, no cat": SPCSplitProjection,
+    "split + cat, fuse()": SeparablePartialConv2d, "full-width SC (identity blocks)": SPCAsSC,
 }
 
 
@@ -257,16 +285,23 @@ SPC_CASES = _spc_cases()
 
 @pytest.mark.parametrize("case", SPC_CASES, ids=[f"{'x'.join(map(str, s.size))}-to{o}-{s.clip}" for s, o in SPC_CASES])
 @pytest.mark.parametrize("variant", list(SPC_VARIANTS))
-def test_study_spc(bench, case: Tuple[OpShape, int], variant: str) -> None:
-    """Ways to write SPC's split/concatenate, same maths (eager, bare operator)."""
+def test_study_spc(bench, fuse, case: Tuple[OpShape, int], variant: str) -> None:
+    """Ways to write SPC's split/concatenate, same maths (eager, bare operator; the full-width SC is fused)."""
     shape, out_chs = case
     c, f, t = shape.size
     if variant.startswith("projection") and c == out_chs:
         pytest.skip("no projection when in_chs == out_chs")
+    if variant.startswith("full-width") and c != out_chs:
+        pytest.skip("the full-width rewrite is for SPC without projection")
     torch.manual_seed(0)
     ref = SeparablePartialConv2d(c, out_chs).eval()
-    module = SPC_VARIANTS[variant](c, out_chs).eval()
-    module.load_state_dict(ref.state_dict())
+    if variant.startswith("full-width"):
+        module = SPCAsSC(ref).eval()
+    elif variant.endswith("fuse()"):
+        module = fuse(ref)
+    else:
+        module = SPC_VARIANTS[variant](c, out_chs).eval()
+        module.load_state_dict(ref.state_dict())
     x = torch.randn(1, c, f, t)
     _check_same(ref, module, x)
     bench(module, x, group=f"study: spc {c}->{out_chs} {c}x{f}x{t}", label=variant, macs=ref.macs(shape.size),

@@ -60,7 +60,8 @@ def test_render_tables_targets_and_notes(tmp_path):
     assert "| SC (eager) / depthwise-separable <= 1.2x | 0/1 shapes; worst 1.50x" in text
     assert "| SC (fused) / depthwise-separable <= 1.2x | 1/1 shapes; worst 1.10x, geo-mean 1.10x | met |" in text
     assert "0/1 shapes; worst 1.25x, geo-mean 1.25x — missed by up to 4% |" in text  # timed in alternation
-    assert "| sc (fused) / dwsep (eager) | 1.25x | <= 1.2x (missed) | 250.0 us | 200.0 us |" in text
+    assert "| shape | SC fused / dwsep (<= 1.2) |" in text
+    assert "| 32x64x22 (dssdn_small block 1, 1s) | 1.25! |" in text
     assert "| SPC (eager) <= SC (eager), same shape | 1/1 shapes; worst 0.50x, geo-mean 0.50x | met |" in text
     assert "faster than mobilenetv3_small_050 (eager) | 3.00 ms vs 4.00 ms = 0.75x | met |" in text
     assert "| dssdn_small (eager) MAC/s on the 1-s clip >= 10 % of peak | 1.84 GMAC/s = 18.4 % of peak | met |" \
