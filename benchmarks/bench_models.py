@@ -40,41 +40,6 @@ MODELS = list(lightops.list_models()) + list(PEER_MODELS)
 _COUNTS: Dict[Tuple[str, Tuple[int, int, int]], Tuple[int, int]] = {}
 
 
-class TimeAvgPool2(nn.Module):
-    """``nn.AvgPool2d((1, 2), ceil_mode=True)`` over time as two strided views and an add: the same values.
-
-    ``(x[..., 0::2] + x[..., 1::2]) * 0.5`` on the even part equals the pool's ``sum / 2`` bit for bit (0.5 is a
-    power of two); with an odd ``T`` the last window holds one frame, whose average is the frame itself (the
-    pool's divisor excludes the ceil-mode overhang). PyTorch's NCHW ``avg_pool2d`` kernel is much slower than
-    these two element-wise passes (``study: time pool``).
-
-    Shape: ``(B, C, F, T) -> (B, C, F, ceil(T / 2))``.
-    """
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, C, F, T) -> (B, C, F, ceil(T / 2))``."""
-        t = x.shape[-1]
-        even = x[..., : t - t % 2]
-        out = (even[..., 0::2] + even[..., 1::2]).mul_(0.5)
-        if t % 2:
-            out = torch.cat([out, x[..., t - 1:]], dim=-1)
-        return out
-
-
-def with_time_pool(model: nn.Module) -> nn.Module:
-    """``model`` with every ``AvgPool2d((1, 2), ceil_mode=True)`` replaced by :class:`TimeAvgPool2`, in place."""
-    for parent in list(model.modules()):
-        for name, child in parent.named_children():
-            if isinstance(child, nn.AvgPool2d) and tuple(_pair(child.kernel_size)) == (1, 2) and child.ceil_mode \
-                    and tuple(_pair(child.stride)) == (1, 2) and _pair(child.padding) == (0, 0):
-                setattr(parent, name, TimeAvgPool2())
-    return model
-
-
-def _pair(v: Any) -> Tuple[int, int]:
-    return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
-
-
 SPC_WIDEN_MAX_EXTRA_MACS = 1_000_000  # measured break-even of study: spc (full-width SC against fused SPC)
 
 
@@ -177,26 +142,25 @@ def freeze(model: nn.Module, x: torch.Tensor) -> nn.Module:
 def deploy(name: str, model: nn.Module, mode: str, x: torch.Tensor, fuse: Callable[..., nn.Module]) -> nn.Module:
     """``model`` rewritten for ``mode``.
 
-    Modes: ``eager``, ``eager_cl`` (channels-last), ``fused`` (DSSDN only), ``fused_cl``, ``frozen`` (traced and
-    frozen TorchScript of the fused DSSDN or of the model), ``frozen_cl``, ``ofi`` (``optimize_for_inference`` of
-    the frozen module), ``mkldnn_off`` (as ``fused``/``eager``; the caller switches oneDNN off); ``pool2_<mode>``:
-    ``<mode>`` with DSSDB's time pooling written as :class:`TimeAvgPool2`; ``spcw_<mode>``: ``<mode>`` with small
-    SPCs rewritten at full width (:func:`widen_spc`).
+    Modes: ``eager``, ``eager_cl`` (channels-last), ``fused`` (DSSDN only), ``fused_cl`` (``fuse(...,
+    channels_last=True)``), ``frozen`` (traced and frozen TorchScript of the fused DSSDN or of the model),
+    ``frozen_cl``, ``ofi`` (``optimize_for_inference`` of the frozen module), ``mkldnn_off`` (as ``fused``/``eager``;
+    the caller switches oneDNN off); ``spcw_<mode>``: ``<mode>`` with small SPCs rewritten at full width
+    (:func:`widen_spc`).
     """
     dssdn = lightops.is_lightops_model(name)
-    base = fuse(model) if dssdn and mode != "eager" else model
-    if mode.startswith("pool2_"):  # the proposed time pooling on top of the fused/frozen model
-        base, mode = with_time_pool(base), mode.removeprefix("pool2_")
+    if dssdn and mode != "eager":
+        base = fuse(model, channels_last=mode.endswith("_cl"))
+    else:
+        base = model.to(memory_format=torch.channels_last) if mode.endswith("_cl") else model
     if mode.startswith("spcw_"):  # SPC rewritten at full width where that is cheaper
         base, mode = widen_spc(base, tuple(x.shape[1:])), mode.removeprefix("spcw_")
-    if mode in ("eager", "fused", "mkldnn_off"):
+        if mode.endswith("_cl"):
+            base = base.to(memory_format=torch.channels_last)
+    if mode in ("eager", "fused", "mkldnn_off", "fused_cl", "eager_cl"):
         return base
-    if mode in ("fused_cl", "eager_cl"):
-        return base.to(memory_format=torch.channels_last)
-    if mode == "frozen":
+    if mode in ("frozen", "frozen_cl"):
         return freeze(base, x)
-    if mode == "frozen_cl":
-        return freeze(base.to(memory_format=torch.channels_last), x)
     if mode == "ofi":
         with warnings.catch_warnings(), torch.inference_mode():
             warnings.simplefilter("ignore")
@@ -231,8 +195,7 @@ CASES = _cases()
 LABELS = {
     "eager": "", "eager_cl": " (channels-last)", "fused": " (fused)", "frozen": " (frozen)",
     "fused_cl": " (fused, channels-last)", "frozen_cl": " (frozen, channels-last)", "ofi": " (optimize_for_inference)",
-    "mkldnn_off": " (oneDNN off)", "compiled": " (torch.compile)", "pool2_fused": " (fused, strided time pool)",
-    "pool2_fused_cl": " (fused, channels-last, strided time pool)", "pool2_frozen": " (frozen, strided time pool)",
+    "mkldnn_off": " (oneDNN off)", "compiled": " (torch.compile)",
     "spcw_fused": " (fused, full-width small SPC)", "spcw_frozen_cl": " (frozen, channels-last, full-width small SPC)",
 }
 
@@ -253,8 +216,7 @@ def test_model(bench, fuse, case: Tuple[str, str, str]) -> None:
           shape=list(size), stated_clip=STATED_CLIP[name] == clip)
 
 
-STUDY_MODES = ("fused_cl", "frozen", "frozen_cl", "ofi", "mkldnn_off", "pool2_fused", "pool2_fused_cl",
-               "pool2_frozen", "spcw_fused", "spcw_frozen_cl", "compiled")
+STUDY_MODES = ("fused_cl", "frozen", "frozen_cl", "ofi", "mkldnn_off", "spcw_fused", "spcw_frozen_cl", "compiled")
 
 
 def _study_cases() -> List[Tuple[str, str]]:
@@ -268,7 +230,7 @@ def _study_cases() -> List[Tuple[str, str]]:
         dssdn = lightops.is_lightops_model(name)
         first = "fused" if dssdn else "eager"
         modes = [m if dssdn else m.replace("fused", "eager") for m in STUDY_MODES
-                 if (dssdn or not m.startswith(("pool2", "spcw"))) and (name == "dssdn_small" or "spcw" not in m)]
+                 if name == "dssdn_small" or "spcw" not in m]
         cases += [(name, m) for m in [first] + modes]
     return cases
 
@@ -329,15 +291,17 @@ POOL_SHAPES = _pool_shapes()
 
 @pytest.mark.parametrize("size", POOL_SHAPES, ids=["x".join(map(str, s)) for s in POOL_SHAPES])
 @pytest.mark.parametrize("impl", ["AvgPool2d", "AvgPool2d, channels-last", "strided add"])
-def test_study_time_pool(bench, size: Tuple[int, int, int], impl: str) -> None:
-    """DSSDB's output pooling over time: ``nn.AvgPool2d((1, 2), ceil_mode=True)`` against :class:`TimeAvgPool2`."""
+def test_study_time_pool(bench, fuse, size: Tuple[int, int, int], impl: str) -> None:
+    """DSSDB's output pooling over time: ``nn.AvgPool2d((1, 2), ceil_mode=True)`` against fuse()'s strided add."""
+    from lightops.deploy.fuse import TimeAvgPool2
+
     x = torch.randn(1, *size)
     pool = nn.AvgPool2d((1, 2), ceil_mode=True)
     run: nn.Module = TimeAvgPool2() if impl == "strided add" else pool
     if impl.endswith("channels-last"):
         x = x.contiguous(memory_format=torch.channels_last)
     with torch.inference_mode():
-        assert torch.equal(run(x), pool(x.contiguous())), "strided pooling differs from AvgPool2d"
+        assert torch.equal(run(x), pool(x.contiguous())), "strided pooling differs from AvgPool2d"  # bit for bit
     c, f, t = size
     bench(run, x, group=f"study: time pool {c}x{f}x{t}", label=impl, macs=0, params=0,
           reference=impl == "AvgPool2d", kind="study", study="time_pool", shape=list(size))
@@ -348,7 +312,7 @@ def test_study_time_pool(bench, size: Tuple[int, int, int], impl: str) -> None:
 MODEL_PAIRS = [(("dssdn_small", m), (REFERENCE_MODEL, "eager")) for m in ("eager", "fused", "frozen", "frozen_cl")] + [
     (("dssdn_small", m), (REFERENCE_MODEL, m)) for m in ("frozen", "frozen_cl")] + [
     (("dssdn_small", m), ("dssdn_small", b)) for m, b in (("spcw_fused", "fused"), ("spcw_frozen_cl", "frozen_cl"),
-                                                          ("pool2_fused", "fused"), ("frozen_cl", "fused"))]
+                                                          ("frozen_cl", "fused"))]
 
 
 @pytest.mark.parametrize("pair", MODEL_PAIRS, ids=[f"{a[0]}-{a[1]}-vs-{b[0]}-{b[1]}" for a, b in MODEL_PAIRS])

@@ -159,9 +159,10 @@ def interleaved_ratio(a: Callable[[torch.Tensor], Any], xa: torch.Tensor, b: Cal
     """Time ``a(xa)`` against ``b(xb)`` alternately and return the median of the per-round ratios.
 
     On a shared machine the speed of the core drifts with what else runs; a ratio of two benchmarks timed
-    minutes apart carries that drift, a ratio of calls timed in alternation does not. Each round times
-    ``n`` calls of each, alternating (order swapped every round; ``3 <= n <= 100`` chosen so that a round takes
-    about ``round_time`` seconds), and divides the two medians; the result is the median over rounds.
+    minutes apart carries that drift, a ratio of calls timed in alternation does not. Each round runs one
+    untimed call and then ``n`` timed calls of each side in turn (order swapped every round; ``3 <= n <= 100``
+    chosen so that a round takes about ``round_time`` seconds), so that neither side runs with the other's data
+    in the caches, and divides the two medians; the result is the median over rounds.
 
     Returns:
         ``{"ratio", "a_s", "b_s", "rounds", "calls"}``: ``a_s``/``b_s`` are the lowest per-round medians.
@@ -182,8 +183,9 @@ def interleaved_ratio(a: Callable[[torch.Tensor], Any], xa: torch.Tensor, b: Cal
         for i in range(rounds):
             times: Dict[str, List[float]] = {"a": [], "b": []}
             order = (("a", a, xa), ("b", b, xb)) if i % 2 == 0 else (("b", b, xb), ("a", a, xa))
-            for _ in range(calls):
-                for key, fn, x in order:
+            for key, fn, x in order:
+                fn(x)  # untimed: brings this side's weights and buffers back into the caches
+                for _ in range(calls):
                     t = clock()
                     fn(x)
                     times[key].append(clock() - t)

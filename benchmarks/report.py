@@ -27,7 +27,7 @@ NOTES_START, NOTES_END = "<!-- notes:start -->", "<!-- notes:end -->"
 PEER_ORDER = ("dwsep", "dense", "bsconv_u", "ghost", "pconv_pw")
 OP_ORDER = ("sc", "osc", "osc_exact", "spc")
 MODE_ORDER = ("eager", "eager_cl", "fused", "fused_merge_pw", "fused_cl", "frozen", "frozen_cl", "ofi", "mkldnn_off",
-              "pool2_fused", "pool2_fused_cl", "pool2_frozen", "compiled")
+              "spcw_fused", "spcw_frozen_cl", "compiled")
 MODEL_ORDER = ("mobilenetv3_small_050", "mobilenetv3_small_100", "dssdn_small", "dssdn_middle", "dssdn_large")
 TARGET_PCT = {"dssdn_large": 25.0, "dssdn_middle": 10.0, "dssdn_small": 10.0}
 STATED_CLIP = {"dssdn_large": "10s", "dssdn_middle": "10s", "dssdn_small": "1s"}
@@ -409,8 +409,9 @@ def render(data: Dict[str, Any], alloc: Optional[Dict[str, Dict[str, Any]]] = No
         "",
         targets(rows, peak, data),
         "",
-        "Ratios timed in alternation (the two calls interleaved, 11 rounds, median of the round ratios; `!`: "
-        "above the target; `a`, `b`: the lowest round medians):",
+        "Ratios timed in alternation (11 rounds, each one warm-up call and then a block of timed calls of each side, "
+        "order swapped every round; median of the round ratios; `!`: above the target; `a`, `b`: the lowest "
+        "round medians):",
         "",
         pairs_table(data),
         "",
