@@ -92,12 +92,13 @@ def bn_affine(bn: nn.modules.batchnorm._BatchNorm) -> Tuple[torch.Tensor, torch.
     if bn.running_mean is None or bn.running_var is None:
         raise ValueError(f"fold_bn: {type(bn).__name__} has no running statistics (track_running_stats=False); "
                          f"it cannot be folded")
-    scale = torch.rsqrt(bn.running_var.double() + bn.eps)
+    # detached: the folded weights and buffers must carry no autograd history (deepcopy refuses such tensors)
+    scale = torch.rsqrt(bn.running_var.detach().double() + bn.eps)
     if bn.weight is not None:
-        scale = scale * bn.weight.double()
-    shift = -bn.running_mean.double() * scale
+        scale = scale * bn.weight.detach().double()
+    shift = -bn.running_mean.detach().double() * scale
     if bn.bias is not None:
-        shift = shift + bn.bias.double()
+        shift = shift + bn.bias.detach().double()
     return scale, shift
 
 

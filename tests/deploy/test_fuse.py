@@ -212,3 +212,16 @@ def test_bad_arguments():
         fuse("dssdn_small")
     with pytest.raises(ValueError, match="input_size"):
         fuse(lightops.create_op("osc", 8, 8), merge_pointwise="auto")
+
+
+@pytest.mark.parametrize("name", lightops.list_models())
+def test_fused_model_has_no_autograd_history_and_deepcopies(name):
+    from lightops.deploy.fuse import fuse
+
+    fused = fuse(lightops.create_model(name))
+    for key, t in list(fused.named_parameters()) + list(fused.named_buffers()):
+        assert t.grad_fn is None, key
+    clone = copy.deepcopy(fused)
+    x = torch.randn(1, 1, 64, 48)
+    with torch.no_grad():
+        assert torch.equal(clone(x), fused(x))
