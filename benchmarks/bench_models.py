@@ -88,10 +88,10 @@ def widen_spc(model: nn.Module, input_size: Tuple[int, int, int],
     more MACs on ``input_size`` (``(C^2 - Cp^2 + 9 (C - Cp)) F T``) by :class:`FullWidthSPC`."""
     sizes: Dict[int, Tuple[int, ...]] = {}
 
-    def record(mod: nn.Module, args: Tuple[torch.Tensor, ...]) -> None:
+    def _record(mod: nn.Module, args: Tuple[torch.Tensor, ...]) -> None:
         sizes.setdefault(id(mod), tuple(args[0].shape[1:]))
 
-    hooks = [m.register_forward_pre_hook(record) for m in model.modules() if isinstance(m, SeparablePartialConv2d)]
+    hooks = [m.register_forward_pre_hook(_record) for m in model.modules() if isinstance(m, SeparablePartialConv2d)]
     try:
         with torch.inference_mode():
             model(torch.zeros(1, *input_size))
