@@ -610,23 +610,15 @@ def export_onnx(model_or_name: Union[nn.Module, str, os.PathLike, LoadedModel], 
 
 # ---- command line ------------------------------------------------------------------------------------------------
 
-def _parse_size(text: str) -> Tuple[int, int, int]:
-    try:
-        size = tuple(int(v) for v in text.split(","))
-    except ValueError:
-        size = ()
-    if len(size) != 3 or min(size) < 1:
-        raise argparse.ArgumentTypeError(f"expected C,F,T as three positive ints, got {text!r}")
-    return size  # type: ignore[return-value]
-
-
 def add_export_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Add the ``lightops export`` arguments to ``parser`` (a subcommand's parser)."""
     parser.add_argument("model", help="lightops model name (random weights) or checkpoint file "
                                       "({'model', 'model_kwargs', 'state_dict'})")
     parser.add_argument("--format", choices=["onnx"], default="onnx", help="output format (onnx)")
     parser.add_argument("--out", required=True, help="output file, written atomically")
-    parser.add_argument("--input", type=_parse_size, default=None,
+    from ..cli import parse_size  # the CLI's C,F,T parser; cli imports deploy only inside build_parser
+
+    parser.add_argument("--input", type=parse_size, default=None,
                         help="example log-mel input C,F,T (default: the checkpoint's, else 1,256,44); batch and T "
                              "are dynamic, F is fixed")
     parser.add_argument("--with-frontend", action="store_true",
