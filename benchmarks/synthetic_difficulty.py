@@ -21,7 +21,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from lightops.data import SyntheticScenes
-from lightops.stems import LogMel
+from lightops.audio import LogMel
 
 
 def features(ds: SyntheticScenes, mel: LogMel, batch: int = 64) -> Tuple[torch.Tensor, torch.Tensor, List[str]]:

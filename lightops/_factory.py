@@ -18,9 +18,16 @@ def is_lightops_model(name: str) -> bool:
     return is_model(name) and model_entrypoint(name).__module__.startswith("lightops.")
 
 
-def list_models(pattern: str = "*") -> List[str]:
-    """lightops' models in timm's registry whose names match the shell-style ``pattern``, sorted."""
-    return sorted(n for n in timm.list_models(pattern) if fnmatch.fnmatch(n, pattern) and is_lightops_model(n))
+def list_models(pattern: str = "*", *, baselines: bool = False) -> List[str]:
+    """lightops' models in timm's registry whose names match the shell-style ``pattern``, sorted.
+
+    Args:
+        pattern: shell-style filter, e.g. ``"dssdn*"``.
+        baselines: include the reference models (:data:`lightops.models.BASELINE_MODELS`) registered for
+            comparisons, such as the DCASE baseline CNN.
+    """
+    return sorted(n for n in timm.list_models(pattern) if fnmatch.fnmatch(n, pattern) and is_lightops_model(n)
+                  and (baselines or n not in _models.BASELINE_MODELS))
 
 
 def create_model(name: str, **kwargs: Any) -> nn.Module:

@@ -8,9 +8,10 @@ import torch
 import torch.nn as nn
 from timm.layers import DropPath, create_act_layer, get_act_layer, get_norm_layer
 
-from ..ops import _checks, create_op, freq_split
-from ..ops._checks import check_channels, check_input_size, check_ratio
+from .. import validation
+from ..ops import bands, create_op
 from ..ops.base import LayerType, count_params
+from ..validation import check_channels, check_input_size, check_ratio
 from .attention import create_attn
 
 __all__ = ["DSSDB", "PointwiseNormAct"]
@@ -118,7 +119,7 @@ class DSSDB(nn.Module):
     def output_size(self, input_size: Tuple[int, int, int]) -> Tuple[int, int, int]:
         """Output ``(C, Fl, ceil(T / time_pool))`` for an input ``(Cin, F, T)``."""
         _, f, t = self._check_size(input_size)
-        return self.out_chs, freq_split.low_band_bins(f, self.low_ratio), math.ceil(t / self.time_pool)
+        return self.out_chs, bands.low_band_bins(f, self.low_ratio), math.ceil(t / self.time_pool)
 
     def _check_size(self, input_size: Tuple[int, int, int]) -> Tuple[int, int, int]:
         size = check_input_size(input_size, "DSSDB", self.in_chs)
@@ -135,7 +136,7 @@ class DSSDB(nn.Module):
     def macs(self, input_size: Tuple[int, int, int]) -> int:
         """MACs at batch 1 for an input ``(Cin, F, T)`` (the formula in the class docstring)."""
         cin, f, t = self._check_size(input_size)
-        fl = freq_split.low_band_bins(f, self.low_ratio)
+        fl = bands.low_band_bins(f, self.low_ratio)
         c = self.out_chs
         low_in, low = (cin, fl, t), (c, fl, t)
         macs = self.distill[0].macs(low_in) + sum(d.macs(low) for d in self.distill[1:])
@@ -147,8 +148,8 @@ class DSSDB(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, Cin, F, T) -> (B, C, Fl, ceil(T / time_pool))``."""
-        _checks.check_input(x, self.in_chs, "DSSDB")
-        low, high = freq_split.split_bands(x, self.low_ratio)  # (B, Cin, Fl, T), (B, Cin, Fh, T)
+        validation.check_input(x, self.in_chs, "DSSDB")
+        low, high = bands.split_bands(x, self.low_ratio)  # (B, Cin, Fl, T), (B, Cin, Fh, T)
         taps = [self.distill[0](low)]
         r = self.refine[0](low)
         if self.first_residual:
@@ -161,7 +162,7 @@ class DSSDB(nn.Module):
         r = self.act(r + self.drop_path(self.refine[2](r)))  # (B, C, Fl, T)
         taps.append(self.act(self.last(r)))
         y = self.fuse(torch.cat(taps, dim=1))  # (B, 4 Cd, Fl, T) -> (B, C, Fl, T)
-        h = freq_split.match_bins(self.high(high), y.shape[2])  # (B, C, Fl, T)
+        h = bands.match_bins(self.high(high), y.shape[2])  # (B, C, Fl, T)
         return self.pool(self.act(self.attn(y + h)))
 
     def extra_repr(self) -> str:

@@ -234,7 +234,7 @@ def deploy_module(loaded: LoadedModel, *, with_frontend: bool = False, n_mels: O
 
 def frontend_for(loaded: LoadedModel, n_mels: Optional[int] = None) -> nn.Module:
     """The :class:`lightops.stems.LogMel` the model expects (checkpoint settings, else ``pretrained_cfg``)."""
-    from ..stems import LogMel
+    from ..audio import LogMel
 
     cfg = dict(getattr(loaded.model, "pretrained_cfg", {}) or {})
     cfg.update(loaded.frontend or {})
@@ -616,7 +616,7 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
                                       "({'model', 'model_kwargs', 'state_dict'})")
     parser.add_argument("--format", choices=["onnx"], default="onnx", help="output format (onnx)")
     parser.add_argument("--out", required=True, help="output file, written atomically")
-    from ..cli import parse_size  # the CLI's C,F,T parser; cli imports deploy only inside build_parser
+    from ..cli._args import parse_size  # moves to lightops/cli/export.py with the export arguments
 
     parser.add_argument("--input", type=parse_size, default=None,
                         help="example log-mel input C,F,T (default: the checkpoint's, else 1,256,44); batch and T "

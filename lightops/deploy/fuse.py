@@ -53,7 +53,7 @@ import torch.nn.utils.parametrize as parametrize
 from timm.layers import DropBlock2d, DropPath
 
 from ..ops import DepthwisePair, OrthoPointwise, OrthoSeparableConv2d, SeparableConv2d, SeparablePartialConv2d
-from ..ops._checks import conv_out_len
+from ..validation import conv_out_len
 
 __all__ = [
     "fuse", "fold_conv_bn", "bn_affine", "merge_depthwise_pair", "merge_osc_pointwise", "bake_parametrized",

@@ -21,10 +21,11 @@ import torch.nn.functional as F
 from timm.layers import ClassifierHead, make_divisible
 from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
 
+from .. import validation
 from ..blocks import DSSDB
-from ..ops import _checks, get_op_class
-from ..ops._checks import check_channels, check_ratio
+from ..ops import get_op_class
 from ..stems import STEM_TYPES, create_stem
+from ..validation import check_channels, check_ratio
 
 __all__ = ["DSSDN", "DSSDNCfg", "BlockCfg", "StemCfg", "AUDIO_CFG", "model_cfgs"]
 
@@ -244,7 +245,7 @@ class DSSDN(nn.Module):
         return [max(1, round(f / s[1])) for s in self.stage_sizes((self.in_chans, f, 431))[1:]]
 
     def _check_size(self, input_size: Tuple[int, int, int]) -> None:
-        size = _checks.check_input_size(input_size, "DSSDN", self.in_chans)
+        size = validation.check_input_size(input_size, "DSSDN", self.in_chans)
         if size[1] < self.min_bins or size[2] < self.min_frames:
             raise ValueError(f"DSSDN: expected at least F >= {self.min_bins} mel bins and T >= {self.min_frames} "
                              f"frames in (C, F, T), got {tuple(size)}")

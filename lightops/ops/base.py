@@ -14,8 +14,8 @@ import torch
 import torch.nn as nn
 from timm.layers import create_act_layer, get_norm_layer
 
-from . import _checks
-from ._checks import IntOrPair, check_channels, check_input_size, conv_out_len, to_pair
+from .. import validation
+from ..validation import IntOrPair, check_channels, check_input_size, conv_out_len, to_pair
 
 LayerType = Union[str, Type[nn.Module], Callable[..., nn.Module], None]
 
@@ -84,7 +84,7 @@ class SeparableOpBase(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, in_chs, F, T) -> (B, out_chs, F', T')``."""
-        _checks.check_input(x, self.in_chs, self.op_label)
+        validation.check_input(x, self.in_chs, self.op_label)
         return self.act(self.norm(self._forward(x)))
 
     def extra_repr(self) -> str:

@@ -6,7 +6,7 @@ from typing import Tuple
 import torch
 import torch.nn as nn
 
-from ._checks import conv_out_len
+from ..validation import conv_out_len
 
 __all__ = ["DepthwisePair"]
 

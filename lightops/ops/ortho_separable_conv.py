@@ -9,7 +9,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.utils.parametrizations import orthogonal
 
-from ._checks import IntOrPair, check_channels, check_input_size, check_ratio
+from ..validation import IntOrPair, check_channels, check_input_size, check_ratio
 from ._registry import register_op
 from .base import LayerType, SeparableOpBase
 from .depthwise_pair import DepthwisePair

@@ -6,7 +6,7 @@ from typing import Tuple
 import torch
 import torch.nn as nn
 
-from ._checks import IntOrPair, check_input_size
+from ..validation import IntOrPair, check_input_size
 from ._registry import register_op
 from .base import LayerType, SeparableOpBase
 from .depthwise_pair import DepthwisePair

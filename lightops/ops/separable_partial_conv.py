@@ -7,7 +7,7 @@ from typing import Tuple
 import torch
 import torch.nn as nn
 
-from ._checks import IntOrPair, check_input_size, check_ratio, conv_out_len
+from ..validation import IntOrPair, check_input_size, check_ratio, conv_out_len
 from ._registry import register_op
 from .base import LayerType, SeparableOpBase
 from .separable_conv import SeparableConv2d

@@ -1,4 +1,4 @@
-"""Complexity budgets (DESIGN.md, DCASE Task 1) and fitting a model's width to one."""
+"""Checking a model against a complexity budget (:mod:`lightops.budgets`) and fitting its width to one."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -7,32 +7,11 @@ from typing import Any, Dict, Optional, Tuple
 import torch.nn as nn
 
 from .._factory import create_model
+from ..budgets import BUDGETS, DCASE_MAX_MACS, DCASE_MAX_PARAMS, Budget
 from ..ops.base import count_params
 
 __all__ = ["Budget", "BudgetCheck", "BUDGETS", "DCASE_MAX_PARAMS", "DCASE_MAX_MACS", "check_budget", "fit_budget",
            "FitResult"]
-
-# DCASE 2022-2024 Task 1 (low-complexity ASC): 128K parameters, 30 MMACs for one 1-s clip.
-DCASE_MAX_PARAMS = 128_000
-DCASE_MAX_MACS = 30_000_000
-
-
-@dataclass(frozen=True)
-class Budget:
-    """A complexity budget: parameters and MACs on a stated input."""
-
-    max_params: int  # trainable parameters
-    max_macs: int  # multiply-accumulates of one forward pass at batch 1
-    input_size: Tuple[int, int, int]  # (C, F, T) the MACs are counted on
-    label: str = ""  # where the budget comes from
-
-
-BUDGETS: Dict[str, Budget] = {
-    "dssdn_large": Budget(1_000_000, 1_000_000_000, (1, 256, 431), "DSSDN-L: < 1M params, < 1 GMACs / 10 s"),
-    "dssdn_middle": Budget(400_000, 500_000_000, (1, 256, 431), "DSSDN-M: 400K params, 500 MMACs / 10 s"),
-    "dssdn_small": Budget(DCASE_MAX_PARAMS, DCASE_MAX_MACS, (1, 256, 44), "DCASE 2022-24 Task 1 limit"),
-}
-
 
 @dataclass(frozen=True)
 class BudgetCheck:

@@ -38,11 +38,11 @@ import torch.nn as nn
 import torch.nn.utils.parametrize as parametrize
 from torch.utils.flop_counter import FlopCounterMode
 
+from ..validation import check_input_size
 from .memory import (
     Device,
     ParamMemory,
     check_batch_size,
-    check_input_size,
     inference_context,
     make_input,
     on_device,
@@ -386,7 +386,7 @@ def profile(module: nn.Module, input_size: Sequence[int], *, batch_size: int = 1
     Warns:
         UserWarning: a leaf module nothing counts, or a ``macs`` formula that disagrees with its submodules.
     """
-    size = check_input_size(input_size, "profile")
+    size = check_input_size(input_size, "profile", ndim=None)
     batch_size = check_batch_size(batch_size, "profile")
     work = on_device(module, device)
     x = make_input(work, size, batch_size, device)

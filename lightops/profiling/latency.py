@@ -21,7 +21,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import torch
 import torch.nn as nn
 
-from .memory import Device, check_batch_size, check_input_size, inference_context, make_input, on_device
+from ..validation import check_input_size
+from .memory import Device, check_batch_size, inference_context, make_input, on_device
 
 __all__ = ["LatencyResult", "AllocatorInfo", "MallocConfig", "allocator_info", "configure_malloc", "latency"]
 
@@ -265,7 +266,7 @@ def latency(module: nn.Module, input_size: Sequence[int], *, batch_size: int = 1
     Returns:
         A :class:`LatencyResult`, with the allocator settings in force.
     """
-    size = check_input_size(input_size, "latency")
+    size = check_input_size(input_size, "latency", ndim=None)
     batch_size = check_batch_size(batch_size, "latency")
     for name, value, low in (("warmup", warmup, 0), ("repeats", repeats, 1), ("threads", threads, 1),
                              ("max_repeats", max_repeats, 1)):

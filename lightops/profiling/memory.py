@@ -24,6 +24,8 @@ import torch.nn as nn
 import torch.nn.utils.parametrize as parametrize
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from ..validation import check_input_size
+
 __all__ = [
     "DCASE_MAX_PARAM_BYTES", "ParamMemory", "param_memory", "ActivationTracker", "peak_activation_memory",
 ]
@@ -34,15 +36,6 @@ Device = Union[str, torch.device]
 
 
 # ---- shared set-up for one inference pass (also used by counting and latency) -----------------------------
-
-def check_input_size(input_size: Sequence[int], caller: str) -> Tuple[int, ...]:
-    """Validate an input size such as ``(C, F, T)`` (batch excluded) and return it as a tuple of ints."""
-    if not isinstance(input_size, (tuple, list, torch.Size)) or len(input_size) == 0:
-        raise ValueError(f"{caller}: input_size must be a non-empty sequence such as (C, F, T), got {input_size!r}")
-    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in input_size):
-        raise ValueError(f"{caller}: input_size must hold positive ints such as (C, F, T), got {input_size!r}")
-    return tuple(int(v) for v in input_size)
-
 
 def check_batch_size(batch_size: int, caller: str) -> int:
     """Validate a batch size (a positive int)."""
@@ -252,7 +245,7 @@ def peak_activation_memory(module: nn.Module, input_size: Sequence[int], *, batc
     Returns:
         Peak live activation bytes, at the module's dtype (FP32: 4 bytes per element).
     """
-    size = check_input_size(input_size, "peak_activation_memory")
+    size = check_input_size(input_size, "peak_activation_memory", ndim=None)
     batch_size = check_batch_size(batch_size, "peak_activation_memory")
     work = on_device(module, device)
     x = make_input(work, size, batch_size, device)

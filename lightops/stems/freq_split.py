@@ -12,9 +12,10 @@ import torch
 import torch.nn as nn
 from timm.layers import create_act_layer, get_act_layer, get_norm_layer
 
-from ..ops import _checks, freq_split
-from ..ops._checks import check_channels, check_input_size, check_ratio
+from .. import validation
+from ..ops import bands
 from ..ops.base import LayerType, count_params
+from ..validation import check_channels, check_input_size, check_ratio
 
 __all__ = ["ConvStem", "CutStem", "HighLowStem", "create_stem", "STEM_TYPES"]
 
@@ -73,7 +74,7 @@ class ConvStem(_StemBase):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, Cin, F, T) -> (B, C, F', T')``."""
-        _checks.check_input(x, self.in_chs, "ConvStem")
+        validation.check_input(x, self.in_chs, "ConvStem")
         return self.conv(x)
 
 
@@ -96,12 +97,12 @@ class CutStem(ConvStem):
     def output_size(self, input_size: Tuple[int, int, int]) -> Tuple[int, int, int]:
         """Output ``(C, Fk', T')``."""
         c, f, t = self._size(input_size)
-        return super().output_size((c, freq_split.kept_bins(f, self.keep), t))
+        return super().output_size((c, bands.kept_bins(f, self.keep), t))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, Cin, F, T) -> (B, C, Fk', T')``."""
-        _checks.check_input(x, self.in_chs, "CutStem")
-        return self.conv(freq_split.keep_low(x, self.keep))  # (B, Cin, Fk, T) -> (B, C, Fk', T')
+        validation.check_input(x, self.in_chs, "CutStem")
+        return self.conv(bands.keep_low(x, self.keep))  # (B, Cin, Fk, T) -> (B, C, Fk', T')
 
 
 class HighLowStem(_StemBase):
@@ -133,7 +134,7 @@ class HighLowStem(_StemBase):
         _, f, t = self._size(input_size)
         if f < 2:
             raise ValueError(f"HighLowStem: needs F >= 2 bins to split, got input (C, F, T) = {tuple(input_size)}")
-        fl = freq_split.low_band_bins(f, self.low_ratio)
+        fl = bands.low_band_bins(f, self.low_ratio)
         return _down(fl, self.stride), _down(f - fl, self.stride), _down(t, self.stride)
 
     def output_size(self, input_size: Tuple[int, int, int]) -> Tuple[int, int, int]:
@@ -148,8 +149,8 @@ class HighLowStem(_StemBase):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, Cin, F, T) -> (B, C, Fl' + Fh', T')``."""
-        _checks.check_input(x, self.in_chs, "HighLowStem")
-        low, high = freq_split.split_bands(x, self.low_ratio)
+        validation.check_input(x, self.in_chs, "HighLowStem")
+        low, high = bands.split_bands(x, self.low_ratio)
         return torch.cat([self.low(low), self.high(high)], dim=2)
 
 

@@ -7,7 +7,7 @@
 - :func:`build_model`: lightops models, the DCASE baseline CNN (:func:`dcase2020_baseline`) and timm models.
 - :func:`train_main`, :func:`eval_main`, :func:`add_train_parser`, :func:`add_eval_parser`: the command line.
 """
-from .baselines import DCASEBaselineCNN, dcase2020_baseline
+from ..models import DCASEBaselineCNN, dcase2020_baseline
 from .checkpoint import atomic_save, atomic_write_json, load_checkpoint
 from .distributed import DistEnv, ShardedBatchSampler, init_distributed
 from .loop import (

@@ -45,8 +45,8 @@ from .._factory import create_model, is_lightops_model, list_models
 from ..data import AudioFileError, SyntheticScenes, TAUUrbanAcousticScenes2020Mobile
 from ..models import DSSDNCfg
 from ..ops import OrthoSeparableConv2d, ortho_reg_loss
-from ..stems import LogMel, SpecAugment, mixup
-from .baselines import BASELINES
+from ..audio import LogMel, SpecAugment, mixup
+BASELINES: dict = {}  # the reference CNN is registered in timm now (lightops.models.baselines)
 from .checkpoint import (
     FORMAT_VERSION,
     atomic_save,

@@ -9,7 +9,7 @@ from torch.utils.data import DataLoader
 
 from lightops.data import TAU_CLASSES, Clip, SyntheticScenes
 from lightops.data.synthetic import device_response_db
-from lightops.stems import LogMel
+from lightops.audio import LogMel
 
 SR = 8000
 

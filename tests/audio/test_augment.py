@@ -4,7 +4,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lightops.stems import SpecAugment, mixup
+from lightops.audio import SpecAugment, mixup
 
 
 def _runs(mask: torch.Tensor):

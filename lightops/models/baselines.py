@@ -14,17 +14,16 @@ On its own input the second pooling leaves a ``2 x 1`` grid (40/5/4 bins, 500/5/
 pooling is an adaptive max-pool to that same ``2 x 1`` grid, so the network takes any log-mel size and equals
 the original on ``(1, 40, 500)``. Convolutions use "same" padding, as the Keras original.
 
-It is a plain ``nn.Module`` factory, not registered in timm: ``lightops.list_models()`` lists only the DSSDN
-family. :func:`lightops.train.build_model` builds it by the name ``"dcase2020_baseline"``.
+It is registered in timm's registry like every lightops model (``timm.create_model("dcase2020_baseline")``), as a
+reference: ``lightops.list_models()`` lists the DSSDN family, ``lightops.list_models(baselines=True)`` adds it.
 """
-from __future__ import annotations
-
-from typing import Callable, Dict
+from typing import Any, Dict
 
 import torch
 import torch.nn as nn
+from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
 
-__all__ = ["DCASEBaselineCNN", "dcase2020_baseline", "BASELINES"]
+__all__ = ["DCASEBaselineCNN", "dcase2020_baseline"]
 
 
 def _conv_bn_relu(in_chs: int, out_chs: int) -> nn.Sequential:
@@ -73,10 +72,18 @@ class DCASEBaselineCNN(nn.Module):
         return self.head(self.forward_features(x))
 
 
-def dcase2020_baseline(num_classes: int = 10, in_chans: int = 1, **kwargs: float) -> DCASEBaselineCNN:
+def _cfg(**kwargs: Any) -> Dict[str, Any]:
+    cfg = dict(url="", num_classes=10, input_size=(1, 40, 500), pool_size=None, crop_pct=1.0, interpolation="",
+               mean=(0.0,), std=(1.0,), first_conv="features.0.0", classifier="head.4", license="apache-2.0",
+               description="DCASE 2019/2020 Task 1 baseline CNN (reference model)")
+    cfg.update(kwargs)
+    return cfg
+
+
+default_cfgs = generate_default_cfgs({"dcase2020_baseline": _cfg()})
+
+
+@register_model
+def dcase2020_baseline(pretrained: bool = False, **kwargs: Any) -> DCASEBaselineCNN:
     """The DCASE 2020 Task 1 baseline CNN (see :class:`DCASEBaselineCNN`); kwargs: ``drop_rate``, ``hidden``."""
-    return DCASEBaselineCNN(num_classes=num_classes, in_chans=in_chans, **kwargs)
-
-
-BASELINES: Dict[str, Callable[..., nn.Module]] = {"dcase2020_baseline": dcase2020_baseline}
-"""Reference models buildable by name with :func:`lightops.train.build_model`, outside timm's registry."""
+    return build_model_with_cfg(DCASEBaselineCNN, "dcase2020_baseline", pretrained, **kwargs)

@@ -1,6 +1,6 @@
 """Splitting the frequency axis into a low and a high band, the move every DSSDB and split stem makes.
 
-Both functions are registered with ``torch.fx.wrap`` (reach them as ``freq_split.split_bands``) so that
+Both functions are registered with ``torch.fx.wrap`` (reach them as ``bands.split_bands``) so that
 symbolic tracing records them as single calls instead of tracing the shape arithmetic inside.
 """
 from __future__ import annotations

@@ -1,14 +1,12 @@
-"""Argument and input validation shared by every operator, block and model.
+"""Argument and input validation shared by operators, blocks, models, profiling and deployment.
 
 User mistakes must surface as a ``ValueError``/``TypeError`` that names the argument and the expected value,
 not as a traceback from deep inside ``torch.nn.functional``. ``check_input`` runs inside ``forward`` and is
 registered with ``torch.fx.wrap`` so symbolic tracing records it as one opaque call instead of tracing into
-its shape branches; callers must reach it as ``_checks.check_input`` (module attribute) for that to work.
+its shape branches; callers must reach it as ``validation.check_input`` (module attribute) for that to work.
 """
-from __future__ import annotations
-
 import math
-from typing import Sequence, Tuple, Union
+from typing import Optional, Sequence, Tuple, Union
 
 import torch
 
@@ -50,18 +48,36 @@ def check_ratio(value: float, name: str) -> float:
     return float(value)
 
 
-def check_input_size(input_size: Sequence[int], name: str, in_chs: int | None = None) -> Tuple[int, int, int]:
-    """Validate an input size ``(C, F, T)`` (batch 1 implied) and return it as a tuple of ints."""
-    if not isinstance(input_size, (tuple, list, torch.Size)) or len(input_size) != 3:
-        raise ValueError(f"{name}: input_size must be (C, F, T), got {input_size!r}")
+def check_input_size(input_size: Sequence[int], name: str, in_chs: Optional[int] = None, *, ndim: Optional[int] = 3,
+                     min_size: Optional[Sequence[int]] = None) -> Tuple[int, ...]:
+    """Validate an input size such as ``(C, F, T)`` (batch excluded) and return it as a tuple of ints.
+
+    Args:
+        input_size: the size to check.
+        name: who asks (named in the error).
+        in_chs: the channel count ``C`` must equal, if given.
+        ndim: the number of entries required (None: any non-empty size, e.g. ``(N,)`` for a linear layer).
+        min_size: smallest accepted value of each entry (e.g. a model's ``(in_chans, min_bins, min_frames)``).
+
+    Raises:
+        ValueError: wrong length, entries that are not positive ints, wrong channel count, or smaller than
+            ``min_size``.
+    """
+    what = "(C, F, T)" if ndim == 3 else "a size such as (C, F, T)"
+    if not isinstance(input_size, (tuple, list, torch.Size)) or len(input_size) == 0 or (
+            ndim is not None and len(input_size) != ndim):
+        raise ValueError(f"{name}: input_size must be {what}, got {input_size!r}")
     if not all(isinstance(v, int) and not isinstance(v, bool) for v in input_size):
-        raise TypeError(f"{name}: input_size must hold ints (C, F, T), got {input_size!r}")
-    c, f, t = (int(v) for v in input_size)
-    if min(c, f, t) < 1:
-        raise ValueError(f"{name}: input_size (C, F, T) must be positive, got {tuple(input_size)}")
-    if in_chs is not None and c != in_chs:
-        raise ValueError(f"{name}: input_size has C={c} channels, expected in_chs={in_chs}")
-    return c, f, t
+        raise ValueError(f"{name}: input_size must hold ints {what}, got {input_size!r}")
+    size = tuple(int(v) for v in input_size)
+    if min(size) < 1:
+        raise ValueError(f"{name}: input_size {what} must be positive, got {size}")
+    if in_chs is not None and size[0] != in_chs:
+        raise ValueError(f"{name}: input_size has C={size[0]} channels, expected in_chs={in_chs}")
+    if min_size is not None and any(v < m for v, m in zip(size, min_size)):
+        raise ValueError(f"{name}: input_size {size} is too small: it needs at least {tuple(min_size)} "
+                         f"(C, F >= min mel bins, T >= min frames)")
+    return size
 
 
 def conv_out_len(length: int, stride: int) -> int:

@@ -9,7 +9,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lightops.stems import LogMel, mel_filterbank
+from lightops.audio import LogMel, mel_filterbank
 
 librosa = pytest.importorskip("librosa")
 sf = pytest.importorskip("soundfile")

@@ -1,0 +1,262 @@
+"""The one checkpoint format: writing (atomic), reading (safe by default), and rebuilding model and front end.
+
+A checkpoint is a dict saved with ``torch.save``:
+
+========================  ==========================================================================================
+key                       content
+========================  ==========================================================================================
+``format_version``        :data:`FORMAT_VERSION` (files without it are read as version 1)
+``model``                 the model's name: a lightops model, a reference model, or any timm model
+``model_kwargs``          keyword arguments of :func:`build_model` as plain values (a ``DSSDNCfg`` as ``to_dict()``)
+``state_dict``            the weights (``module.`` prefixes from DistributedDataParallel are stripped on load)
+``frontend``              :meth:`lightops.audio.FrontEnd.config`: log-mel settings and input normalisation (optional)
+``classes``               class names in the order of the model's outputs (optional)
+``input_size``            ``[C, F, T]`` the model was trained on (optional)
+others                    what ``lightops train`` needs to resume exactly (optimizer, scheduler, RNG states, history)
+========================  ==========================================================================================
+
+:func:`save_checkpoint` writes through :func:`lightops.fileio.atomic_save`. :func:`read_checkpoint` loads with
+``torch.load(weights_only=True)`` (tensors and plain data, numpy arrays allowed for RNG states); ``trusted=True``
+falls back to full unpickling for files you trust. :func:`load_model` rebuilds the network (:func:`build_model`)
+and its front end (:func:`build_frontend`); train, eval, export and predict all go through these functions.
+"""
+import os
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+import timm
+import torch
+import torch.nn as nn
+
+from ._factory import create_model, is_lightops_model, list_models
+from .audio import FrontEnd
+from .fileio import PathLike, atomic_save
+from .models import DSSDNCfg
+
+__all__ = ["FORMAT_VERSION", "REQUIRED_KEYS", "save_checkpoint", "read_checkpoint", "build_model", "known_models",
+           "build_frontend", "LoadedModel", "load_model", "resolve_model", "check_classes", "DEFAULT_INPUT_SIZE"]
+
+FORMAT_VERSION = 1
+"""Version of the checkpoint layout; bumped when a key changes meaning."""
+
+REQUIRED_KEYS = ("model", "state_dict")
+"""Keys every checkpoint must hold (``model_kwargs`` defaults to ``{}``)."""
+
+DEFAULT_INPUT_SIZE = (1, 256, 44)  # (C, F, T): a 1-s clip of the default front end
+
+
+def save_checkpoint(ckpt: Dict[str, Any], path: PathLike) -> None:
+    """Write ``ckpt`` atomically (``format_version`` added when missing).
+
+    Raises:
+        ValueError: ``ckpt`` lacks a key of :data:`REQUIRED_KEYS`.
+    """
+    missing = [k for k in REQUIRED_KEYS if k not in ckpt]
+    if missing:
+        raise ValueError(f"save_checkpoint: the checkpoint dict lacks keys {missing}")
+    atomic_save({"format_version": FORMAT_VERSION, **ckpt}, path)
+
+
+def _safe_globals() -> List[Any]:
+    """Plain-data classes a training checkpoint holds besides tensors (numpy RNG states, ``torch.__version__``)."""
+    import numpy as np
+    from torch.torch_version import TorchVersion
+
+    core = getattr(np, "_core", None) or np.core
+    extra = [getattr(np.dtypes, n) for n in dir(np.dtypes) if n.endswith("DType")] if hasattr(np, "dtypes") else []
+    return [np.ndarray, np.dtype, core.multiarray._reconstruct, TorchVersion, *extra]
+
+
+def _first_line(e: BaseException) -> str:
+    return (str(e).strip().splitlines() or [type(e).__name__])[0]
+
+
+def read_checkpoint(path: PathLike, *, trusted: bool = False,
+                    map_location: Union[str, torch.device] = "cpu") -> Dict[str, Any]:
+    """Read a checkpoint dict and check its format.
+
+    Args:
+        path: the file.
+        trusted: fall back to full unpickling (``weights_only=False``) when the file holds objects other than
+            tensors and plain data; only for files you trust.
+        map_location: where to put the tensors.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: unreadable, not a dict with the :data:`REQUIRED_KEYS`, a newer ``format_version``, or holding
+            objects that need ``trusted=True`` (the message names them).
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"checkpoint {path!r} does not exist (or is not a file)")
+    try:
+        with torch.serialization.safe_globals(_safe_globals()):
+            ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # pickle, zip and unpickler errors all mean the same to the user
+        if not trusted:
+            try:
+                allowed = {f"{g.__module__}.{g.__qualname__}" for g in _safe_globals()}
+                unsafe = [g for g in torch.serialization.get_unsafe_globals_in_checkpoint(path) if g not in allowed]
+                why = f"it holds objects other than tensors and plain data: {unsafe}" if unsafe else _first_line(e)
+            except Exception:  # not a zip checkpoint at all
+                why = _first_line(e)
+            raise ValueError(f"checkpoint {path!r} could not be read with torch.load(weights_only=True): {why}; "
+                             f"if you trust the file, pass trusted=True (--trust-checkpoint)") from e
+        try:
+            ckpt = torch.load(path, map_location=map_location, weights_only=False)
+        except Exception as e2:
+            raise ValueError(f"checkpoint {path!r} could not be read: {_first_line(e2)}") from e2
+    if not isinstance(ckpt, dict) or any(k not in ckpt for k in REQUIRED_KEYS):
+        found = sorted(ckpt) if isinstance(ckpt, dict) else type(ckpt).__name__
+        raise ValueError(f"{path!r} is not a lightops checkpoint: expected a dict with keys {list(REQUIRED_KEYS)} "
+                         f"(model_kwargs optional), got {found}")
+    version = ckpt.get("format_version", 1)
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ValueError(f"checkpoint {path!r} has format_version {version!r}; this lightops reads up to "
+                         f"{FORMAT_VERSION}: upgrade lightops")
+    return ckpt
+
+
+def known_models() -> List[str]:
+    """Names :func:`build_model` knows besides timm's: lightops' models, reference models included."""
+    return list_models(baselines=True)
+
+
+def build_model(name: str, **kwargs: Any) -> nn.Module:
+    """Build a model by name: a lightops model (reference CNNs included) or any timm model.
+
+    timm models other than lightops' get ``in_chans=1`` unless given (the log-mel has one channel). A DSSDN
+    ``cfg`` may be given as the dict of ``DSSDNCfg.to_dict()`` (as checkpoints store it), so
+    ``build_model(ckpt["model"], **ckpt["model_kwargs"])`` rebuilds any checkpoint's network.
+
+    Raises:
+        ValueError: unknown name (the message lists the known ones) or arguments the model does not take.
+    """
+    if not isinstance(name, str) or not (is_lightops_model(name) or timm.is_model(name)):
+        raise ValueError(f"unknown model {name!r}; expected one of {known_models()} or a timm model name "
+                         f"(timm.list_models())")
+    if isinstance(kwargs.get("cfg"), dict):  # a DSSDNCfg stored as JSON in a checkpoint's model_kwargs
+        kwargs = dict(kwargs, cfg=DSSDNCfg.from_dict(kwargs["cfg"]))
+    try:
+        if is_lightops_model(name):
+            return create_model(name, **kwargs)
+        return timm.create_model(name, **{"in_chans": 1, **kwargs})
+    except TypeError as e:
+        raise ValueError(f"model {name!r} rejected its arguments {kwargs}: {e}") from e
+
+
+def build_frontend(frontend: Optional[Dict[str, Any]] = None, model: Optional[nn.Module] = None,
+                   **overrides: Any) -> FrontEnd:
+    """The :class:`~lightops.audio.FrontEnd` a model expects, in eval mode.
+
+    Args:
+        frontend: a checkpoint's ``frontend`` settings (log-mel and normalisation), or None.
+        model: the model, whose ``pretrained_cfg`` gives the log-mel defaults (no normalisation) where
+            ``frontend`` is silent.
+        overrides: settings that win over both (e.g. ``n_mels``).
+    """
+    cfg = {k: v for k, v in (getattr(model, "pretrained_cfg", None) or {}).items()
+           if k in ("sample_rate", "n_fft", "hop_length", "n_mels")}
+    cfg.update(frontend or {})
+    return FrontEnd.from_config(cfg, **overrides).eval()
+
+
+@dataclass
+class LoadedModel:
+    """A model ready for inference and what its input expects.
+
+    Attributes:
+        model: the network, eval mode.
+        frontend: the log-mel settings it was trained with (a checkpoint's ``frontend``: sample_rate, n_fft,
+            hop_length, n_mels, mean, std), or None (the model's ``pretrained_cfg`` defaults, no normalisation).
+        input_size: ``(C, F, T)`` it was trained on, when known.
+        source: where it came from (model name or checkpoint path).
+        classes: class names in output order, when known.
+    """
+
+    model: nn.Module
+    frontend: Optional[Dict[str, Any]] = None
+    input_size: Optional[Tuple[int, int, int]] = None
+    source: str = ""
+    classes: Optional[List[str]] = field(default=None)
+
+    @property
+    def norm(self) -> Tuple[float, float]:
+        """``(mean, std)`` of the input normalisation in dB (``(0, 1)``: none)."""
+        fe = self.frontend or {}
+        return float(fe.get("mean", 0.0)), float(fe.get("std", 1.0))
+
+    def front_end(self, **overrides: Any) -> FrontEnd:
+        """The waveform-to-input :class:`~lightops.audio.FrontEnd` of this model (:func:`build_frontend`)."""
+        return build_frontend(self.frontend, self.model, **overrides)
+
+    def default_input_size(self) -> Tuple[int, int, int]:
+        """The checkpoint's ``input_size``, else ``(in_chans, n_mels, 44)`` (a 1-s clip of the front end)."""
+        if self.input_size:
+            return self.input_size
+        n_mels = (self.frontend or {}).get("n_mels") or (getattr(self.model, "pretrained_cfg", {}) or {}).get(
+            "n_mels", DEFAULT_INPUT_SIZE[1])
+        return getattr(self.model, "in_chans", 1), int(n_mels), DEFAULT_INPUT_SIZE[2]
+
+
+def _strip_ddp(state: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    return {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
+
+
+def load_model(checkpoint: Union[PathLike, Dict[str, Any]], *, trusted: bool = False) -> LoadedModel:
+    """Rebuild the model a checkpoint describes, load its weights, and return it with its front-end settings.
+
+    Args:
+        checkpoint: a checkpoint path, or a dict already read by :func:`read_checkpoint`.
+        trusted: see :func:`read_checkpoint`.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: not a checkpoint of this format, an unknown model name, or weights that do not fit.
+    """
+    source = "<dict>" if isinstance(checkpoint, dict) else os.fspath(checkpoint)
+    ckpt = checkpoint if isinstance(checkpoint, dict) else read_checkpoint(checkpoint, trusted=trusted)
+    name, kwargs = ckpt["model"], dict(ckpt.get("model_kwargs") or {})
+    try:
+        model = build_model(name, **kwargs)
+    except ValueError as e:
+        raise ValueError(f"checkpoint {source!r}: {e}") from e
+    try:
+        model.load_state_dict(_strip_ddp(ckpt["state_dict"]), strict=True)
+    except RuntimeError as e:
+        raise ValueError(f"checkpoint {source!r}: state_dict does not fit {name} with model_kwargs={kwargs}: "
+                         f"{_first_line(e)}") from e
+    size = ckpt.get("input_size")
+    frontend = ckpt.get("frontend") if isinstance(ckpt.get("frontend"), dict) else None
+    classes = list(ckpt["classes"]) if ckpt.get("classes") else None
+    return LoadedModel(model.eval(), frontend, tuple(int(v) for v in size) if size else None, source, classes)
+
+
+def resolve_model(model_or_name: Union[nn.Module, PathLike, LoadedModel], *, trusted: bool = False) -> LoadedModel:
+    """A :class:`LoadedModel` from a module, a checkpoint path or a model name (random weights).
+
+    Raises:
+        FileNotFoundError: a path-like argument (with a folder part or a ``.pt``/``.pth``/``.ckpt`` suffix)
+            that does not exist.
+        ValueError: neither an existing file nor a known model name.
+    """
+    if isinstance(model_or_name, LoadedModel):
+        return model_or_name
+    if isinstance(model_or_name, nn.Module):
+        return LoadedModel(model_or_name.eval(), source=type(model_or_name).__name__)
+    if not isinstance(model_or_name, (str, os.PathLike)):
+        raise TypeError(f"expected an nn.Module, a checkpoint path or a model name, got {type(model_or_name).__name__}")
+    text = os.fspath(model_or_name)
+    if os.path.isfile(text):
+        return load_model(text, trusted=trusted)
+    if text in known_models():
+        return LoadedModel(build_model(text).eval(), source=text)
+    if os.sep in text or text.endswith((".pt", ".pth", ".ckpt", ".bin")):
+        raise FileNotFoundError(f"checkpoint {text!r} does not exist")
+    raise ValueError(f"unknown model {text!r}: not a checkpoint file and not one of {known_models()}")
+
+
+def check_classes(expected: Sequence[str], found: Sequence[str], what: str) -> None:
+    """Raise ``ValueError`` naming both class lists unless they are equal (same names, same order)."""
+    if list(expected) != list(found):
+        raise ValueError(f"{what}: classes differ: expected {list(expected)}, got {list(found)}")

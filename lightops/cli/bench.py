@@ -1,0 +1,24 @@
+"""``lightops bench``: run the benchmark suite of a source checkout and regenerate its docs pages."""
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+__all__ = ["add_parser"]
+
+
+def _run(args: argparse.Namespace) -> int:
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "run.py"
+    if not script.is_file():
+        raise SystemExit(f"lightops bench: {script} not found; the benchmarks ship with the source repository")
+    cmd = [sys.executable, str(script)] + (["--quick"] if args.quick else [])
+    return subprocess.call(cmd, cwd=script.parents[1])
+
+
+def add_parser(sub: Any) -> argparse.ArgumentParser:
+    """Add ``bench`` to the subcommands."""
+    p = sub.add_parser("bench", help="run the benchmarks and regenerate docs/benchmarks.md (source checkout)")
+    p.add_argument("--quick", action="store_true", help="fewer shapes and rounds")
+    p.set_defaults(func=_run)
+    return p
