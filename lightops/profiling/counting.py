@@ -51,7 +51,7 @@ from .memory import (
 )
 from .table import format_bytes, format_count, format_shape, render_table
 
-__all__ = ["ZERO_MAC_TYPES", "ModuleRecord", "TypeRecord", "Profile", "profile", "layer_macs"]
+__all__ = ["ZERO_MAC_TYPES", "ModuleRecord", "TypeRecord", "Profile", "profile", "complexity", "layer_macs"]
 
 def _optional(module: Any, name: str) -> Tuple[type, ...]:
     """``(module.name,)`` when that class exists in the installed torch, else ``()``."""
@@ -364,6 +364,19 @@ class _Stat:
     counter_flops: int = 0  # inclusive, all calls
     child_flops: int = 0  # part of counter_flops spent inside called submodules
     children: List[int] = field(default_factory=list)  # ids of submodules called, in call order
+
+
+def complexity(module: nn.Module, input_size: Sequence[int]) -> Tuple[int, int]:
+    """Trainable parameters and MACs of one forward pass at batch 1: the figures DCASE and the paper report.
+
+    The module's own ``macs(input_size)`` formula when it has one (the DSSDN family, the operators), else
+    :func:`profile`'s total (on the ``meta`` device: no data is allocated). The one MAC counter the trainer, the
+    CLI and the benchmarks use.
+    """
+    params = sum(p.numel() for p in module.parameters() if p.requires_grad)
+    if callable(getattr(module, "macs", None)):
+        return params, int(module.macs(tuple(input_size)))
+    return params, int(profile(module, input_size, device="meta", memory=False).total_macs)
 
 
 def profile(module: nn.Module, input_size: Sequence[int], *, batch_size: int = 1, device: Device = "cpu",

@@ -112,21 +112,11 @@ def classification_metrics(logits: torch.Tensor, labels: torch.Tensor, devices: 
 
 
 def model_complexity(model: torch.nn.Module, input_size: Sequence[int]) -> Tuple[int, int]:
-    """Trainable parameters and MACs of one forward pass at batch 1 on ``input_size`` ``(C, F, T)``.
+    """Trainable parameters and MACs at batch 1 on ``input_size`` ``(C, F, T)``: :func:`lightops.profiling.complexity`.
 
-    MACs come from the model's own ``macs(input_size)`` when it has one (the DSSDN family), else from
-    ``torch.utils.flop_counter.FlopCounterMode`` (FLOPs / 2: convolutions and matrix products). The model is
-    left in eval mode.
+    The model is left in eval mode.
     """
-    import torch.nn.utils.parametrize as parametrize
-    from torch.utils.flop_counter import FlopCounterMode
+    from ..profiling import complexity
 
-    params = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    if callable(getattr(model, "macs", None)):
-        return params, int(model.macs(tuple(input_size)))
     model.eval()
-    device = next(model.parameters()).device
-    with torch.no_grad(), parametrize.cached():
-        with FlopCounterMode(display=False) as counter:
-            model(torch.zeros((1, *input_size), device=device))
-    return params, int(counter.get_total_flops() // 2)
+    return complexity(model, input_size)

@@ -6,14 +6,16 @@ import timm
 import torch
 
 import lightops
+from lightops.budgets import BUDGETS
 from lightops.models import DSSDN, BlockCfg, DSSDNCfg, StemCfg
 from tests.utils import flop_counter_macs
 
 MODELS = lightops.list_models()
 SMALL_INPUT = (1, 64, 48)  # (C, F, T): enough bins for five halvings, fast on CPU
 
-# DESIGN.md budget table: name -> (max params, input (C, F, T), max MACs)
-BUDGETS = {
+# DESIGN.md budget table, written out once here as the specification the constants must match:
+# name -> (max params, input (C, F, T), max MACs)
+DESIGN_BUDGETS = {
     "dssdn_large": (1_000_000, (1, 256, 431), 1_000_000_000),
     "dssdn_middle": (400_000, (1, 256, 431), 500_000_000),
     "dssdn_small": (128_000, (1, 256, 44), 30_000_000),
@@ -133,9 +135,14 @@ def test_meta_device_and_bfloat16(name):
     assert y.dtype == torch.bfloat16 and torch.isfinite(y.float()).all()
 
 
+def test_budget_constants_match_design():
+    assert {n: (b.max_params, b.input_size, b.max_macs) for n, b in BUDGETS.items()} == DESIGN_BUDGETS
+
+
 @pytest.mark.parametrize("name", MODELS)
 def test_budget(name):
-    max_params, size, max_macs = BUDGETS[name]
+    budget = BUDGETS[name]
+    max_params, size, max_macs = budget.max_params, budget.input_size, budget.max_macs
     m = lightops.create_model(name).eval()
     params = sum(p.numel() for p in m.parameters())
     macs = flop_counter_macs(m, torch.randn(1, *size))
