@@ -2,7 +2,7 @@
 
 Training goes through ``lightops.train.train`` with a ``TrainConfig``. The custom architecture (a ``DSSDNCfg``
 mixing SC, OSC and SPC) travels as ``model_kwargs={"cfg": cfg}``: the run stores it as JSON in its checkpoint
-and ``metrics.json``, so ``lightops.train.build_model`` (and ``lightops eval``, and ``lightops.deploy``) can
+and ``metrics.json``, so ``lightops.checkpoint.load_model`` (and ``lightops eval``, and ``lightops.deploy``) can
 rebuild the net from the checkpoint alone. One epoch on ``lightops.data.SyntheticScenes`` (ten scene classes,
 simulated devices, nothing to download): the log-mel front end, mixup and SpecAugment run inside the training
 step, OSC's orthonormal penalty is added to the loss, and ``OUT/last.pt``, ``OUT/metrics.json`` and two PNG
@@ -23,9 +23,10 @@ from typing import Optional
 import torch
 
 import lightops
+from lightops.checkpoint import load_model
 from lightops.data import SyntheticScenes
 from lightops.profiling import BUDGETS, check_budget
-from lightops.train import FrontEnd, TrainConfig, build_model, load_checkpoint, train
+from lightops.train import TrainConfig, train
 
 try:  # the architecture of examples/custom_net.py (this folder is on sys.path when the script runs)
     from custom_net import build_cfg
@@ -81,10 +82,8 @@ def main() -> None:
           f"{args.epochs} epoch(s); chance is 10 %")
 
     # Rebuild the trained net from its checkpoint alone: the model by name, the front end from its settings.
-    ckpt = load_checkpoint(os.path.join(args.out, "last.pt"))
-    net = build_model(ckpt["model"], **ckpt["model_kwargs"])  # the cfg comes back from its JSON form
-    net.load_state_dict(ckpt["state_dict"])
-    frontend = FrontEnd.from_config(ckpt["frontend"])  # waveform -> normalised log-mel, as in training
+    loaded = load_model(os.path.join(args.out, "last.pt"))  # the cfg comes back from its JSON form
+    net, frontend = loaded.model, loaded.front_end()  # front end: waveform -> normalised log-mel, as in training
     clips = SyntheticScenes("evaluate", num_clips=4, clip_seconds=args.seconds)
     waveforms = torch.stack([clips[i].waveform for i in range(len(clips))])  # (B, samples)
     net.eval()

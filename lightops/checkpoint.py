@@ -88,7 +88,7 @@ def read_checkpoint(path: PathLike, *, trusted: bool = False,
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"checkpoint {path!r} does not exist (or is not a file)")
+        raise FileNotFoundError(f"checkpoint not found: {path!r} does not exist (or is not a file)")
     try:
         with torch.serialization.safe_globals(_safe_globals()):
             ckpt = torch.load(path, map_location=map_location, weights_only=True)
@@ -100,12 +100,12 @@ def read_checkpoint(path: PathLike, *, trusted: bool = False,
                 why = f"it holds objects other than tensors and plain data: {unsafe}" if unsafe else _first_line(e)
             except Exception:  # not a zip checkpoint at all
                 why = _first_line(e)
-            raise ValueError(f"checkpoint {path!r} could not be read with torch.load(weights_only=True): {why}; "
+            raise ValueError(f"cannot read checkpoint {path!r} with torch.load(weights_only=True): {why}; "
                              f"if you trust the file, pass trusted=True (--trust-checkpoint)") from e
         try:
             ckpt = torch.load(path, map_location=map_location, weights_only=False)
         except Exception as e2:
-            raise ValueError(f"checkpoint {path!r} could not be read: {_first_line(e2)}") from e2
+            raise ValueError(f"cannot read checkpoint {path!r}: {_first_line(e2)}") from e2
     if not isinstance(ckpt, dict) or any(k not in ckpt for k in REQUIRED_KEYS):
         found = sorted(ckpt) if isinstance(ckpt, dict) else type(ckpt).__name__
         raise ValueError(f"{path!r} is not a lightops checkpoint: expected a dict with keys {list(REQUIRED_KEYS)} "
@@ -118,8 +118,9 @@ def read_checkpoint(path: PathLike, *, trusted: bool = False,
 
 
 def known_models() -> List[str]:
-    """Names :func:`build_model` knows besides timm's: lightops' models, reference models included."""
-    return list_models(baselines=True)
+    """Names :func:`build_model` knows besides timm's: lightops' models, then the reference models."""
+    family = list_models()
+    return family + [n for n in list_models(baselines=True) if n not in family]
 
 
 def build_model(name: str, **kwargs: Any) -> nn.Module:

@@ -75,8 +75,9 @@ def check_input_size(input_size: Sequence[int], name: str, in_chs: Optional[int]
     if in_chs is not None and size[0] != in_chs:
         raise ValueError(f"{name}: input_size has C={size[0]} channels, expected in_chs={in_chs}")
     if min_size is not None and any(v < m for v, m in zip(size, min_size)):
-        raise ValueError(f"{name}: input_size {size} is too small: it needs at least {tuple(min_size)} "
-                         f"(C, F >= min mel bins, T >= min frames)")
+        need = (f"F >= {min_size[1]} mel bins and T >= {min_size[2]} frames" if len(size) == 3 else
+                f"at least {tuple(min_size)}")
+        raise ValueError(f"{name}: input_size {what} = {size} is too small for this model: it needs {need}")
     return size
 
 

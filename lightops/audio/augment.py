@@ -94,8 +94,8 @@ class SpecAugment(nn.Module):
 
 
 def mixup(x: torch.Tensor, y: torch.Tensor, alpha: float = 0.3, *, num_classes: Optional[int] = None,
-          label_smoothing: float = 0.0, generator: Optional[torch.Generator] = None
-          ) -> Tuple[torch.Tensor, torch.Tensor]:
+          label_smoothing: float = 0.0, generator: Optional[torch.Generator] = None,
+          extra: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, ...]:
     """Mix a batch with a random permutation of itself; return mixed inputs and soft targets.
 
     ``lam ~ Beta(alpha, alpha)`` once per batch; ``x' = lam * x + (1 - lam) * x[perm]`` and
@@ -112,9 +112,12 @@ def mixup(x: torch.Tensor, y: torch.Tensor, alpha: float = 0.3, *, num_classes: 
         num_classes: ``K``; required with index targets.
         label_smoothing: smoothing applied to index targets, as timm's ``mixup_target``.
         generator: optional ``torch.Generator`` for ``lam`` and the permutation.
+        extra: optional further per-example targets ``(B, ...)`` (e.g. a teacher's probabilities), mixed with the
+            same ``lam`` and pairs and returned third.
 
     Returns:
-        ``(x_mixed, y_soft)``: ``x_mixed`` like ``x``, ``y_soft`` float ``(B, K)`` whose rows sum to 1.
+        ``(x_mixed, y_soft)``: ``x_mixed`` like ``x``, ``y_soft`` float ``(B, K)`` whose rows sum to 1; and
+        ``extra_mixed`` third when ``extra`` is given.
 
     Shape:
         ``x (B, ...)``, ``y (B,)`` or ``(B, K)`` -> ``(B, ...)``, ``(B, K)``.
@@ -150,4 +153,9 @@ def mixup(x: torch.Tensor, y: torch.Tensor, alpha: float = 0.3, *, num_classes: 
     perm = torch.randperm(x.shape[0], generator=generator, device=gen_device).to(x.device)
     x_mixed = lam * x + (1.0 - lam) * x[perm]  # (B, ...)
     y_soft = lam * soft + (1.0 - lam) * soft[perm]  # (B, K)
-    return x_mixed, y_soft
+    if extra is None:
+        return x_mixed, y_soft
+    if extra.shape[0] != x.shape[0]:
+        raise ValueError(f"mixup: extra has batch {extra.shape[0]} but x has {x.shape[0]}")
+    extra = extra.to(x.device)
+    return x_mixed, y_soft, lam * extra + (1.0 - lam) * extra[perm]

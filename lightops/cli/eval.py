@@ -1,12 +1,51 @@
 """``lightops eval``: evaluate a training checkpoint on the evaluate split."""
 import argparse
-from typing import Any
+from typing import Any, Optional, Sequence
 
-__all__ = ["add_parser"]
+import torch
+
+from lightops.train import evaluate_checkpoint
+
+from .train import USER_ERRORS
+
+__all__ = ["add_arguments", "add_parser", "main"]
+
+
+def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add the ``lightops eval`` options to ``p``."""
+    p.add_argument("checkpoint", help="a last.pt written by lightops train")
+    p.add_argument("--data", default="synthetic", help="'synthetic' or a TAU 2020 Mobile folder (evaluate split)")
+    p.add_argument("--out", default=None, help="output folder (default: eval/ next to the checkpoint)")
+    p.add_argument("--batch-size", type=int, default=64, help="clips per batch (default 64)")
+    p.add_argument("--workers", type=int, default=0, help="DataLoader workers (default 0)")
+    p.add_argument("--num-clips", type=int, default=None, help="synthetic evaluation clips (default: as trained)")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    p.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or summary line")
+    return p
+
+
+def _run(ns: argparse.Namespace) -> int:
+    try:
+        if ns.threads:
+            torch.set_num_threads(ns.threads)
+        evaluate_checkpoint(ns.checkpoint, ns.data, ns.out, batch_size=ns.batch_size, workers=ns.workers,
+                            num_clips=ns.num_clips, device=ns.device, quiet=ns.quiet)
+    except USER_ERRORS as e:
+        raise SystemExit(f"lightops eval: {e}") from e
+    return 0
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
     """Add ``eval`` to the subcommands."""
-    from lightops.train import add_eval_parser
+    p = sub.add_parser("eval", help="evaluate a training checkpoint on the evaluate split")
+    add_arguments(p)
+    p.set_defaults(func=_run)
+    return p
 
-    return add_eval_parser(sub)
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """``lightops eval`` as a function: parse ``argv`` and evaluate a checkpoint."""
+    p = argparse.ArgumentParser(prog="lightops eval", description="Evaluate a training checkpoint.")
+    add_arguments(p)
+    return _run(p.parse_args(argv))

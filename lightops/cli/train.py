@@ -1,12 +1,108 @@
 """``lightops train``: train a scene classifier (one process, or one rank under ``torchrun``)."""
 import argparse
-from typing import Any
+from dataclasses import fields
+from typing import Any, Optional, Sequence
 
-__all__ = ["add_parser"]
+import torch
+
+from lightops.checkpoint import known_models
+from lightops.data import AudioFileError
+from lightops.train import TrainConfig, train
+
+from ._args import json_dict
+
+__all__ = ["add_arguments", "config_from_args", "add_parser", "main", "USER_ERRORS"]
+
+USER_ERRORS = (ValueError, TypeError, OSError, AudioFileError)
+"""Errors that mean bad input: the command prints them as one line and exits."""
+
+
+def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add the ``lightops train`` options to ``p``."""
+    d = TrainConfig()
+    a = p.add_argument
+    a("--model", default=d.model, help=f"model name: {', '.join(known_models())} or a timm model "
+                                       f"(default {d.model})")
+    a("--model-kwargs", type=json_dict, default={}, help='JSON object of model arguments, e.g. \'{"width": 0.5}\'')
+    a("--width", type=float, default=None, help="channel multiplier (shorthand for model kwarg width)")
+    a("--data", default=d.data, help="'synthetic' or a TAU Urban Acoustic Scenes 2020 Mobile folder")
+    a("--out", default=d.out, help=f"output folder (default {d.out})")
+    a("--epochs", type=int, default=d.epochs, help=f"total epochs (default {d.epochs})")
+    a("--stop-after", type=int, default=None, help="stop after this many epochs in this call (resume later)")
+    a("--batch-size", type=int, default=d.batch_size, help=f"clips per process and micro-batch (default "
+                                                           f"{d.batch_size})")
+    a("--accum-steps", type=int, default=d.accum_steps, help="micro-batches per optimizer step (default 1)")
+    a("--opt", default=d.opt, help=f"timm optimizer (default {d.opt})")
+    a("--lr", type=float, default=d.lr, help=f"peak learning rate (default {d.lr})")
+    a("--weight-decay", type=float, default=d.weight_decay, help=f"weight decay (default {d.weight_decay})")
+    a("--sched", default=d.sched, help=f"timm scheduler (default {d.sched})")
+    a("--warmup-epochs", type=int, default=d.warmup_epochs, help=f"warm-up epochs (default {d.warmup_epochs})")
+    a("--min-lr", type=float, default=d.min_lr, help=f"final learning rate (default {d.min_lr})")
+    a("--seed", type=int, default=d.seed, help=f"seed of initialisation, data order, augmentation (default {d.seed})")
+    a("--mixup", dest="mixup_alpha", type=float, default=d.mixup_alpha,
+      help=f"mixup Beta alpha, 0 disables (default {d.mixup_alpha})")
+    a("--label-smoothing", type=float, default=d.label_smoothing, help="label smoothing (default 0)")
+    a("--no-specaug", dest="specaug", action="store_false", help="disable SpecAugment")
+    a("--freq-mask", type=int, default=None, help="widest frequency mask in mel bins (default n_mels // 8)")
+    a("--time-mask", type=int, default=None, help="widest time mask in frames (default frames // 8)")
+    a("--ortho-alpha", type=float, default=d.ortho_alpha, help=f"OSC orthonormal penalty weight (default "
+                                                               f"{d.ortho_alpha})")
+    a("--sample-rate", type=int, default=d.sample_rate, help=f"Hz (default {d.sample_rate})")
+    a("--n-fft", type=int, default=d.n_fft, help=f"FFT size (default {d.n_fft})")
+    a("--hop-length", type=int, default=d.hop_length, help=f"hop in samples (default {d.hop_length})")
+    a("--n-mels", type=int, default=d.n_mels, help=f"mel bins (default {d.n_mels})")
+    a("--clip-seconds", type=float, default=None, help="clip length (default 1 s synthetic, 10 s TAU)")
+    a("--num-clips", type=int, default=None, help="synthetic training clips (default 1000)")
+    a("--num-eval-clips", type=int, default=None, help="synthetic evaluation clips (default num-clips / 2)")
+    a("--data-seed", type=int, default=d.data_seed, help="seed of the synthetic data (default 0)")
+    a("--fold", type=int, default=d.fold, help="TAU fold (default 1)")
+    a("--norm-clips", type=int, default=d.norm_clips, help=f"training clips whose log-mel mean and std normalise "
+                                                           f"the input (default {d.norm_clips})")
+    a("--resample", action="store_true", help="resample TAU files at another rate instead of failing")
+    a("--workers", type=int, default=d.workers, help="DataLoader workers (default 0)")
+    a("--cache", action="store_true", help="read every clip once (with --workers processes) and keep them in memory")
+    a("--amp", action="store_true", help="mixed precision (bfloat16 on CPU, float16 on CUDA)")
+    a("--sync-bn", action="store_true", help="under torchrun on CUDA: BatchNorm over the global batch")
+    a("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    a("--eval-every", type=int, default=d.eval_every, help="evaluate every N epochs (default 1)")
+    a("--threads", type=int, default=None, help="torch intra-op threads")
+    a("--quiet", action="store_true", help="no progress bars or per-epoch lines")
+    a("--resume", action="store_true", help="continue the run in --out from its last.pt")
+    a("--overwrite", action="store_true", help="start over in an --out that already holds a run")
+    return p
+
+
+def config_from_args(ns: argparse.Namespace) -> TrainConfig:
+    """The :class:`~lightops.train.TrainConfig` of parsed options."""
+    kw = {f.name: getattr(ns, f.name) for f in fields(TrainConfig) if hasattr(ns, f.name)}
+    model_kwargs = dict(ns.model_kwargs)
+    if ns.width is not None:
+        model_kwargs["width"] = ns.width
+    kw["model_kwargs"] = model_kwargs
+    return TrainConfig(**kw)
+
+
+def _run(ns: argparse.Namespace) -> int:
+    try:
+        cfg = config_from_args(ns)
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)  # process-wide settings belong to the command
+        result = train(cfg)
+    except USER_ERRORS as e:
+        raise SystemExit(f"lightops train: {e}") from e
+    return 0 if result.get("complete") or ns.stop_after else 1
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
     """Add ``train`` to the subcommands."""
-    from lightops.train import add_train_parser
+    p = sub.add_parser("train", help="train a model on synthetic scenes or TAU 2020 Mobile (torchrun for DDP)")
+    add_arguments(p)
+    p.set_defaults(func=_run)
+    return p
 
-    return add_train_parser(sub)
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """``lightops train`` as a function: parse ``argv`` and train. Errors exit with a message naming them."""
+    p = argparse.ArgumentParser(prog="lightops train", description="Train a scene classifier.")
+    add_arguments(p)
+    return _run(p.parse_args(argv))

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from typing import Any, Dict, Sequence, Union
 
-from .checkpoint import atomic_write
+from ..fileio import atomic_write
 
 __all__ = ["plot_training_curves", "plot_confusion_matrix"]
 

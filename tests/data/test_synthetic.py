@@ -7,9 +7,9 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
+from lightops.audio import LogMel
 from lightops.data import TAU_CLASSES, Clip, SyntheticScenes
 from lightops.data.synthetic import device_response_db
-from lightops.audio import LogMel
 
 SR = 8000
 

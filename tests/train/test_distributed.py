@@ -16,8 +16,9 @@ import pytest
 import torch
 
 import lightops
+from lightops.checkpoint import read_checkpoint as load_checkpoint
 from lightops.models import model_cfgs
-from lightops.train import ShardedBatchSampler, TrainConfig, load_checkpoint, train
+from lightops.train import ShardedBatchSampler, TrainConfig, train
 from tests.train.common import TINY, TINY_ARGS
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -4,7 +4,8 @@ import shutil
 
 import pytest
 
-from lightops.train import TrainConfig, build_model, train, train_main
+from lightops.cli.train import main as train_main
+from lightops.train import TrainConfig, build_model, train
 from tests.train.common import TINY, TINY_ARGS
 
 
@@ -68,7 +69,7 @@ def test_empty_split(fake_tau, tmp_path):
 
 
 def test_eval_rejects_what_is_not_a_checkpoint(tmp_path):
-    from lightops.train import eval_main
+    from lightops.cli.eval import main as eval_main
 
     (tmp_path / "notes.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(SystemExit, match="cannot read checkpoint"):

@@ -5,7 +5,8 @@ import pytest
 import torch
 
 import lightops
-from lightops.train import build_model, classification_metrics, dcase2020_baseline, model_complexity
+from lightops.models import dcase2020_baseline
+from lightops.train import build_model, classification_metrics, model_complexity
 
 CLASSES = ["x", "y", "z"]
 

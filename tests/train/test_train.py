@@ -6,9 +6,13 @@ import pytest
 import timm
 import torch
 
+from lightops.checkpoint import read_checkpoint as load_checkpoint
+from lightops.cli.eval import main as eval_main
+from lightops.cli.train import main as train_main
 from lightops.data import TAU_CLASSES
-from lightops.train import TrainConfig, eval_main, load_checkpoint, train, train_main
-from lightops.train.checkpoint import CHECKPOINT_KEYS, atomic_save, atomic_write
+from lightops.fileio import atomic_save, atomic_write
+from lightops.train import TrainConfig, train
+from lightops.train.run import CHECKPOINT_KEYS
 from tests.train.common import TINY, TINY_ARGS
 
 
