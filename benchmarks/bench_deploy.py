@@ -27,7 +27,8 @@ import torch
 import torch.nn as nn
 
 import lightops
-from lightops.deploy.export import LoadedModel, export_onnx
+from lightops.checkpoint import LoadedModel
+from lightops.deploy.export import export_onnx
 from lightops.deploy.fuse import fuse, inference_params
 from lightops.deploy.quantize import calibration_inputs, ort_session, quantize_onnx
 

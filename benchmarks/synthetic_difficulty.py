@@ -20,8 +20,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from lightops.data import SyntheticScenes
 from lightops.audio import LogMel
+from lightops.data import SyntheticScenes
 
 
 def features(ds: SyntheticScenes, mel: LogMel, batch: int = 64) -> Tuple[torch.Tensor, torch.Tensor, List[str]]:

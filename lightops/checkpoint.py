@@ -173,6 +173,7 @@ class LoadedModel:
         input_size: ``(C, F, T)`` it was trained on, when known.
         source: where it came from (model name or checkpoint path).
         classes: class names in output order, when known.
+        name: the model's registered name, when known.
     """
 
     model: nn.Module
@@ -180,6 +181,7 @@ class LoadedModel:
     input_size: Optional[Tuple[int, int, int]] = None
     source: str = ""
     classes: Optional[List[str]] = field(default=None)
+    name: Optional[str] = None
 
     @property
     def norm(self) -> Tuple[float, float]:
@@ -230,7 +232,7 @@ def load_model(checkpoint: Union[PathLike, Dict[str, Any]], *, trusted: bool = F
     size = ckpt.get("input_size")
     frontend = ckpt.get("frontend") if isinstance(ckpt.get("frontend"), dict) else None
     classes = list(ckpt["classes"]) if ckpt.get("classes") else None
-    return LoadedModel(model.eval(), frontend, tuple(int(v) for v in size) if size else None, source, classes)
+    return LoadedModel(model.eval(), frontend, tuple(int(v) for v in size) if size else None, source, classes, name)
 
 
 def resolve_model(model_or_name: Union[nn.Module, PathLike, LoadedModel], *, trusted: bool = False) -> LoadedModel:
@@ -251,7 +253,7 @@ def resolve_model(model_or_name: Union[nn.Module, PathLike, LoadedModel], *, tru
     if os.path.isfile(text):
         return load_model(text, trusted=trusted)
     if text in known_models():
-        return LoadedModel(build_model(text).eval(), source=text)
+        return LoadedModel(build_model(text).eval(), source=text, name=text)
     if os.sep in text or text.endswith((".pt", ".pth", ".ckpt", ".bin")):
         raise FileNotFoundError(f"checkpoint {text!r} does not exist")
     raise ValueError(f"unknown model {text!r}: not a checkpoint file and not one of {known_models()}")

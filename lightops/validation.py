@@ -81,6 +81,16 @@ def check_input_size(input_size: Sequence[int], name: str, in_chs: Optional[int]
     return size
 
 
+def check_model_input_size(model: object, input_size: Sequence[int], name: str) -> Tuple[int, ...]:
+    """:func:`check_input_size` against a model's ``in_chans``, ``min_bins`` and ``min_frames`` (when it has them).
+
+    Raises:
+        ValueError: not ``(C, F, T)``, the wrong channel count, or smaller than the model accepts.
+    """
+    return check_input_size(input_size, name, getattr(model, "in_chans", None),
+                            min_size=(1, getattr(model, "min_bins", 1), getattr(model, "min_frames", 1)))
+
+
 def conv_out_len(length: int, stride: int) -> int:
     """Output length of a 'same'-padded convolution (odd kernel, padding = dilation * (k - 1) / 2)."""
     return (length - 1) // stride + 1

@@ -1,15 +1,60 @@
 """``lightops export``: fuse a model and export it to ONNX, checked with onnxruntime."""
 import argparse
-from typing import Any
+import sys
+from typing import Any, Sequence, Union
 
-__all__ = ["add_parser"]
+from lightops.deploy.export import EXPORTERS, export_onnx
+
+from ._args import parse_size
+
+__all__ = ["add_arguments", "add_parser", "main"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add the ``lightops export`` arguments to ``parser`` (a subcommand's parser)."""
+    parser.add_argument("model", help="lightops model name (random weights) or checkpoint file "
+                                      "({'model', 'model_kwargs', 'state_dict'})")
+    parser.add_argument("--format", choices=["onnx"], default="onnx", help="output format (onnx)")
+    parser.add_argument("--out", required=True, help="output file, written atomically")
+    parser.add_argument("--input", type=parse_size, default=None,
+                        help="example log-mel input C,F,T (default: the checkpoint's, else 1,256,44); batch and T "
+                             "are dynamic, F is fixed")
+    parser.add_argument("--with-frontend", action="store_true",
+                        help="include the log-mel front end: the graph takes a waveform (B, samples)")
+    parser.add_argument("--opset", type=int, default=None, help="ONNX opset (default: the exporter's)")
+    parser.add_argument("--exporter", choices=EXPORTERS, default="auto",
+                        help="torch.onnx exporter: dynamo, torchscript, or auto (dynamo, then torchscript)")
+    parser.add_argument("--atol", type=float, default=1e-5, help="onnxruntime vs PyTorch tolerance (1e-5)")
+    parser.add_argument("--trust-checkpoint", action="store_true",
+                        help="allow full unpickling of a checkpoint holding more than tensors and numpy arrays")
+    return parser
+
+
+def main(args: Union[argparse.Namespace, Sequence[str], None] = None) -> int:
+    """Run ``lightops export`` from parsed arguments (or an argv list); print the summary, return the exit code.
+
+    Errors are printed as one line on stderr with exit code 2 (bad input) or 1 (export or check failed).
+    """
+    if not isinstance(args, argparse.Namespace):
+        parser = add_arguments(argparse.ArgumentParser(prog="lightops export",
+                                                              description="Export a fused model to ONNX."))
+        args = parser.parse_args(args)
+    try:
+        result = export_onnx(args.model, args.out, args.input, with_frontend=args.with_frontend, opset=args.opset,
+                             exporter=args.exporter, atol=args.atol, trusted=args.trust_checkpoint)
+    except (ValueError, OSError, TypeError) as e:
+        print(f"lightops export: error: {e}", file=sys.stderr)
+        return 2
+    except (RuntimeError, ImportError) as e:
+        print(f"lightops export: failed: {e}", file=sys.stderr)
+        return 1
+    print(result.summary())
+    return 0
+
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
     """Add ``export`` to the subcommands."""
-    from lightops.deploy import add_export_arguments, main_export
-
-    p = add_export_arguments(sub.add_parser("export", help="fuse and export a model to ONNX, checked with "
-                                                           "onnxruntime"))
-    p.set_defaults(func=main_export)
+    p = add_arguments(sub.add_parser("export", help="fuse and export a model to ONNX, checked with onnxruntime"))
+    p.set_defaults(func=main)
     return p

@@ -1,22 +1,36 @@
 """Deployment: inference rewrites (:func:`fuse`), ONNX export (:func:`export_onnx`), int8 (:func:`quantize_int8`).
 
-ONNX export and int8 quantization need the ``export`` extra (onnx, onnxruntime), imported on first use; names
-are resolved lazily so that ``python -m lightops.deploy.export`` runs its module once.
-"""
-from __future__ import annotations
+- :mod:`~lightops.deploy.fuse`: the generic walk that folds norms (each operator's ``fuse_norm()``), merges
+  convolutions and drops training-only layers;
+- :mod:`~lightops.deploy.module`: the module to deploy (front end or input normalisation, then the fused model);
+- :mod:`~lightops.deploy.export`: ONNX writing with two exporters, checked by :mod:`~lightops.deploy.parity`;
+- :mod:`~lightops.deploy.quantize`: onnxruntime static int8;
+- :mod:`~lightops.deploy.onnx_runtime`: sessions and the metadata an exported file carries.
 
+ONNX export and int8 quantization need the ``export`` extra (onnx, onnxruntime), imported on first use; names
+are resolved lazily. The old names ``load_checkpoint`` (now :func:`lightops.checkpoint.load_model`),
+``main_export`` and ``add_export_arguments`` (now :mod:`lightops.cli.export`) resolve with a ``DeprecationWarning``.
+"""
 import importlib
 from typing import Any, List
 
+from .._deprecation import moved_names
+
 _EXPORTS = {
     "fuse": "fuse", "inference_params": "fuse", "register_norm_fold": "fuse",
-    "export_onnx": "export", "ExportResult": "export", "load_checkpoint": "export", "LoadedModel": "export",
-    "main_export": "export", "add_export_arguments": "export",
+    "deploy_module": "module", "InputNorm": "module",
+    "export_onnx": "export", "ExportResult": "export",
+    "onnx_parity": "parity", "ParityCheck": "parity",
+    "ort_session": "onnx_runtime", "read_metadata": "onnx_runtime",
     "quantize_int8": "quantize", "QuantizeResult": "quantize", "evaluate_int8": "quantize",
     "calibration_inputs": "quantize", "int8_agreement": "quantize",
 }
 
-__all__ = list(_EXPORTS)
+__all__ = list(_EXPORTS) + ["LoadedModel"]
+
+_moved = moved_names(__name__, {"load_checkpoint": "lightops.checkpoint:load_model",
+                                "main_export": "lightops.cli.export:main",
+                                "add_export_arguments": "lightops.cli.export:add_arguments"})
 
 
 def __getattr__(name: str) -> Any:
@@ -24,7 +38,11 @@ def __getattr__(name: str) -> Any:
         value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
         globals()[name] = value
         return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if name == "LoadedModel":
+        from ..checkpoint import LoadedModel
+
+        return LoadedModel
+    return _moved(name)
 
 
 def __dir__() -> List[str]:

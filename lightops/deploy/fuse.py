@@ -13,9 +13,9 @@ latency work all start from the same graph. The rewrites, in the order they run:
     A BatchNorm that directly follows a convolution (no nonlinearity in between) is folded into it:
     ``W' = W * g / sqrt(v + eps)``, ``b' = (b - m) * g / sqrt(v + eps) + beta`` (computed in float64). The
     pairs are: consecutive ``(ConvNd, BatchNormNd)`` children of any ``nn.Sequential`` (stems,
-    ``PointwiseNormAct``), and an operator's output ``norm`` into its last convolution, found by a per-class
-    rule (:func:`register_norm_fold`; built in for SC, OSC and SPC). SPC without projection ends with a
-    concatenation: the norm's first ``Cp`` channels fold into the inner SC and the passed-through channels
+    ``PointwiseNormAct``), and an operator's output ``norm`` into its last convolution by the operator's own
+    ``fuse_norm()`` (:meth:`lightops.ops.SeparableOpBase.fuse_norm`; SPC overrides it). SPC without projection
+    ends with a concatenation: the norm's first ``Cp`` channels fold into the inner SC and the passed-through channels
     keep a per-channel affine (:class:`FusedPartialConv2d`), which neither counter counts, like the norm.
 ``merge_pointwise``
     OSC's two 1x1 factors ``Cin -> m -> Cout`` become one ``Cin -> Cout`` 1x1 (the operator becomes an SC).
@@ -45,14 +45,15 @@ from __future__ import annotations
 
 import copy
 import warnings
-from typing import Callable, Dict, Iterator, Optional, Tuple, Type, TypeVar, Union
+from typing import Callable, Dict, Iterator, Optional, Tuple, Type, Union
 
 import torch
 import torch.nn as nn
 import torch.nn.utils.parametrize as parametrize
 from timm.layers import DropBlock2d, DropPath
 
-from ..ops import DepthwisePair, OrthoPointwise, OrthoSeparableConv2d, SeparableConv2d, SeparablePartialConv2d
+from ..ops import DepthwisePair, FusedPartialConv2d, OrthoPointwise, OrthoSeparableConv2d, SeparableConv2d
+from ..ops.fusion import bn_affine, build_like, fold_conv_bn
 from ..validation import conv_out_len
 
 __all__ = [
@@ -63,7 +64,6 @@ __all__ = [
 ]
 
 MergeMode = Union[bool, str]
-M = TypeVar("M", bound=nn.Module)
 
 _CONV = (nn.Conv1d, nn.Conv2d)
 _BN = (nn.BatchNorm1d, nn.BatchNorm2d)
@@ -76,58 +76,6 @@ POINTWISE_MERGE_MAX_EXTRA_MACS = 400_000
 
 
 # ---- building blocks --------------------------------------------------------------------------------------------
-
-def _build(factory: Callable[[], M], like: torch.Tensor) -> M:
-    """``factory()`` built on the meta device, then given uninitialised storage like ``like``.
-
-    Replacement modules get their weights copied in, so nothing is initialised and the global RNG is untouched.
-    """
-    with torch.device("meta"):
-        module = factory()
-    return module.to_empty(device=like.device).to(like.dtype)
-
-
-def bn_affine(bn: nn.modules.batchnorm._BatchNorm) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Per-channel ``(scale, shift)`` of an eval-mode BatchNorm, in float64: ``y = x * scale + shift``."""
-    if bn.running_mean is None or bn.running_var is None:
-        raise ValueError(f"fold_bn: {type(bn).__name__} has no running statistics (track_running_stats=False); "
-                         f"it cannot be folded")
-    # detached: the folded weights and buffers must carry no autograd history (deepcopy refuses such tensors)
-    scale = torch.rsqrt(bn.running_var.detach().double() + bn.eps)
-    if bn.weight is not None:
-        scale = scale * bn.weight.detach().double()
-    shift = -bn.running_mean.detach().double() * scale
-    if bn.bias is not None:
-        shift = shift + bn.bias.detach().double()
-    return scale, shift
-
-
-def fold_conv_bn(conv: M, bn: nn.modules.batchnorm._BatchNorm) -> M:
-    """A copy of ``conv`` with the eval-mode ``bn`` that follows it folded into its weight and bias.
-
-    Like ``torch.nn.utils.fusion.fuse_conv_bn_eval``, but computed in float64 and cast back, so that the
-    fold adds no more than one float32 rounding. Works for any groups (depthwise included).
-
-    Args:
-        conv: ``nn.Conv1d`` or ``nn.Conv2d``.
-        bn: the ``BatchNorm1d``/``BatchNorm2d`` applied to ``conv``'s output.
-
-    Returns:
-        A new convolution of the same class, with a bias.
-    """
-    if conv.out_channels != bn.num_features:
-        raise ValueError(f"fold_bn: {type(conv).__name__} has {conv.out_channels} output channels but "
-                         f"{type(bn).__name__} normalises {bn.num_features}")
-    scale, shift = bn_affine(bn)
-    fused = copy.deepcopy(conv)
-    w = conv.weight.detach()
-    shape = (-1,) + (1,) * (w.dim() - 1)
-    bias = conv.bias.detach().double() if conv.bias is not None else torch.zeros_like(scale)
-    with torch.no_grad():
-        fused.weight = nn.Parameter((w.double() * scale.reshape(shape)).to(w.dtype))
-        fused.bias = nn.Parameter((bias * scale + shift).to(w.dtype))
-    return fused
-
 
 class DepthwiseConv3x3(nn.Conv2d):
     """One depthwise ``k x k`` convolution equal to a :class:`~lightops.ops.DepthwisePair` (k = 3).
@@ -163,7 +111,7 @@ def merge_depthwise_pair(pair: DepthwisePair) -> DepthwiseConv3x3:
     conv_f, conv_t = pair.conv_f, pair.conv_t
     k = conv_f.kernel_size[0]
     ref = conv_t.weight
-    dw = _build(lambda: DepthwiseConv3x3(pair.chs, (conv_f.stride[0], conv_t.stride[1]),
+    dw = build_like(lambda: DepthwiseConv3x3(pair.chs, (conv_f.stride[0], conv_t.stride[1]),
                                      (conv_f.dilation[0], conv_t.dilation[1]), bias=conv_t.bias is not None,
                                      kernel_size=k), ref)
     with torch.no_grad():
@@ -195,7 +143,7 @@ def bake_parametrized(model: nn.Module) -> nn.Module:
         if not isinstance(m, OrthoPointwise):
             return None
         w = m.weight.detach()
-        conv = _build(lambda: nn.Conv2d(w.shape[1], w.shape[0], 1, bias=False), w)
+        conv = build_like(lambda: nn.Conv2d(w.shape[1], w.shape[0], 1, bias=False), w)
         with torch.no_grad():
             conv.weight.copy_(w[:, :, None, None])
         return conv.train(m.training)
@@ -211,7 +159,7 @@ def merge_osc_pointwise(op: OrthoSeparableConv2d) -> SeparableConv2d:
     w_reduce = op.ortho_weight().detach().double()  # (m, Cin), also under a parametrization
     w_expand = op.expand.weight.detach().double()[:, :, 0, 0]  # (Cout, m)
     ref = op.expand.weight
-    sc = _build(lambda: SeparableConv2d(op.in_chs, op.out_chs, stride=op.stride, dilation=op.dilation), ref)
+    sc = build_like(lambda: SeparableConv2d(op.in_chs, op.out_chs, stride=op.stride, dilation=op.dilation), ref)
     with torch.no_grad():
         sc.pw.weight.copy_((w_expand @ w_reduce).to(ref.dtype)[:, :, None, None])
     sc.dw, sc.norm, sc.act = op.dw, op.norm, op.act
@@ -229,36 +177,6 @@ def pointwise_merge_pays(op: OrthoSeparableConv2d, input_size: Tuple[int, int, i
     _, f, t = input_size
     extra = (op.in_chs * op.out_chs - op.mid_chs * (op.in_chs + op.out_chs)) * f * t
     return extra <= max_extra_macs
-
-
-class FusedPartialConv2d(SeparablePartialConv2d):
-    """SPC without projection, its output norm folded: the norm of the convolved channels sits in the inner SC,
-    the passed-through channels get the norm's per-channel affine ``rest * scale + shift``.
-
-    ::
-
-        x --split--> [:Cp] --SC (norm folded)----------------> --+
-                     [Cp:] --decimate--> * scale + shift ---> --cat--> (then the activation, as SPC)
-
-    Built by :func:`fuse` from a :class:`~lightops.ops.SeparablePartialConv2d`; params and MACs formulas are
-    SPC's (the affine, like the norm it replaces, is not counted).
-    """
-
-    def __init__(self, spc: SeparablePartialConv2d, rest_scale: torch.Tensor, rest_shift: torch.Tensor) -> None:
-        with torch.device("meta"):  # the throwaway inner SC is replaced below: no init, no RNG draw
-            super().__init__(spc.in_chs, spc.out_chs, ratio=spc.ratio, stride=spc.stride, dilation=spc.dilation)
-        self.sc, self.proj, self.act = spc.sc, spc.proj, spc.act
-        self.op_label = spc.op_label
-        self.register_buffer("rest_scale", rest_scale.reshape(1, -1, 1, 1))  # (1, Cin - Cp, 1, 1)
-        self.register_buffer("rest_shift", rest_shift.reshape(1, -1, 1, 1))
-        self.train(spc.training)
-
-    def _forward(self, x: torch.Tensor) -> torch.Tensor:
-        part, rest = torch.split(x, [self.part_chs, self.rest_chs], dim=1)
-        if self.stride != (1, 1):
-            rest = rest[:, :, :: self.stride[0], :: self.stride[1]]
-        rest = torch.addcmul(self.rest_shift, rest, self.rest_scale)  # (B, Cin - Cp, F', T')
-        return self.proj(torch.cat([self.sc(part), rest], dim=1))
 
 
 class TimeAvgPool2(nn.Module):
@@ -294,72 +212,37 @@ def _as_pair(v: Union[int, Tuple[int, ...]]) -> Tuple[int, ...]:
     return (v, v) if isinstance(v, int) else tuple(v)
 
 
-# ---- norm folding rules per operator class ---------------------------------------------------------------------
+# ---- norm folding: each operator's own fuse_norm(); the old per-class registry still works -------------------
 
 NormFold = Callable[[nn.Module], nn.Module]
-_NORM_FOLDS: Dict[Type[nn.Module], NormFold] = {}
+_LEGACY_NORM_FOLDS: Dict[Type[nn.Module], NormFold] = {}
 
 
 def register_norm_fold(cls: Type[nn.Module]) -> Callable[[NormFold], NormFold]:
-    """Decorator registering how to fold ``cls``'s output norm (``op.norm``) into its last convolution.
+    """Deprecated: give the operator class a ``fuse_norm(self) -> nn.Module`` method instead.
 
-    The function receives an eval-mode operator whose ``norm`` is a BatchNorm and returns the operator to use
-    instead (the same object changed in place, or a new module) with ``norm`` an ``nn.Identity``. A user's
-    operator registers its own rule the same way; operators without one keep their norm (with a warning).
+    Registers how to fold ``cls``'s output norm (``op.norm``) into its last convolution; such a rule wins over the
+    class's ``fuse_norm``.
     """
+    warnings.warn("register_norm_fold is deprecated: give the operator a fuse_norm() method (see "
+                  "lightops.ops.SeparableOpBase.fuse_norm)", DeprecationWarning, stacklevel=2)
 
     def decorator(fn: NormFold) -> NormFold:
-        _NORM_FOLDS[cls] = fn
+        _LEGACY_NORM_FOLDS[cls] = fn
         return fn
 
     return decorator
 
 
-def _fold_into(op: nn.Module, parent: nn.Module, name: str) -> nn.Module:
-    setattr(parent, name, fold_conv_bn(getattr(parent, name), op.norm))
-    op.norm = nn.Identity()
-    return op
-
-
-@register_norm_fold(SeparableConv2d)
-@register_norm_fold(OrthoSeparableConv2d)
-def _fold_separable(op: nn.Module) -> nn.Module:
-    """SC and OSC end with the depthwise pair's time convolution (or a merged 3x3)."""
-    if isinstance(op.dw, DepthwisePair):
-        return _fold_into(op, op.dw, "conv_t")
-    return _fold_into(op, op, "dw")
-
-
-@register_norm_fold(SeparablePartialConv2d)
-def _fold_partial(op: SeparablePartialConv2d) -> nn.Module:
-    """SPC ends with its projection; without one, with the concatenation of the SC and the passed channels."""
-    if isinstance(op.proj, nn.Conv2d):
-        return _fold_into(op, op, "proj")
-    bn = op.norm
-    if op.rest_chs == 0:
-        op.sc.norm = bn
-        _fold_separable(op.sc)
-        op.norm = nn.Identity()
-        return op
-    scale, shift = bn_affine(bn)
-    part_bn = copy.deepcopy(bn)  # the norm of the first Cp channels, folded into the inner SC
-    part_bn.num_features = op.part_chs
-    for key in ("weight", "bias"):
-        if getattr(bn, key) is not None:
-            setattr(part_bn, key, nn.Parameter(getattr(bn, key).detach()[: op.part_chs].clone()))
-    for key in ("running_mean", "running_var"):
-        setattr(part_bn, key, getattr(bn, key)[: op.part_chs].clone())
-    op.sc.norm = part_bn
-    _fold_separable(op.sc)
-    dtype = bn.running_var.dtype
-    return FusedPartialConv2d(op, scale[op.part_chs:].to(dtype), shift[op.part_chs:].to(dtype))
-
-
-def _norm_fold_for(op: nn.Module) -> Optional[NormFold]:
-    for cls in type(op).__mro__:
-        if cls in _NORM_FOLDS:
-            return _NORM_FOLDS[cls]
-    return None
+def _fold_op_norm(m: nn.Module) -> Optional[nn.Module]:
+    """``m.fuse_norm()`` for a module whose ``norm`` is a BatchNorm (None: nothing to do)."""
+    if not isinstance(getattr(m, "norm", None), _BN):
+        return None
+    for cls in type(m).__mro__:
+        if cls in _LEGACY_NORM_FOLDS:
+            return _LEGACY_NORM_FOLDS[cls](m)
+    fuse_norm = getattr(m, "fuse_norm", None)
+    return fuse_norm() if callable(fuse_norm) else None
 
 
 # ---- tree walking -------------------------------------------------------------------------------------------------
@@ -392,13 +275,6 @@ def _fold_sequentials(model: nn.Module) -> int:
                 setattr(seq, name_b, nn.Identity())
                 folded += 1
     return folded
-
-
-def _fold_op_norm(m: nn.Module) -> Optional[nn.Module]:
-    if not isinstance(getattr(m, "norm", None), _BN):
-        return None
-    rule = _norm_fold_for(m)
-    return rule(m) if rule is not None else None
 
 
 def _bias_to_buffer(model: nn.Module) -> None:
@@ -488,7 +364,7 @@ def fuse(model: nn.Module, *, fold_bn: bool = True, bake_parametrizations: bool 
         left = sorted({type(m).__name__ for m in net.modules() if isinstance(m, _BN)})
         if left:
             warnings.warn(f"fuse: some BatchNorms follow no foldable convolution and were kept ({', '.join(left)}); "
-                          f"register a rule with lightops.deploy.register_norm_fold", stacklevel=2)
+                          f"give the operator a fuse_norm() method", stacklevel=2)
     if merge_pointwise:
         sizes: Dict[int, Tuple[int, int, int]] = {}
         if merge_pointwise == "auto":

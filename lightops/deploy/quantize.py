@@ -10,7 +10,7 @@ with the measurements, is in docs/deploy.md: on this CPU the PT2E model is only 
 Calibration data (``calibration=``):
 
 - ``"synthetic"``: clips of :class:`lightops.data.SyntheticScenes` (training split) through the model's log-mel
-  front end (:func:`lightops.deploy.export.frontend_for`);
+  front end (the checkpoint's :class:`~lightops.audio.LogMel` settings);
 - ``"random"``: structured log-mel-like tensors (a smooth random spectral envelope, slow amplitude modulation and
   noise, at the level and spread of real log-mels), needing no data;
 - any iterable of ``(B, C, F, T)`` tensors, in the graph's input units (log-mel in dB).
@@ -30,18 +30,13 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from .export import (
-    ExportResult,
-    LoadedModel,
-    atomic_path,
-    check_input_size,
-    check_output_path,
-    default_input_size,
-    deploy_module,
-    export_onnx,
-    frontend_for,
-    resolve_model,
-)
+from ..checkpoint import LoadedModel, resolve_model
+from ..fileio import atomic_path, check_output_path
+from ..validation import check_model_input_size
+from .export import ExportResult, export_onnx
+from .module import deploy_module
+from .onnx_runtime import ort_session
+from .onnx_runtime import run_session as _run
 
 __all__ = [
     "quantize_int8", "quantize_onnx", "QuantizeResult", "Agreement", "Int8Evaluation", "int8_agreement",
@@ -75,7 +70,7 @@ def synthetic_logmels(loaded: LoadedModel, input_size: Sequence[int], num_clips:
     from ..data import SyntheticScenes
 
     c, f, t = (int(v) for v in input_size)
-    frontend = frontend_for(loaded, f)
+    frontend = loaded.front_end(n_mels=f).logmel  # log-mel in dB: the graph normalises inside
     # clips of a round length (tenths of a second, 1 s for T = 44, 10 s for T = 431) that give at least T frames
     seconds = math.ceil(10 * (t - 1) * frontend.hop_length / frontend.sample_rate - 1e-9) / 10
     data = SyntheticScenes(split, num_clips=num_clips, clip_seconds=max(seconds, 0.1),
@@ -135,21 +130,6 @@ def calibration_inputs(source: Calibration, loaded: LoadedModel, input_size: Seq
 
 
 # ---- onnxruntime helpers -----------------------------------------------------------------------------------------
-
-def ort_session(path: str, threads: int = 1) -> Any:
-    """An onnxruntime CPU session with ``threads`` intra-op threads (1 inter-op)."""
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    opts.inter_op_num_threads = 1
-    return ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
-
-
-def _run(session: Any, batches: Iterable[torch.Tensor]) -> np.ndarray:
-    name = session.get_inputs()[0].name
-    return np.concatenate([session.run(None, {name: np.ascontiguousarray(x.numpy())})[0] for x in batches])
-
 
 @dataclass(frozen=True)
 class Agreement:
@@ -298,8 +278,8 @@ def quantize_int8(model_or_name: Union[nn.Module, str, os.PathLike, LoadedModel]
     """
     path = check_output_path(out)
     loaded = resolve_model(model_or_name, trusted=trusted)
-    size = tuple(input_size) if input_size is not None else default_input_size(loaded)
-    check_input_size(loaded.model, size)
+    size = tuple(input_size) if input_size is not None else loaded.default_input_size()
+    check_model_input_size(loaded.model, size, "quantize_int8")
     batches = calibration_inputs(calibration, loaded, size, num_batches=num_batches, batch_size=batch_size)
     if check_inputs is None:
         if calibration == "synthetic":
@@ -362,7 +342,7 @@ def evaluate_int8(model_or_checkpoint: Union[nn.Module, str, os.PathLike, Loaded
         trusted: as :func:`export_onnx`.
     """
     loaded = resolve_model(model_or_checkpoint, trusted=trusted)
-    size = tuple(input_size) if input_size is not None else default_input_size(loaded)
+    size = tuple(input_size) if input_size is not None else loaded.default_input_size()
     mel, labels = synthetic_logmels(loaded, size, num_clips, split="evaluate", seed=seed, with_labels=True)
     batches = list(mel.split(batch_size))
     reference = deploy_module(loaded, fused=False)

@@ -17,12 +17,11 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from timm.layers import ClassifierHead, make_divisible
 from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
 
 from .. import validation
-from ..blocks import DSSDB
+from ..blocks import DSSDB, MultiScaleFusion
 from ..ops import get_op_class
 from ..stems import STEM_TYPES, create_stem
 from ..validation import check_channels, check_ratio
@@ -134,14 +133,6 @@ def _check_model_input(x: torch.Tensor, in_chans: int, min_bins: int, min_frames
                          f"(B, {in_chans}, F, T), got shape {list(x.shape)}")
 
 
-@torch.fx.wrap
-def _fuse_scales(feats: List[torch.Tensor]) -> torch.Tensor:
-    """Average-pool every block output to the last one's ``(F, T)`` grid and concatenate on channels."""
-    last = feats[-1]
-    grid = [last.shape[2], last.shape[3]]
-    return torch.cat([F.adaptive_avg_pool2d(f, grid) for f in feats[:-1]] + [last], dim=1)
-
-
 class DSSDN(nn.Module):
     """Deep Space Separable Distillation Network.
 
@@ -197,6 +188,7 @@ class DSSDN(nn.Module):
                                     norm_layer=cfg.norm_layer, act_layer=cfg.act_layer, drop_path=dpr[i]))
                 prev = b.out_chs
             self.blocks = nn.Sequential(*blocks)
+            self.fusion = MultiScaleFusion()  # every block's output pooled to the last grid, concatenated
             self.num_features = self.head_hidden_size = sum(b.out_chs for b in cfg.blocks)
             self.head = ClassifierHead(self.num_features, num_classes, pool_type=global_pool, drop_rate=drop_rate)
         if dtype is not None:
@@ -285,7 +277,7 @@ class DSSDN(nn.Module):
         for blk in self.blocks:
             x = blk(x)
             feats.append(x)
-        return _fuse_scales(feats)
+        return self.fusion(feats)
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         """Global pooling, dropout, classifier (``pre_logits=True`` stops before the classifier)."""

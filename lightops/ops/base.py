@@ -40,7 +40,10 @@ class SeparableOpBase(nn.Module):
         norm_layer: normalisation applied to the output (name such as ``"batchnorm2d"`` or a class), or None.
         act_layer: activation applied after the norm (name such as ``"relu"`` or a class), or None.
 
-    Subclasses build their convolutions and implement ``_forward``, ``macs`` and ``_conv_params``.
+    Subclasses build their convolutions and implement ``_forward``, ``macs`` and ``_conv_params``. For
+    inference, :meth:`fuse_norm` folds a BatchNorm ``norm`` into the last convolution, which by default is the
+    depthwise pair's time convolution ``self.dw.conv_t`` (or a merged ``self.dw``); an operator whose output comes
+    from elsewhere overrides :meth:`fuse_norm`.
     """
 
     def __init__(
@@ -86,6 +89,23 @@ class SeparableOpBase(nn.Module):
         """``(B, in_chs, F, T) -> (B, out_chs, F', T')``."""
         validation.check_input(x, self.in_chs, self.op_label)
         return self.act(self.norm(self._forward(x)))
+
+    def fuse_norm(self) -> nn.Module:
+        """Fold the eval-mode BatchNorm ``self.norm`` into the operator's last convolution, in place.
+
+        Returns:
+            The module to use instead (``self``, its ``norm`` now an ``nn.Identity``).
+        """
+        from .depthwise_pair import DepthwisePair
+        from .fusion import fold_norm_into
+
+        dw = getattr(self, "dw", None)
+        if isinstance(dw, DepthwisePair):
+            return fold_norm_into(self, dw, "conv_t")
+        if isinstance(dw, nn.Conv2d):  # a depthwise pair already merged into one convolution
+            return fold_norm_into(self, self, "dw")
+        raise NotImplementedError(f"{type(self).__name__}.fuse_norm: no depthwise pair 'dw' to fold the norm into; "
+                                  f"override fuse_norm()")
 
     def extra_repr(self) -> str:
         return f"{self.in_chs}, {self.out_chs}, stride={self.stride}, dilation={self.dilation}"

@@ -1,6 +1,7 @@
 """Separable Partial Convolution (SPC): SC on a slice of the channels, the rest passed through."""
 from __future__ import annotations
 
+import copy
 import math
 from typing import Tuple
 
@@ -12,7 +13,7 @@ from ._registry import register_op
 from .base import LayerType, SeparableOpBase
 from .separable_conv import SeparableConv2d
 
-__all__ = ["SeparablePartialConv2d", "SPC"]
+__all__ = ["SeparablePartialConv2d", "SPC", "FusedPartialConv2d"]
 
 
 @register_op("spc")
@@ -81,8 +82,68 @@ class SeparablePartialConv2d(SeparableOpBase):
             rest = rest[:, :, :: self.stride[0], :: self.stride[1]]
         return self.proj(torch.cat([self.sc(part), rest], dim=1))
 
+    def fuse_norm(self) -> nn.Module:
+        """Fold the eval-mode BatchNorm ``self.norm``: into the projection when there is one; else the norm of
+        the first ``Cp`` channels into the inner SC and the rest as a per-channel affine
+        (:class:`FusedPartialConv2d`).
+
+        Returns:
+            The module to use instead.
+        """
+        from .fusion import bn_affine, fold_norm_into
+
+        if isinstance(self.proj, nn.Conv2d):
+            return fold_norm_into(self, self, "proj")
+        bn = self.norm
+        if self.rest_chs == 0:
+            self.sc.norm, self.norm = bn, nn.Identity()
+            self.sc.fuse_norm()
+            return self
+        scale, shift = bn_affine(bn)
+        part_bn = copy.deepcopy(bn)  # the norm of the first Cp channels, folded into the inner SC
+        part_bn.num_features = self.part_chs
+        for key in ("weight", "bias"):
+            if getattr(bn, key) is not None:
+                setattr(part_bn, key, nn.Parameter(getattr(bn, key).detach()[: self.part_chs].clone()))
+        for key in ("running_mean", "running_var"):
+            setattr(part_bn, key, getattr(bn, key)[: self.part_chs].clone())
+        self.sc.norm = part_bn
+        self.sc.fuse_norm()
+        dtype = bn.running_var.dtype
+        return FusedPartialConv2d(self, scale[self.part_chs:].to(dtype), shift[self.part_chs:].to(dtype))
+
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, part_chs={self.part_chs}"
+
+
+class FusedPartialConv2d(SeparablePartialConv2d):
+    """SPC without projection, its output norm folded: the norm of the convolved channels sits in the inner SC,
+    the passed-through channels get the norm's per-channel affine ``rest * scale + shift``.
+
+    ::
+
+        x --split--> [:Cp] --SC (norm folded)----------------> --+
+                     [Cp:] --decimate--> * scale + shift ---> --cat--> (then the activation, as SPC)
+
+    Built by :meth:`SeparablePartialConv2d.fuse_norm` (called by :func:`lightops.deploy.fuse`); params and MACs
+    formulas are SPC's (the affine, like the norm it replaces, is not counted).
+    """
+
+    def __init__(self, spc: SeparablePartialConv2d, rest_scale: torch.Tensor, rest_shift: torch.Tensor) -> None:
+        with torch.device("meta"):  # the throwaway inner SC is replaced below: no init, no RNG draw
+            super().__init__(spc.in_chs, spc.out_chs, ratio=spc.ratio, stride=spc.stride, dilation=spc.dilation)
+        self.sc, self.proj, self.act = spc.sc, spc.proj, spc.act
+        self.op_label = spc.op_label
+        self.register_buffer("rest_scale", rest_scale.reshape(1, -1, 1, 1))  # (1, Cin - Cp, 1, 1)
+        self.register_buffer("rest_shift", rest_shift.reshape(1, -1, 1, 1))
+        self.train(spc.training)
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        part, rest = torch.split(x, [self.part_chs, self.rest_chs], dim=1)
+        if self.stride != (1, 1):
+            rest = rest[:, :, :: self.stride[0], :: self.stride[1]]
+        rest = torch.addcmul(self.rest_shift, rest, self.rest_scale)  # (B, Cin - Cp, F', T')
+        return self.proj(torch.cat([self.sc(part), rest], dim=1))
 
 
 SPC = SeparablePartialConv2d

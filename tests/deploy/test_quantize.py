@@ -6,7 +6,7 @@ import torch
 import torch.nn as nn
 
 import lightops
-from lightops.deploy.export import LoadedModel
+from lightops.checkpoint import LoadedModel
 from lightops.deploy.quantize import (
     calibration_inputs,
     int8_agreement,

@@ -1,0 +1,58 @@
+"""onnxruntime, the runtime a deployed model runs in: sessions, metadata, and runs over batches."""
+import json
+from typing import Any, Dict, Iterable, Optional
+
+import numpy as np
+import torch
+
+__all__ = ["require_onnx", "ort_session", "run_session", "read_metadata", "METADATA_KEYS"]
+
+METADATA_KEYS = ("lightops.model", "lightops.frontend", "lightops.classes", "lightops.input_size",
+                 "lightops.input")
+"""``metadata_props`` keys :func:`lightops.deploy.export_onnx` writes (values are JSON)."""
+
+
+def require_onnx() -> None:
+    """Raise ``ImportError`` naming the ``export`` extra when onnx or onnxruntime is missing."""
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime  # noqa: F401
+    except ImportError as e:
+        raise ImportError(f"ONNX export and inference need the onnx and onnxruntime packages ({e}); install them "
+                          f"with pip install 'lightops[export]'") from e
+
+
+def ort_session(path: str, threads: int = 1, **options: Any) -> Any:
+    """An onnxruntime CPU session with ``threads`` intra-op threads (1 inter-op).
+
+    Args:
+        path: the ONNX file.
+        threads: intra-op threads.
+        options: further ``SessionOptions`` attributes (e.g. ``graph_optimization_level``, ``enable_profiling``).
+    """
+    require_onnx()
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    for key, value in options.items():
+        setattr(opts, key, value)
+    return ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+
+
+def run_session(session: Any, batches: Iterable[torch.Tensor]) -> np.ndarray:
+    """The session's first output for each batch, concatenated on the batch axis."""
+    name = session.get_inputs()[0].name
+    return np.concatenate([session.run(None, {name: np.ascontiguousarray(x.numpy())})[0] for x in batches])
+
+
+def read_metadata(path_or_session: Any) -> Dict[str, Optional[Any]]:
+    """The ``lightops.*`` metadata of an ONNX file or session, JSON-decoded (None for a missing key)."""
+    if isinstance(path_or_session, str):
+        import onnx
+
+        props = {p.key: p.value for p in onnx.load(path_or_session, load_external_data=False).metadata_props}
+    else:
+        props = dict(path_or_session.get_modelmeta().custom_metadata_map)
+    return {k: json.loads(props[k]) if k in props else None for k in METADATA_KEYS}
