@@ -3,6 +3,8 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+TIMM := $(shell sed -n 's/.*"timm==\([0-9.]*\)".*/\1/p' pyproject.toml)
+TIMM_SRC := $(VENV)/timm-src
 
 .PHONY: demo test lint format clean
 
@@ -13,6 +15,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e ".[dev]"
 	# real speech WAVs for the front-end parity tests; its pytest plugin is disabled in pyproject.toml
 	$(BIN)/python -m pip install -q --no-deps pytest-audioeval==0.1.3
+	# timm's own model tests of the pinned version (tests/models/test_timm_suite.py runs them over dssdn*)
+	rm -rf $(TIMM_SRC) && mkdir -p $(TIMM_SRC)
+	$(BIN)/python -m pip download -q --no-binary :all: --no-deps "timm==$(TIMM)" -d $(TIMM_SRC)
+	tar -xzf $(TIMM_SRC)/timm-$(TIMM).tar.gz -C $(TIMM_SRC) timm-$(TIMM)/tests/test_models.py
 	touch $(STAMP)
 
 demo: $(STAMP)

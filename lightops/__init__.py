@@ -10,7 +10,7 @@ from typing import Any
 
 from . import audio, blocks, data, models, ops, profiling, stems
 from ._factory import create_model, is_lightops_model, list_models
-from .audio import LogMel, SpecAugment, mixup
+from .audio import FrontEnd, LogMel, SpecAugment, mixup
 from .blocks import DSSDB
 from .data import Clip, SyntheticScenes, TAUUrbanAcousticScenes2020Mobile, make_fake_tau
 from .models import DSSDN, BlockCfg, DSSDNCfg, StemCfg

@@ -8,8 +8,6 @@ axis on its deep path), and multi-scale fusion: every block's output is pooled t
 and concatenated on channels before the classifier. Where the paper is silent, the choices are written
 in docs/models.md. Large uses SC, Middle OSC, Small SPC.
 """
-from __future__ import annotations
-
 import math
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field, replace
@@ -94,12 +92,12 @@ class DSSDNCfg:
             raise ValueError("DSSDNCfg.blocks must hold at least one BlockCfg")
         object.__setattr__(self, "blocks", blocks)
 
-    def with_op(self, op: str, **op_kwargs: Any) -> DSSDNCfg:
+    def with_op(self, op: str, **op_kwargs: Any) -> "DSSDNCfg":
         """The same architecture with every block's operator replaced."""
         return replace(self, blocks=tuple(replace(b, op=op, op_kwargs=tuple(op_kwargs.items()))
                                           for b in self.blocks))
 
-    def scaled(self, width: float) -> DSSDNCfg:
+    def scaled(self, width: float) -> "DSSDNCfg":
         """Channel counts multiplied by ``width`` (rounded to multiples of 4, timm's ``make_divisible``)."""
         if isinstance(width, bool) or not isinstance(width, (int, float)) or not width > 0:
             raise ValueError(f"width must be a positive number, got {width!r}")
@@ -116,11 +114,20 @@ class DSSDNCfg:
         return d
 
     @classmethod
-    def from_dict(cls, d: Dict[str, Any]) -> DSSDNCfg:
+    def from_dict(cls, d: Dict[str, Any]) -> "DSSDNCfg":
         """Inverse of :meth:`to_dict`."""
         d = dict(d)
         blocks = [dict(b, op_kwargs=tuple(dict(b.get("op_kwargs", {})).items())) for b in d.pop("blocks")]
         return cls(stem=StemCfg(**d.pop("stem")), blocks=tuple(BlockCfg(**b) for b in blocks), **d)
+
+
+def _check_head_args(num_classes: int, drop_rate: float, drop_path_rate: float) -> None:
+    """Raise ``ValueError`` naming a bad ``num_classes`` (int >= 0) or rate (in [0, 1))."""
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 0:
+        raise ValueError(f"num_classes must be an int >= 0 (0: no classifier), got {num_classes!r}")
+    for name, rate in (("drop_rate", drop_rate), ("drop_path_rate", drop_path_rate)):
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0.0 <= rate < 1.0:
+            raise ValueError(f"{name} must be a number in [0, 1), got {rate!r}")
 
 
 @torch.fx.wrap
@@ -168,6 +175,7 @@ class DSSDN(nn.Module):
         super().__init__()
         if not isinstance(cfg, DSSDNCfg):
             raise TypeError(f"cfg must be a DSSDNCfg, got {type(cfg).__name__}")
+        _check_head_args(num_classes, drop_rate, drop_path_rate)
         if op is not None:
             cfg = cfg.with_op(op)
         self.cfg = cfg = cfg.scaled(width)
@@ -265,9 +273,15 @@ class DSSDN(nn.Module):
         return self.head.fc
 
     def reset_classifier(self, num_classes: int, global_pool: Optional[str] = None) -> None:
-        """New classifier with ``num_classes`` outputs (0: none); ``global_pool=""`` returns unpooled maps."""
+        """New classifier with ``num_classes`` outputs (0: none); ``global_pool=""`` returns unpooled maps.
+
+        The new layer is created on the device and in the dtype of the model's parameters.
+        """
+        _check_head_args(num_classes, self.drop_rate, 0.0)
+        ref = next(self.parameters())
         self.num_classes = num_classes
         self.head.reset(num_classes, pool_type=global_pool)
+        self.head.to(device=ref.device, dtype=ref.dtype)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, in_chans, F, T) -> (B, num_features, F5, T5)``: stem, blocks, multi-scale fusion."""
