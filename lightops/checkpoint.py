@@ -174,6 +174,7 @@ class LoadedModel:
         source: where it came from (model name or checkpoint path).
         classes: class names in output order, when known.
         name: the model's registered name, when known.
+        clip_seconds: length of the training clips, when known (a training checkpoint's options).
     """
 
     model: nn.Module
@@ -182,6 +183,7 @@ class LoadedModel:
     source: str = ""
     classes: Optional[List[str]] = field(default=None)
     name: Optional[str] = None
+    clip_seconds: Optional[float] = None
 
     @property
     def norm(self) -> Tuple[float, float]:
@@ -200,6 +202,22 @@ class LoadedModel:
         n_mels = (self.frontend or {}).get("n_mels") or (getattr(self.model, "pretrained_cfg", {}) or {}).get(
             "n_mels", DEFAULT_INPUT_SIZE[1])
         return getattr(self.model, "in_chans", 1), int(n_mels), DEFAULT_INPUT_SIZE[2]
+
+
+    def clip_samples(self) -> int:
+        """Samples of one model input: the training clip length, else what gives ``default_input_size()``'s frames."""
+        fe = self.front_end()
+        if self.clip_seconds:
+            return int(round(self.clip_seconds * fe.logmel.sample_rate))
+        return max(1, (self.default_input_size()[2] - 1) * fe.logmel.hop_length)  # centred frames: 1 + N // hop
+
+
+def _clip_seconds(ckpt: Dict[str, Any]) -> Optional[float]:
+    """The training clip length a ``lightops train`` checkpoint's options imply (None for other files)."""
+    args = ckpt.get("args")
+    if not isinstance(args, dict) or "data" not in args:
+        return None
+    return float(args.get("clip_seconds") or (1.0 if args["data"] == "synthetic" else 10.0))
 
 
 def _strip_ddp(state: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
@@ -232,7 +250,8 @@ def load_model(checkpoint: Union[PathLike, Dict[str, Any]], *, trusted: bool = F
     size = ckpt.get("input_size")
     frontend = ckpt.get("frontend") if isinstance(ckpt.get("frontend"), dict) else None
     classes = list(ckpt["classes"]) if ckpt.get("classes") else None
-    return LoadedModel(model.eval(), frontend, tuple(int(v) for v in size) if size else None, source, classes, name)
+    return LoadedModel(model.eval(), frontend, tuple(int(v) for v in size) if size else None, source, classes, name,
+                       _clip_seconds(ckpt))
 
 
 def resolve_model(model_or_name: Union[nn.Module, PathLike, LoadedModel], *, trusted: bool = False) -> LoadedModel:

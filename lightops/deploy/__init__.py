@@ -5,7 +5,8 @@
 - :mod:`~lightops.deploy.module`: the module to deploy (front end or input normalisation, then the fused model);
 - :mod:`~lightops.deploy.export`: ONNX writing with two exporters, checked by :mod:`~lightops.deploy.parity`;
 - :mod:`~lightops.deploy.quantize`: onnxruntime static int8;
-- :mod:`~lightops.deploy.onnx_runtime`: sessions and the metadata an exported file carries.
+- :mod:`~lightops.deploy.onnx_runtime`: sessions and the metadata an exported file carries;
+- :mod:`~lightops.deploy.predict` and :mod:`~lightops.deploy.streaming`: labels for recordings and live audio.
 
 ONNX export and int8 quantization need the ``export`` extra (onnx, onnxruntime), imported on first use; names
 are resolved lazily. The old names ``load_checkpoint`` (now :func:`lightops.checkpoint.load_model`),
@@ -24,6 +25,8 @@ _EXPORTS = {
     "ort_session": "onnx_runtime", "read_metadata": "onnx_runtime",
     "quantize_int8": "quantize", "QuantizeResult": "quantize", "evaluate_int8": "quantize",
     "calibration_inputs": "quantize", "int8_agreement": "quantize",
+    "Predictor": "predict", "predict_files": "predict", "write_predictions": "predict",
+    "StreamingClassifier": "streaming",
 }
 
 __all__ = list(_EXPORTS) + ["LoadedModel"]

@@ -179,7 +179,8 @@ def model_metadata(loaded: LoadedModel, input_size: Sequence[int], with_frontend
     return {"lightops.model": json.dumps(loaded.name or type(loaded.model).__name__),
             "lightops.frontend": json.dumps(loaded.front_end(n_mels=int(input_size[1])).config()),
             "lightops.classes": json.dumps(loaded.classes), "lightops.input_size": json.dumps(list(input_size)),
-            "lightops.input": json.dumps("waveform" if with_frontend else "logmel")}
+            "lightops.input": json.dumps("waveform" if with_frontend else "logmel"),
+            "lightops.clip_samples": json.dumps(loaded.clip_samples())}
 
 
 def export_onnx(model_or_name: Union[nn.Module, str, os.PathLike, LoadedModel], out: Union[str, os.PathLike],

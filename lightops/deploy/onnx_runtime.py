@@ -8,7 +8,7 @@ import torch
 __all__ = ["require_onnx", "ort_session", "run_session", "read_metadata", "METADATA_KEYS"]
 
 METADATA_KEYS = ("lightops.model", "lightops.frontend", "lightops.classes", "lightops.input_size",
-                 "lightops.input")
+                 "lightops.input", "lightops.clip_samples")
 """``metadata_props`` keys :func:`lightops.deploy.export_onnx` writes (values are JSON)."""
 
 

@@ -7,9 +7,9 @@ figures compare with other counters is written in docs/profiling.md.
 """
 from .budget import BUDGETS, DCASE_MAX_MACS, DCASE_MAX_PARAMS, Budget, BudgetCheck, FitResult, check_budget, fit_budget
 from .counting import ZERO_MAC_TYPES, complexity, layer_macs, profile
-from .records import ModuleRecord, Profile, TypeRecord
 from .latency import AllocatorInfo, LatencyResult, MallocConfig, allocator_info, configure_malloc, latency
 from .memory import DCASE_MAX_PARAM_BYTES, ActivationTracker, ParamMemory, param_memory, peak_activation_memory
+from .records import ModuleRecord, Profile, TypeRecord
 from .table import format_bytes, format_count
 
 __all__ = [

@@ -46,3 +46,4 @@ def make_model(name: str, seed: int = 0, **kwargs) -> nn.Module:
 def small_model() -> nn.Module:
     """dssdn_small with randomized norms (shared; do not modify)."""
     return make_model("dssdn_small")
+

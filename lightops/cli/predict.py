@@ -1,0 +1,100 @@
+"""``lightops predict``: scene labels for recordings in DCASE's submission format, or for a live stream."""
+import argparse
+import sys
+from typing import Any, BinaryIO, Optional, Sequence
+
+import numpy as np
+
+from lightops.deploy.predict import Predictor, predict_files, write_predictions
+from lightops.deploy.streaming import StreamingClassifier
+
+__all__ = ["add_arguments", "add_parser", "main"]
+
+_FORMATS = {"f32": np.float32, "s16": np.int16}
+
+
+def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add the ``lightops predict`` options to ``p``."""
+    p.add_argument("model", help="a last.pt from lightops train, or an .onnx from lightops export")
+    p.add_argument("paths", nargs="*", help="audio files and folders (searched recursively)")
+    p.add_argument("--out", default="predictions.csv", help="tab-separated output (default predictions.csv)")
+    p.add_argument("--window", type=float, default=None, help="window in seconds (default: the model's clip)")
+    p.add_argument("--hop", type=float, default=None, help="hop between windows in seconds (default: the window; "
+                                                           "half the window with --stream)")
+    p.add_argument("--per-window", action="store_true", help="one row per window, with its onset in seconds")
+    p.add_argument("--resample", action="store_true", help="resample files at another rate instead of failing them")
+    p.add_argument("--errors", default=None, help="write the files that failed, with their reason, to this file")
+    p.add_argument("--batch-size", type=int, default=32, help="windows per model call (default 32)")
+    p.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads (default 1)")
+    p.add_argument("--stream", action="store_true", help="read raw mono audio from standard input at the model's "
+                                                         "sample rate; print one line per window")
+    p.add_argument("--stream-format", choices=sorted(_FORMATS), default="f32",
+                   help="raw sample format on standard input: f32 (float32) or s16 (16-bit PCM); little-endian")
+    p.add_argument("--trust-checkpoint", action="store_true", help="allow full unpickling of a checkpoint")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    return p
+
+
+def _stream(predictor: Predictor, args: argparse.Namespace, source: BinaryIO) -> int:
+    stream = StreamingClassifier(predictor, window=args.window, hop=args.hop)
+    dtype = np.dtype(_FORMATS[args.stream_format]).newbyteorder("<")
+    scale = 1.0 / 32768.0 if args.stream_format == "s16" else 1.0
+    chunk_bytes = stream.hop * dtype.itemsize
+    print("onset\tscene_label\t" + "\t".join(stream.classes), flush=True)
+    pending = b""
+    while True:
+        data = source.read(chunk_bytes)
+        if not data:
+            break
+        pending += data
+        usable = len(pending) - len(pending) % dtype.itemsize
+        samples = np.frombuffer(pending[:usable], dtype=dtype).astype(np.float32) * scale
+        pending = pending[usable:]
+        for onset, probs in stream.push(samples):
+            _print_window(onset, probs, stream.classes)
+    for onset, probs in stream.flush():
+        _print_window(onset, probs, stream.classes)
+    return 0
+
+
+def _print_window(onset: float, probs: np.ndarray, classes: Sequence[str]) -> None:
+    print(f"{onset:.3f}\t{classes[int(np.argmax(probs))]}\t" + "\t".join(f"{p:.6f}" for p in probs), flush=True)
+
+
+def _run(args: argparse.Namespace) -> int:
+    try:
+        predictor = Predictor.from_path(args.model, trusted=args.trust_checkpoint, threads=args.threads)
+        if args.stream:
+            return _stream(predictor, args, sys.stdin.buffer)
+        if not args.paths:
+            raise ValueError("give audio files or folders to predict (or --stream)")
+        predictions, errors = predict_files(predictor, args.paths, window=args.window, hop=args.hop,
+                                            per_window=args.per_window, resample=args.resample,
+                                            batch_size=args.batch_size, progress=not args.quiet and
+                                            sys.stderr.isatty())
+        write_predictions(predictions, predictor.classes, args.out, per_window=args.per_window)
+    except (ValueError, OSError, ImportError) as e:
+        raise SystemExit(f"lightops predict: {e}") from e
+    for name, reason in errors.items():
+        print(f"lightops predict: {name}: {reason}", file=sys.stderr)
+    if args.errors:
+        with open(args.errors, "w", encoding="utf-8") as fh:
+            fh.writelines(f"{name}\t{reason}\n" for name, reason in errors.items())
+    if not args.quiet:
+        print(f"wrote {args.out}: {len(predictions)} row(s); {len(errors)} file(s) failed")
+    return 1 if errors else 0
+
+
+def add_parser(sub: Any) -> argparse.ArgumentParser:
+    """Add ``predict`` to the subcommands."""
+    p = sub.add_parser("predict", help="scene labels for audio files (DCASE's CSV format) or a live stream")
+    add_arguments(p)
+    p.set_defaults(func=_run)
+    return p
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """``lightops predict`` as a function."""
+    p = argparse.ArgumentParser(prog="lightops predict", description="Predict scene labels.")
+    add_arguments(p)
+    return _run(p.parse_args(argv))

@@ -1,0 +1,221 @@
+"""Scene labels for recordings: a checkpoint (PyTorch) or an exported ONNX file (onnxruntime), windowed audio,
+and DCASE's submission format.
+
+A recording is cut into windows of the model's clip length (``window``, default: the training clip) every ``hop``
+seconds, starting at 0; when windows leave a tail, one more window is aligned to the end of the recording, so every
+sample is seen. A recording shorter than one window is padded with zeros at the end (as the training loaders do).
+A file's probabilities are the mean over its windows; ``per_window`` keeps one row per window with its onset.
+
+The CSV is DCASE's format: tab-separated ``filename``, ``scene_label``, then one probability column per class, in
+the model's class order (``filename``, ``onset``, ... per window). ``filename`` is the path relative to the parent of
+a folder given (``audio/airport-lisbon-1000-40000-a.wav`` for ``TAU-.../audio``), or the name of a file given
+directly.
+"""
+import csv
+import os
+from dataclasses import dataclass
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ..audio import FrontEnd
+from ..checkpoint import LoadedModel, load_model
+from ..data import AudioFileError, fit_length, read_audio
+from ..fileio import PathLike, atomic_write
+
+__all__ = ["Predictor", "Prediction", "window_starts", "find_audio", "predict_files", "write_predictions",
+           "AUDIO_EXTENSIONS"]
+
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".au")
+
+
+def window_starts(num_samples: int, window: int, hop: int) -> List[int]:
+    """Onsets (in samples) of the windows of a recording: every ``hop`` while a whole window fits, then one
+    window aligned to the end if a tail is left; ``[0]`` for a recording shorter than one window."""
+    if num_samples <= window:
+        return [0]
+    starts = list(range(0, num_samples - window + 1, hop))
+    if starts[-1] + window < num_samples:
+        starts.append(num_samples - window)
+    return starts
+
+
+class Predictor:
+    """Class probabilities of windows of audio, from a checkpoint or an ONNX file.
+
+    Args:
+        run: maps a batch of windows ``(B, samples)`` to logits ``(B, K)`` (numpy or tensor).
+        classes: class names in output order.
+        sample_rate: rate the model expects, Hz.
+        clip_samples: samples of one model input (the default window).
+        source: where the model came from.
+    """
+
+    def __init__(self, run: Callable[[torch.Tensor], object], classes: Sequence[str], sample_rate: int,
+                 clip_samples: int, source: str = "") -> None:
+        self._run = run
+        self.classes = list(classes)
+        self.sample_rate = int(sample_rate)
+        self.clip_samples = int(clip_samples)
+        self.source = source
+
+    @classmethod
+    def from_path(cls, path: Union[PathLike, LoadedModel], *, trusted: bool = False, threads: int = 1
+                  ) -> "Predictor":
+        """A predictor for a ``lightops train`` checkpoint, an ``.onnx`` file from ``lightops export``, or a
+        :class:`~lightops.checkpoint.LoadedModel`.
+
+        Raises:
+            FileNotFoundError: no such file.
+            ValueError: not a checkpoint, or an ONNX file without lightops' metadata.
+        """
+        if isinstance(path, LoadedModel):
+            return cls._from_loaded(path)
+        path = os.fspath(path)
+        if path.endswith(".onnx"):
+            return cls._from_onnx(path, threads)
+        return cls._from_loaded(load_model(path, trusted=trusted))
+
+    @classmethod
+    def _from_loaded(cls, loaded: LoadedModel) -> "Predictor":
+        frontend, model = loaded.front_end(), loaded.model.eval()
+        num_classes = getattr(model, "num_classes", None)
+        classes = loaded.classes or [str(i) for i in range(num_classes or 0)]
+
+        def run(waves: torch.Tensor) -> torch.Tensor:
+            with torch.inference_mode():
+                return model(frontend(waves))
+
+        return cls(run, classes, frontend.logmel.sample_rate, loaded.clip_samples(), loaded.source)
+
+    @classmethod
+    def _from_onnx(cls, path: str, threads: int) -> "Predictor":
+        from .onnx_runtime import ort_session, read_metadata
+
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"ONNX file not found: {path}")
+        session = ort_session(path, threads)
+        meta = read_metadata(session)
+        missing = [k for k in ("lightops.frontend", "lightops.input", "lightops.clip_samples") if meta[k] is None]
+        if missing:
+            raise ValueError(f"{path} carries no lightops metadata {missing}: export it with `lightops export` "
+                             f"(lightops >= 0.1) so that its front end and classes are known")
+        frontend = FrontEnd.from_config(meta["lightops.frontend"]).eval()
+        name = session.get_inputs()[0].name
+        waveform_input = meta["lightops.input"] == "waveform"
+
+        def run(waves: torch.Tensor) -> np.ndarray:
+            if waveform_input:
+                x = waves
+            else:  # the graph takes the log-mel in dB and normalises inside
+                with torch.inference_mode():
+                    x = frontend.logmel(waves)
+            return session.run(None, {name: np.ascontiguousarray(x.numpy(), dtype=np.float32)})[0]
+
+        out = session.get_outputs()[0].shape[-1]
+        classes = meta["lightops.classes"] or [str(i) for i in range(out if isinstance(out, int) else 0)]
+        return cls(run, classes, frontend.logmel.sample_rate, meta["lightops.clip_samples"], path)
+
+    def probabilities(self, windows: torch.Tensor) -> np.ndarray:
+        """Softmax probabilities ``(B, K)`` of windows ``(B, samples)``."""
+        logits = torch.as_tensor(self._run(windows.float())).float()
+        if logits.shape[-1] != len(self.classes):
+            raise ValueError(f"the model gives {logits.shape[-1]} outputs but {len(self.classes)} class names are "
+                             f"known ({self.source})")
+        return torch.softmax(logits, dim=-1).numpy()
+
+    def predict_waveform(self, waveform: np.ndarray, *, window: Optional[int] = None, hop: Optional[int] = None,
+                         batch_size: int = 32) -> Tuple[List[int], np.ndarray]:
+        """Onsets (samples) and probabilities ``(W, K)`` of the windows of one recording ``(samples,)``."""
+        window = window or self.clip_samples
+        hop = hop or window
+        waveform = np.asarray(waveform, dtype=np.float32)
+        starts = window_starts(waveform.shape[0], window, hop)
+        probs = []
+        for i in range(0, len(starts), batch_size):
+            batch = np.stack([fit_length(waveform[s:s + window], window) for s in starts[i:i + batch_size]])
+            probs.append(self.probabilities(torch.from_numpy(batch)))
+        return starts, np.concatenate(probs)
+
+
+@dataclass
+class Prediction:
+    """The prediction of one recording (or one window of it)."""
+
+    filename: str
+    probabilities: np.ndarray  # (K,)
+    onset: Optional[float] = None  # seconds, per-window rows only
+
+
+def find_audio(paths: Sequence[PathLike]) -> List[Tuple[str, str]]:
+    """``(path, filename as written in the CSV)`` of every audio file given or found (recursively) in a folder."""
+    found = []
+    for p in paths:
+        p = os.fspath(p)
+        if os.path.isdir(p):
+            base = os.path.dirname(os.path.abspath(p))
+            for root, _, files in sorted(os.walk(p)):
+                for name in sorted(files):
+                    if name.lower().endswith(AUDIO_EXTENSIONS):
+                        full = os.path.join(root, name)
+                        found.append((full, os.path.relpath(os.path.abspath(full), base).replace(os.sep, "/")))
+        else:
+            found.append((p, os.path.basename(p)))
+    return found
+
+
+def predict_files(predictor: Predictor, paths: Sequence[PathLike], *, window: Optional[float] = None,
+                  hop: Optional[float] = None, per_window: bool = False, resample: bool = False,
+                  batch_size: int = 32, progress: bool = False) -> Tuple[List[Prediction], Dict[str, str]]:
+    """Predict every audio file of ``paths``; files that fail are collected with their reason.
+
+    Args:
+        predictor: the model.
+        paths: files and folders.
+        window: window length in seconds (None: the model's clip).
+        hop: hop between windows in seconds (None: the window).
+        per_window: one prediction per window instead of the mean per file.
+        resample: resample files at another rate instead of failing them.
+        batch_size: windows per model call.
+        progress: show a progress bar on stderr.
+
+    Returns:
+        The predictions, and ``{filename: reason}`` for the files that could not be predicted.
+    """
+    sr = predictor.sample_rate
+    win = int(round(window * sr)) if window else None
+    hop_n = int(round(hop * sr)) if hop else None
+    if (win is not None and win < 1) or (hop_n is not None and hop_n < 1):
+        raise ValueError(f"window and hop must be positive durations in seconds, got {window!r}, {hop!r}")
+    predictions: List[Prediction] = []
+    errors: Dict[str, str] = {}
+    for path, name in tqdm(find_audio(paths), desc="predict", disable=not progress):
+        try:
+            x = read_audio(path, sr, resample_audio=resample)
+        except (AudioFileError, FileNotFoundError, ImportError) as e:
+            errors[name] = str(e)
+            continue
+        starts, probs = predictor.predict_waveform(x, window=win, hop=hop_n, batch_size=batch_size)
+        if per_window:
+            predictions += [Prediction(name, p, s / sr) for s, p in zip(starts, probs)]
+        else:
+            predictions.append(Prediction(name, probs.mean(axis=0)))
+    return predictions, errors
+
+
+def _rows(predictions: Sequence[Prediction], classes: Sequence[str]) -> Iterator[List[str]]:
+    for p in predictions:
+        head = [p.filename] + ([f"{p.onset:.3f}"] if p.onset is not None else [])
+        yield head + [classes[int(np.argmax(p.probabilities))]] + [f"{v:.6f}" for v in p.probabilities]
+
+
+def write_predictions(predictions: Sequence[Prediction], classes: Sequence[str], out: PathLike, *,
+                      per_window: bool = False) -> None:
+    """Write DCASE's tab-separated submission file atomically (header, one row per file or window)."""
+    header = ["filename"] + (["onset"] if per_window else []) + ["scene_label"] + list(classes)
+    with atomic_write(out, "w") as fh:
+        writer = csv.writer(fh, delimiter="\t", lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(_rows(predictions, classes))
