@@ -2,12 +2,13 @@
 
 - :class:`LogMel`: waveform ``(B, N)`` -> log-mel ``(B, 1, n_mels, T)`` in dB, librosa-compatible.
 - :class:`FrontEnd`: ``LogMel`` plus the training set's normalisation, with training-time augmentations as steps.
-- :class:`SpecAugment`, :func:`mixup`: augmentations of the log-mel batch.
+- :class:`SpecAugment`, :func:`mixup`, :class:`FreqMixStyle`: augmentations of the log-mel batch.
 
 The frequency-split stems that are part of a model live in :mod:`lightops.stems`.
 """
 from .augment import SpecAugment, mixup
+from .freq_mixstyle import FreqMixStyle
 from .frontend import FrontEnd
 from .mel import LogMel, hz_to_mel, mel_filterbank, mel_to_hz
 
-__all__ = ["FrontEnd", "LogMel", "mel_filterbank", "hz_to_mel", "mel_to_hz", "SpecAugment", "mixup"]
+__all__ = ["FrontEnd", "LogMel", "mel_filterbank", "hz_to_mel", "mel_to_hz", "SpecAugment", "mixup", "FreqMixStyle"]

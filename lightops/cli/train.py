@@ -6,8 +6,9 @@ from typing import Any, Optional, Sequence
 import torch
 
 from lightops.checkpoint import known_models
-from lightops.data import AudioFileError
+from lightops.data import TRAIN_FRACTIONS, AudioFileError
 from lightops.train import TrainConfig, train
+from lightops.train.config import RECIPES, recipe_config
 
 from ._args import json_dict
 
@@ -69,17 +70,54 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     a("--quiet", action="store_true", help="no progress bars or per-epoch lines")
     a("--resume", action="store_true", help="continue the run in --out from its last.pt")
     a("--overwrite", action="store_true", help="start over in an --out that already holds a run")
+    g = p.add_argument_group("device-robust recipe and distillation",
+                             "--recipe dcase turns on Freq-MixStyle (p 0.4, alpha 0.3), simulated device impulse "
+                             "responses (p 0.6) and time rolling, as CP-JKU's DCASE 2023 system and the DCASE "
+                             "2024/2025 baselines; options given explicitly override the preset. Distillation is on "
+                             "when --teacher or --teacher-logits is given.")
+    g.add_argument("--recipe", choices=sorted(RECIPES), default="default", help="preset of the options below "
+                                                                               "(default: default)")
+    g.add_argument("--freq-mixstyle", type=float, default=None, metavar="P",
+                   help="Freq-MixStyle probability per batch (default 0; dcase 0.4)")
+    g.add_argument("--freq-mixstyle-alpha", type=float, default=None, metavar="A",
+                   help="Freq-MixStyle Beta alpha (default 0.3)")
+    g.add_argument("--dir", default=None, metavar="SOURCE", help="device impulse responses: 'simulated' or a folder "
+                                                                 "of IR audio files (default off; dcase simulated)")
+    g.add_argument("--dir-p", type=float, default=None, metavar="P", help="probability per clip of a device "
+                                                                          "response (default 0.6)")
+    g.add_argument("--roll", action=argparse.BooleanOptionalAction, default=None,
+                   help="random circular time shift of each training clip (default off; dcase on)")
+    g.add_argument("--train-fraction", type=float, default=d.train_fraction, choices=TRAIN_FRACTIONS,
+                   help="DCASE 2024 data-efficient subset of the training split, stratified by class and device "
+                        "(default 1)")
+    g.add_argument("--teacher", nargs="+", default=(), metavar="CKPT", help="teacher checkpoints from lightops "
+                                                                            "train (an ensemble: mean logits)")
+    g.add_argument("--teacher-logits", default=None, metavar="FILE", help="stored teacher logits (lightops logits) "
+                                                                          "instead of --teacher")
+    g.add_argument("--kd-temperature", type=float, default=d.kd_temperature, help=f"distillation temperature "
+                                                                                  f"(default {d.kd_temperature})")
+    g.add_argument("--kd-weight", type=float, default=d.kd_weight, help=f"label-loss weight under distillation "
+                                                                        f"(default {d.kd_weight})")
     return p
 
 
+_PRESET_KEYS = ("freq_mixstyle", "freq_mixstyle_alpha", "dir", "dir_p", "roll")  # None: take the preset's value
+
+
 def config_from_args(ns: argparse.Namespace) -> TrainConfig:
-    """The :class:`~lightops.train.TrainConfig` of parsed options."""
+    """The :class:`~lightops.train.TrainConfig` of parsed options: the ``--recipe`` preset, overridden by the
+    options given explicitly."""
     kw = {f.name: getattr(ns, f.name) for f in fields(TrainConfig) if hasattr(ns, f.name)}
     model_kwargs = dict(ns.model_kwargs)
     if ns.width is not None:
         model_kwargs["width"] = ns.width
     kw["model_kwargs"] = model_kwargs
-    return TrainConfig(**kw)
+    kw["teacher"] = tuple(kw.get("teacher") or ())
+    recipe = kw.pop("recipe")
+    explicit = {k: kw.pop(k) for k in _PRESET_KEYS if kw.get(k) is not None}
+    for k in _PRESET_KEYS:
+        kw.pop(k, None)
+    return recipe_config(recipe, **kw, **explicit)
 
 
 def _run(ns: argparse.Namespace) -> int:

@@ -10,10 +10,13 @@ Every clip is ``device(background + events) + device noise``:
   footsteps, band-pass noise bursts, engine swells) with class-specific pitch register and rate. Several class
   pairs share their spectral content and differ mainly in time structure (rising vs falling chirps, periodic
   footsteps vs random clicks, beep trains vs sustained tones), which a time-averaged spectrum cannot see;
-- **device**: a fixed frequency response per device id (low cut, high cut, two resonances, tilt, gain) derived
-  from the id, so training and evaluation agree on it, plus white noise at ``snr_db`` below the clip's level.
-  Device ``"a"`` is the flat reference. Some devices appear only in the evaluation split ("unseen devices"),
-  as s4-s6 in TAU Urban Acoustic Scenes 2020 Mobile.
+- **device**: as in TAU Urban Acoustic Scenes 2020 Mobile. Device ``"a"`` is the flat reference; other real
+  devices (``b``, ``c``) have a fixed, milder frequency response of their own; simulated devices (ids starting with
+  ``s``) are device-A audio through a stronger response (band limits, resonances, tilt, gain) followed by dynamic
+  range compression with the device's own threshold and ratio, and a higher noise floor, as TAU made s1-s11 from
+  measured impulse responses and compression. Every response is derived from the device id, so training and
+  evaluation agree on it; white noise at ``snr_db`` below the clip's level (10 dB less for simulated devices). Some
+  devices appear only in the evaluation split ("unseen devices"), as s4-s6 in TAU.
 
 ``class_overlap`` blends every class's envelope, vocabulary, pitch register and event rate towards the mean
 over classes (0: as specified here, 1: all classes identical, chance accuracy).
@@ -30,9 +33,13 @@ import torch
 from torch.utils.data import Dataset
 
 from ._audio import Clip
+from .device_response import compress
 from .tau import TAU_CLASSES
 
-__all__ = ["SyntheticScenes", "EVENT_TYPES", "device_response_db"]
+__all__ = ["SyntheticScenes", "EVENT_TYPES", "device_response_db", "device_compression", "is_simulated"]
+
+REAL_STRENGTH = 0.8  # real devices b, c: milder responses than the simulated ones (x device_strength)
+SIMULATED_STRENGTH = 2.5  # simulated devices: device-A audio through a strong response, then compression
 
 EVENT_TYPES: Tuple[str, ...] = ("tone", "chirp_up", "chirp_down", "harmonic", "bell", "beeps", "bird", "click",
                                 "steps", "burst", "swell")
@@ -109,6 +116,17 @@ def device_response_db(device: str, freqs: np.ndarray, strength: float = 1.0) ->
         db += _bump_db(octs, rng.uniform(300.0, 6000.0), rng.uniform(0.5, 1.5), rng.uniform(-8.0, 8.0))
     db += rng.uniform(-2.0, 2.0) * octs + rng.uniform(-6.0, 6.0)
     return strength * db
+
+
+def is_simulated(device: str) -> bool:
+    """TAU's naming: simulated devices are ``s1``, ``s2``, ...; ``a``, ``b``, ``c`` are real ones."""
+    return device.startswith("s")
+
+
+def device_compression(device: str) -> Tuple[float, float]:
+    """``(threshold dB below the clip's peak level, ratio)`` of a simulated device's compressor, from its id."""
+    rng = np.random.default_rng(zlib.crc32(f"drc/{device}".encode()))
+    return float(rng.uniform(-24.0, -12.0)), float(rng.uniform(3.0, 8.0))
 
 
 def _envelope(n: int, sr: int, attack: float = 0.005, release: float = 0.02) -> np.ndarray:
@@ -345,7 +363,8 @@ class SyntheticScenes(Dataset):
         self._device_gain = {d: self._device_gain_of(d) for d in self.seen_devices + self.unseen_devices}
 
     def _device_gain_of(self, device: str) -> np.ndarray:
-        db = device_response_db(device, _fft_freqs(self.num_samples, self.sample_rate), self.device_strength)
+        scale = SIMULATED_STRENGTH if is_simulated(device) else REAL_STRENGTH
+        db = device_response_db(device, _fft_freqs(self.num_samples, self.sample_rate), self.device_strength * scale)
         return (10.0 ** (db / 20.0)).astype(np.float32)  # (n_freqs,)
 
     @property
@@ -360,6 +379,10 @@ class SyntheticScenes(Dataset):
     def device_of(self, index: int) -> str:
         """Device id of item ``index``."""
         return self.devices[(index // len(self.classes)) % len(self.devices)]
+
+    def name_of(self, index: int) -> str:
+        """Stable name of item ``index``: ``synthetic/<seed>/<split>/<index>``."""
+        return f"synthetic/{self.seed}/{self.split}/{index % self.num_clips}"
 
     def render(self, label: int, device: str, rng: np.random.Generator) -> np.ndarray:
         """Render one clip of class ``label`` recorded on ``device``, drawing from ``rng``.
@@ -393,10 +416,15 @@ class SyntheticScenes(Dataset):
             lo, hi = max(start, 0), min(start + ev.size, n)
             if hi > lo:
                 x[lo:hi] += ev[lo - start:hi - start]
-        # Device: frequency response, then its noise floor at snr_db below the clip's level.
+        # Device: frequency response (and compression for simulated devices), then its noise floor.
         x = np.fft.irfft(np.fft.rfft(x) * self._device_gain[device], n=n).astype(np.float32)
+        snr_db = self.snr_db
+        if is_simulated(device) and self.device_strength > 0:
+            threshold_db, ratio = device_compression(device)
+            x = compress(x, sr, threshold_db, ratio)
+            snr_db -= 10.0
         rms = np.sqrt(np.mean(x ** 2)) + 1e-12
-        x += rng.standard_normal(n, dtype=np.float32) * np.float32(rms * 10.0 ** (-self.snr_db / 20.0))
+        x += rng.standard_normal(n, dtype=np.float32) * np.float32(rms * 10.0 ** (-snr_db / 20.0))
         gain_db = rng.uniform(-self.level_jitter_db, self.level_jitter_db)
         x *= np.float32(0.025 * 10.0 ** (gain_db / 20.0) / rms)
         peak = float(np.abs(x).max())

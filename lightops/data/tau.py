@@ -136,6 +136,18 @@ class TAUUrbanAcousticScenes2020Mobile(Dataset):
         """Number of scene classes (10)."""
         return len(self.classes)
 
+    def label_of(self, index: int) -> int:
+        """Class index of item ``index`` (-1 in the test split), without reading audio."""
+        return self.samples[index][1]
+
+    def device_of(self, index: int) -> str:
+        """Device id of item ``index``, without reading audio."""
+        return self.samples[index][2]
+
+    def name_of(self, index: int) -> str:
+        """Stable name of item ``index``: its file name as the split lists it (``audio/...wav``)."""
+        return os.path.relpath(self.samples[index][0], self.root).replace(os.sep, "/")
+
     def __len__(self) -> int:
         return len(self.samples)
 

@@ -5,11 +5,21 @@ finished run stores it in its checkpoint and ``metrics.json`` (``to_dict``), so 
 from its files alone.
 """
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
+from ..data import TRAIN_FRACTIONS
 from ..models import DSSDNCfg
 
-__all__ = ["TrainConfig", "RESUME_FREE"]
+__all__ = ["TrainConfig", "RESUME_FREE", "RECIPES", "recipe_config"]
+
+RECIPES: Dict[str, Dict[str, Any]] = {
+    "default": {},
+    # CP-JKU's DCASE 2023 Task 1 recipe and the DCASE 2024/2025 baselines: Freq-MixStyle (p 0.4, alpha 0.3),
+    # device impulse responses (p 0.6; simulated responses unless a folder of measured ones is given), time rolling;
+    # mixup and SpecAugment as in the default recipe. Distillation is on when teachers are given.
+    "dcase": dict(freq_mixstyle=0.4, freq_mixstyle_alpha=0.3, dir="simulated", dir_p=0.6, roll=True),
+}
+"""Named presets of :class:`TrainConfig` options; options given explicitly win over the preset."""
 
 # Options that may differ between a run and its --resume: they change where and how fast, not what is computed
 # (epochs is allowed too, with a warning: it changes the learning-rate schedule from the resumed epoch on).
@@ -65,6 +75,17 @@ class TrainConfig:
     quiet: bool = False  # no progress bars or per-epoch lines
     resume: bool = False  # continue from OUT/last.pt
     overwrite: bool = False  # start over in an OUT that already holds a run
+    recipe: str = "default"  # the preset the options came from (RECIPES); informational once resolved
+    freq_mixstyle: float = 0.0  # probability of Freq-MixStyle per batch (0: off; dcase recipe: 0.4)
+    freq_mixstyle_alpha: float = 0.3  # Beta(alpha, alpha) of Freq-MixStyle's mixing weights
+    dir: Optional[str] = None  # device impulse responses: "simulated" or a folder of IR files (None: off)
+    dir_p: float = 0.6  # probability per clip of a device response
+    roll: bool = False  # random circular time shift of each training waveform
+    train_fraction: float = 1.0  # DCASE 2024 data-efficient subset of the training split (stratified)
+    teacher: Tuple[str, ...] = ()  # checkpoints of teacher models (an ensemble: mean of their logits)
+    teacher_logits: Optional[str] = None  # a file of stored teacher logits (`lightops logits`) instead
+    kd_temperature: float = 2.0  # softmax temperature of distillation
+    kd_weight: float = 0.02  # weight of the label loss under distillation (the KD term gets 1 - kd_weight)
 
     def __post_init__(self) -> None:
         positive = ("epochs", "batch_size", "accum_steps", "sample_rate", "n_fft", "hop_length", "n_mels", "fold",
@@ -101,6 +122,26 @@ class TrainConfig:
             object.__setattr__(self, "model_kwargs", dict(self.model_kwargs, cfg=self.model_kwargs["cfg"].to_dict()))
         if not isinstance(self.data, str) or not self.data:
             raise ValueError(f"data must be 'synthetic' or a folder path, got {self.data!r}")
+        self._check_recipe()
+
+    def _check_recipe(self) -> None:
+        """Validate the device-robustness and distillation options."""
+        if self.recipe not in RECIPES:
+            raise ValueError(f"recipe must be one of {list(RECIPES)}, got {self.recipe!r}")
+        for name in ("freq_mixstyle", "dir_p", "kd_weight"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)!r}")
+        for name in ("freq_mixstyle_alpha", "kd_temperature"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
+        if self.train_fraction not in TRAIN_FRACTIONS:
+            raise ValueError(f"train_fraction must be one of {list(TRAIN_FRACTIONS)} (DCASE 2024 subsets), got "
+                             f"{self.train_fraction!r}")
+        if isinstance(self.teacher, str):
+            object.__setattr__(self, "teacher", (self.teacher,))
+        object.__setattr__(self, "teacher", tuple(self.teacher))
+        if self.teacher and self.teacher_logits:
+            raise ValueError("give teacher checkpoints or a teacher_logits file, not both")
 
     def to_dict(self) -> Dict[str, Any]:
         """Plain dict (JSON-ready)."""
@@ -111,3 +152,13 @@ class TrainConfig:
         """Inverse of :meth:`to_dict`; unknown keys are ignored."""
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
+
+
+def recipe_config(recipe: str = "default", **options: Any) -> TrainConfig:
+    """A :class:`TrainConfig` from a preset of :data:`RECIPES` and options that override it.
+
+    Example: ``recipe_config("dcase", model="dssdn_small", teacher=("runs/large/last.pt",))``.
+    """
+    if recipe not in RECIPES:
+        raise ValueError(f"recipe must be one of {list(RECIPES)}, got {recipe!r}")
+    return TrainConfig(**{**RECIPES[recipe], **options, "recipe": recipe})

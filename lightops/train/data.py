@@ -2,22 +2,29 @@
 normalisation statistics."""
 import math
 import os
-from typing import Any, Tuple
+from typing import Any, Dict, Sequence, Tuple
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ..audio import LogMel
-from ..data import SyntheticScenes, TAUUrbanAcousticScenes2020Mobile
+from ..data import SyntheticScenes, TAUUrbanAcousticScenes2020Mobile, stratified_subset
 from .config import TrainConfig
 from .distributed import DistEnv, broadcast_object
 
-__all__ = ["build_datasets", "CachedDataset", "preflight", "norm_stats"]
+__all__ = ["build_datasets", "CachedDataset", "DatasetView", "IndexedDataset", "preflight", "norm_stats",
+           "frontend_settings"]
+
+
+def frontend_settings(cfg: TrainConfig) -> Dict[str, int]:
+    """The log-mel settings of a run (what a teacher must share)."""
+    return dict(sample_rate=cfg.sample_rate, n_fft=cfg.n_fft, hop_length=cfg.hop_length, n_mels=cfg.n_mels)
 
 
 def build_datasets(cfg: TrainConfig) -> Tuple[Dataset, Dataset]:
-    """The training and evaluation sets ``cfg.data`` names: synthetic scenes, or a TAU 2020 Mobile folder.
+    """The training and evaluation sets ``cfg.data`` names: synthetic scenes, or a TAU 2020 Mobile folder; the
+    training set is cut to ``cfg.train_fraction`` (a stratified, nested DCASE 2024 subset) when below 1.
 
     Raises:
         FileNotFoundError: ``cfg.data`` is neither ``"synthetic"`` nor an existing folder, or a TAU file is missing.
@@ -28,14 +35,21 @@ def build_datasets(cfg: TrainConfig) -> Tuple[Dataset, Dataset]:
         n_train = cfg.num_clips or 1000
         n_eval = cfg.num_eval_clips or max(n_train // 2, 1)
         kw = dict(clip_seconds=seconds, sample_rate=cfg.sample_rate, seed=cfg.data_seed)
-        return SyntheticScenes("train", num_clips=n_train, **kw), SyntheticScenes("evaluate", num_clips=n_eval, **kw)
+        return _subset(SyntheticScenes("train", num_clips=n_train, **kw), cfg), SyntheticScenes(
+            "evaluate", num_clips=n_eval, **kw)
     if not os.path.isdir(cfg.data):
         raise FileNotFoundError(f"data folder not found: {cfg.data!r}; expected 'synthetic' or the folder of a TAU "
                                 f"Urban Acoustic Scenes 2020 Mobile download (with evaluation_setup/ and audio/)")
     kw = dict(fold=cfg.fold, clip_seconds=cfg.clip_seconds or 10.0, sample_rate=cfg.sample_rate,
               resample=cfg.resample)
-    return (TAUUrbanAcousticScenes2020Mobile(cfg.data, "train", **kw),
+    return (_subset(TAUUrbanAcousticScenes2020Mobile(cfg.data, "train", **kw), cfg),
             TAUUrbanAcousticScenes2020Mobile(cfg.data, "evaluate", **kw))
+
+
+def _subset(train_set: Dataset, cfg: TrainConfig) -> Dataset:
+    if cfg.train_fraction >= 1.0:
+        return train_set
+    return DatasetView(train_set, stratified_subset(train_set, cfg.train_fraction, seed=cfg.data_seed))
 
 
 class CachedDataset(Dataset):
@@ -53,11 +67,61 @@ class CachedDataset(Dataset):
         loader = DataLoader(dataset, batch_size=32, num_workers=workers, collate_fn=list)
         self._items = [item for batch in loader for item in batch]
 
+    def name_of(self, index: int) -> str:
+        """The source data set's name of item ``index``."""
+        return self.source.name_of(index)
+
     def __len__(self) -> int:
         return len(self._items)
 
     def __getitem__(self, index: int) -> Any:
         return self._items[index]
+
+
+class DatasetView(Dataset):
+    """The items ``indices`` of ``dataset`` (a training subset), keeping its classes, devices and item names.
+
+    Args:
+        dataset: the data set.
+        indices: the items kept, in order.
+    """
+
+    def __init__(self, dataset: Dataset, indices: Sequence[int]) -> None:
+        self.source, self.indices = dataset, list(indices)
+        self.classes = dataset.classes
+        self.devices = tuple(sorted({dataset.device_of(i) for i in self.indices}))
+
+    def name_of(self, index: int) -> str:
+        """Name of item ``index`` of the view."""
+        return self.source.name_of(self.indices[index])
+
+    def label_of(self, index: int) -> int:
+        """Class of item ``index`` of the view."""
+        return self.source.label_of(self.indices[index])
+
+    def device_of(self, index: int) -> str:
+        """Device of item ``index`` of the view."""
+        return self.source.device_of(self.indices[index])
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, index: int) -> Any:
+        return self.source[self.indices[index]]
+
+
+class IndexedDataset(Dataset):
+    """Items of ``dataset`` with their index appended, ``(waveform, label, device, index)``: what the training
+    step needs to look up stored per-clip targets (teacher logits)."""
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.source = dataset
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def __getitem__(self, index: int) -> Any:
+        return (*self.source[index], index)
 
 
 def preflight(dataset: Dataset, split: str) -> int:

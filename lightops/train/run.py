@@ -26,15 +26,17 @@ from timm.optim import create_optimizer_v2
 from timm.scheduler import create_scheduler_v2
 from torch.utils.data import DataLoader, Dataset
 
-from ..audio import FrontEnd, LogMel
+from ..audio import FreqMixStyle, FrontEnd, LogMel
 from ..checkpoint import build_model, known_models, read_checkpoint, save_checkpoint
+from ..data import DeviceImpulseResponses, TimeRoll
 from ..fileio import atomic_write_json, check_writable_dir
 from .config import RESUME_FREE, TrainConfig
-from .data import CachedDataset, build_datasets, norm_stats, preflight
+from .data import CachedDataset, IndexedDataset, build_datasets, frontend_settings, norm_stats, preflight
 from .distributed import (
     DistEnv,
     ShardedBatchSampler,
     all_gather_objects,
+    barrier,
     cleanup_distributed,
     derive_seed,
     init_distributed,
@@ -48,12 +50,14 @@ from .isolation import get_rng_state, isolated_state, set_rng_state
 from .losses import build_losses
 from .metrics import model_complexity
 from .plots import plot_confusion_matrix, plot_training_curves
+from .teacher import check_teachers, compute_teacher_logits, load_teacher_logits, save_teacher_logits, teacher_table
 
 __all__ = ["train", "check_model_name", "CHECKPOINT_NAME", "CHECKPOINT_KEYS", "METRICS_NAME", "CURVES_NAME",
            "CONFUSION_NAME"]
 
 CHECKPOINT_NAME = "last.pt"
 CURVES_NAME = "curves.png"
+TEACHER_LOGITS_NAME = "teacher_logits.pt"
 CHECKPOINT_KEYS = ("format_version", "model", "model_kwargs", "state_dict", "optimizer", "scheduler", "epoch", "rng",
                    "args", "classes", "frontend", "history", "train_devices")
 """Keys every training checkpoint holds (:mod:`lightops.checkpoint` reads the first four)."""
@@ -135,6 +139,16 @@ def check_resume(cfg: TrainConfig, saved: Dict[str, Any], world_size: int, path:
                          f"this one {world_size} x {cfg.accum_steps}; keep the product to keep the global batch")
 
 
+def waveform_augmentations(cfg: TrainConfig) -> List[Any]:
+    """The waveform augmentations ``cfg`` asks for, in order: device impulse responses, then time rolling."""
+    augment: List[Any] = []
+    if cfg.dir:
+        augment.append(DeviceImpulseResponses(cfg.dir, p=cfg.dir_p, sample_rate=cfg.sample_rate))
+    if cfg.roll:
+        augment.append(TimeRoll())
+    return augment
+
+
 def model_kwargs_for(cfg: TrainConfig, num_classes: int) -> Dict[str, Any]:
     """The model's keyword arguments: ``cfg.model_kwargs`` with the data's class count (checked, not overridden)."""
     kwargs = dict(cfg.model_kwargs)
@@ -170,11 +184,41 @@ class _Run:
         train_set, eval_set = build_datasets(cfg)
         num_samples = preflight(train_set, "train")
         preflight(eval_set, "evaluate")
+        self.waveform_augment = waveform_augmentations(cfg)  # a bad IR folder fails here, before OUT is made
+        self.teacher_file = self.check_teacher(list(train_set.classes))
         self.out, self.ckpt_path = check_out(cfg)
         if cfg.cache:
             train_set, eval_set = CachedDataset(train_set, cfg.workers), CachedDataset(eval_set, cfg.workers)
         return _Data(train_set, eval_set, num_samples, 0 if cfg.cache else cfg.workers, list(train_set.classes),
                      sorted(set(getattr(train_set, "devices", ()))))
+
+    def check_teacher(self, classes: List[str]) -> Optional[Dict[str, Any]]:
+        """Check the teachers (or read the stored teacher logits) against the data, before anything is written."""
+        cfg = self.cfg
+        if cfg.teacher:
+            check_teachers(cfg.teacher, classes, frontend_settings(cfg))
+        elif cfg.teacher_logits:
+            return load_teacher_logits(cfg.teacher_logits, classes, frontend_settings(cfg))
+        return None
+
+    def teacher_probs(self, data: _Data) -> Optional[torch.Tensor]:
+        """The teacher's softened probabilities ``(N, K)`` for the training clips, computed once and stored next to
+        the run (reused by ``resume``), or read from ``cfg.teacher_logits``; None without a teacher."""
+        cfg, env = self.cfg, self.env
+        table = self.teacher_file
+        if cfg.teacher:
+            path = os.path.join(self.out, TEACHER_LOGITS_NAME)
+            if env.is_main and not (cfg.resume and os.path.isfile(path)):
+                _log(env, cfg, f"computing teacher logits of {len(cfg.teacher)} teacher(s) on "
+                               f"{len(data.train_set)} clips (once, stored in {path})")
+                save_teacher_logits(compute_teacher_logits(cfg.teacher, data.train_set, device=env.device,
+                                                           progress=self.show), path)
+            barrier(env)
+            table = load_teacher_logits(path, data.classes, frontend_settings(cfg))
+        if table is None:
+            return None
+        names = [data.train_set.name_of(i) for i in range(len(data.train_set))]
+        return teacher_table(table, names, cfg.kd_temperature)
 
     def build_model(self, data: _Data) -> nn.Module:
         """The model, initialised from the seed on every rank, shape-checked on one input; its params and MACs."""
@@ -206,11 +250,12 @@ class _Run:
             mean, std = norm_stats(data.train_set, cfg, self.env)
         freq_mask = (cfg.n_mels // 8 if cfg.freq_mask is None else cfg.freq_mask) if cfg.specaug else 0
         time_mask = (self.input_size[2] // 8 if cfg.time_mask is None else cfg.time_mask) if cfg.specaug else 0
+        steps = [FreqMixStyle(cfg.freq_mixstyle, cfg.freq_mixstyle_alpha)] if cfg.freq_mixstyle > 0 else []
         return FrontEnd(cfg.sample_rate, cfg.n_fft, cfg.hop_length, cfg.n_mels, mean, std, freq_mask,
-                        time_mask).to(self.env.device)
+                        time_mask, steps=steps).to(self.env.device)
 
     def build_engine(self, model: nn.Module, frontend: FrontEnd, sampler: ShardedBatchSampler,
-                     num_classes: int) -> Engine:
+                     num_classes: int, teacher: Optional[torch.Tensor] = None) -> Engine:
         """Optimizer, per-update schedule, loss components, and the engine that steps them."""
         cfg, env = self.cfg, self.env
         optimizer = create_optimizer_v2(model, opt=cfg.opt, lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -220,12 +265,16 @@ class _Run:
                                            updates_per_epoch=sampler.steps_per_epoch)
         use_scaler = cfg.amp and env.device.type == "cuda"
         losses = build_losses(model, mixup=cfg.mixup_alpha > 0, label_smoothing=cfg.label_smoothing,
-                              ortho_alpha=cfg.ortho_alpha)
+                              ortho_alpha=cfg.ortho_alpha,
+                              kd_temperature=cfg.kd_temperature if teacher is not None else None,
+                              kd_weight=cfg.kd_weight)
         return Engine(model=wrap_ddp(model, env), raw_model=model, frontend=frontend, optimizer=optimizer,
                       scheduler=scheduler, losses=losses, env=env, num_classes=num_classes,
                       accum_steps=cfg.accum_steps, seed=cfg.seed, mixup_alpha=cfg.mixup_alpha,
                       label_smoothing=cfg.label_smoothing, amp=cfg.amp,
-                      scaler=torch.amp.GradScaler("cuda", enabled=True) if use_scaler else None)
+                      scaler=torch.amp.GradScaler("cuda", enabled=True) if use_scaler else None,
+                      waveform_augment=self.waveform_augment,
+                      teacher=(lambda index: teacher[index]) if teacher is not None else None)
 
     def restore(self, engine: Engine, saved: Dict[str, Any]) -> Tuple[int, List[Dict[str, Any]]]:
         """Weights, optimizer, schedule, scaler and generator states of the resumed run; its epoch and history."""
@@ -281,12 +330,14 @@ class _Run:
         frontend = self.build_frontend(data, saved)
         sampler = ShardedBatchSampler(len(data.train_set), cfg.batch_size, world_size=env.world_size,
                                       rank=env.rank, accum_steps=cfg.accum_steps, shuffle=True, seed=cfg.seed)
-        engine = self.build_engine(model, frontend, sampler, len(data.classes))
+        teacher = self.teacher_probs(data)
+        engine = self.build_engine(model, frontend, sampler, len(data.classes), teacher)
         start_epoch, history = self.restore(engine, saved) if saved is not None else (0, [])
         del saved
         self.clear_old_results()
         loader_gen = torch.Generator()
-        loader = DataLoader(data.train_set, batch_sampler=sampler, num_workers=data.workers, generator=loader_gen)
+        train_items = IndexedDataset(data.train_set) if teacher is not None else data.train_set
+        loader = DataLoader(train_items, batch_sampler=sampler, num_workers=data.workers, generator=loader_gen)
         _log(env, cfg, f"train {cfg.model} ({self.params:,} params, {self.macs / 1e6:.1f} MMACs on "
                        f"{self.input_size}) on {len(data.train_set)} clips, evaluate on {len(data.eval_set)}; "
                        f"{env.world_size} process(es) x {cfg.accum_steps} micro-batch(es) x {cfg.batch_size} = "

@@ -1,0 +1,65 @@
+"""Freq-MixStyle: properties with hypothesis."""
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from lightops.audio import FreqMixStyle
+
+shapes = st.tuples(st.integers(2, 6), st.integers(1, 2), st.integers(2, 12), st.integers(3, 16))
+
+
+def _batch(shape, seed, dtype=torch.float32):
+    gen = torch.Generator().manual_seed(seed)
+    b, c, f, t = shape
+    scale = torch.rand(b, 1, f, 1, generator=gen) * 5 + 0.5  # per-example, per-bin statistics that differ
+    shift = torch.randn(b, 1, f, 1, generator=gen) * 10
+    return (torch.randn(shape, generator=gen) * scale + shift).to(dtype)
+
+
+@given(shape=shapes, seed=st.integers(0, 10_000), dtype=st.sampled_from([torch.float32, torch.float64]))
+def test_shape_and_dtype_kept(shape, seed, dtype):
+    out = FreqMixStyle(p=1.0).train()(_batch(shape, seed, dtype))
+    assert out.shape == shape and out.dtype == dtype and torch.isfinite(out).all()
+
+
+@given(shape=shapes, seed=st.integers(0, 10_000))
+def test_identity_at_p0_in_eval_and_for_one_example(shape, seed):
+    x = _batch(shape, seed)
+    assert torch.equal(FreqMixStyle(p=0.0).train()(x), x)
+    assert torch.equal(FreqMixStyle(p=1.0).eval()(x), x)
+    assert torch.equal(FreqMixStyle(p=1.0).train()(x[:1]), x[:1])
+
+
+@given(shape=shapes, seed=st.integers(0, 10_000))
+def test_per_bin_statistics_lie_between_the_mixed_examples(shape, seed):
+    x = _batch(shape, seed, torch.float64)
+    mix = FreqMixStyle(p=1.0).train()
+    gen = torch.Generator().manual_seed(seed)
+    mix.generator = gen
+    out = mix(x)
+    mu, sig = x.mean(dim=(1, 3)), x.std(dim=(1, 3), correction=0)  # (B, F)
+    out_mu, out_sig = out.mean(dim=(1, 3)), out.std(dim=(1, 3), correction=0)
+    # every example's output statistics lie between its own and some other example's (its partner)
+    for i in range(shape[0]):
+        between_mu = (torch.minimum(mu[i], mu) - 1e-6 <= out_mu[i]) & (out_mu[i] <= torch.maximum(mu[i], mu) + 1e-6)
+        lo, hi = torch.minimum(sig[i], sig), torch.maximum(sig[i], sig)
+        between_sig = (lo * (1 - 1e-3) - 1e-6 <= out_sig[i]) & (out_sig[i] <= hi * (1 + 1e-3) + 1e-6)
+        assert (between_mu & between_sig).all(dim=1).any(), f"example {i}"
+
+
+def test_reproducible_with_a_generator_and_changes_the_batch():
+    x = _batch((4, 1, 8, 10), 0)
+    a, b = FreqMixStyle(p=1.0).train(), FreqMixStyle(p=1.0).train()
+    a.generator, b.generator = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    ya, yb = a(x), b(x)
+    assert torch.equal(ya, yb) and not torch.allclose(ya, x)
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="p must be in"):
+        FreqMixStyle(p=1.5)
+    with pytest.raises(ValueError, match="alpha must be > 0"):
+        FreqMixStyle(alpha=0)
+    with pytest.raises(ValueError, match="4-D"):
+        FreqMixStyle()(torch.zeros(2, 8, 10))
