@@ -1,0 +1,38 @@
+"""Operator behaviour a MAC counter cannot see: SPC's channel split with in != out, the activation choice."""
+import math
+
+import pytest
+import torch
+
+import lightops
+from lightops.ops import SeparablePartialConv2d
+
+
+@pytest.mark.parametrize("in_chs,out_chs,ratio,stride", [(12, 20, 0.25, 1), (20, 12, 0.25, (2, 1)), (9, 16, 0.5, 1),
+                                                         (16, 16, 0.25, 2)])
+def test_spc_against_an_independent_split(in_chs, out_chs, ratio, stride):
+    torch.manual_seed(0)
+    op = SeparablePartialConv2d(in_chs, out_chs, ratio=ratio, stride=stride).eval()
+    part = math.ceil(ratio * in_chs)  # the convolved channels come from the INPUT count
+    assert op.part_chs == part and op.sc.in_chs == part
+    x = torch.randn(2, in_chs, 12, 10)
+    s_f, s_t = op.stride
+    with torch.no_grad():
+        ref = torch.cat([op.sc(x[:, :part]), x[:, part:, ::s_f, ::s_t]], dim=1)  # (B, Cin, F', T')
+        if in_chs != out_chs:
+            ref = torch.nn.functional.conv2d(ref, op.proj.weight)
+        assert torch.allclose(op(x), ref, atol=1e-6)
+        if in_chs == out_chs and op.stride == (1, 1):
+            assert torch.equal(op(x)[:, part:], x[:, part:])  # the rest passes through untouched
+
+
+@pytest.mark.parametrize("name", lightops.list_ops())
+def test_activation_choice_changes_the_operator(name):
+    torch.manual_seed(0)
+    relu = lightops.create_op(name, 8, 8, act_layer="relu").eval()
+    silu = lightops.create_op(name, 8, 8, act_layer="silu").eval()
+    silu.load_state_dict(relu.state_dict())
+    x = torch.randn(1, 8, 10, 10)
+    with torch.no_grad():
+        a, b = relu(x), silu(x)
+    assert not torch.allclose(a, b) and (a >= 0).all() and (b < 0).any()
