@@ -25,11 +25,11 @@ demo: $(STAMP)
 	$(BIN)/lightops demo
 
 test: $(STAMP)
-	$(BIN)/ruff check lightops tests examples benchmarks
+	$(BIN)/ruff check lightops tests examples benchmarks scripts
 	HYPOTHESIS_PROFILE=ci $(BIN)/python -m pytest -q -n 2
 
 lint: $(STAMP)
-	$(BIN)/ruff check lightops tests examples benchmarks
+	$(BIN)/ruff check lightops tests examples benchmarks scripts
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis .benchmarks
