@@ -17,10 +17,11 @@ def test_ops_table(capsys):
     assert "30,965,760" in out  # SC, 64 -> 64 on (64, 64, 108)
 
 
-def test_budget_table_matches_docs(capsys):
+@pytest.mark.parametrize("page", ["docs/models.md", "README.md"])
+def test_budget_table_matches_docs(capsys, page):
     assert cli.main(["budget", "--markdown"]) == 0
     table = capsys.readouterr().out.strip()
-    docs = (ROOT / "docs" / "models.md").read_text()
+    docs = (ROOT / page).read_text()
     start, end = docs.index("<!-- budget-table:start -->"), docs.index("<!-- budget-table:end -->")
     assert docs[start:end].split("\n", 1)[1].strip() == table, "regenerate with `lightops budget --markdown`"
     assert "OVER" not in table
