@@ -95,9 +95,9 @@ def _export_torchscript(net: nn.Module, example: torch.Tensor, path: str, opset:
     kwargs: Dict[str, Any] = {} if opset is None else {"opset_version": opset}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        dynamic = {names[0]: {ax: name for ax, (name, _) in axes.items()}, names[1]: {0: axes[0][0]}} if axes else None
         torch.onnx.export(net, (example,), path, dynamo=False, input_names=[names[0]], output_names=[names[1]],
-                          dynamic_axes={names[0]: {ax: name for ax, (name, _) in axes.items()},
-                                        names[1]: {0: axes[0][0]}}, **kwargs)
+                          dynamic_axes=dynamic, **kwargs)
 
 
 def _check_lengths(t: int, min_frames: int) -> Tuple[int, int]:
@@ -116,21 +116,23 @@ class ExportSpec:
 
 
 def export_spec(loaded: LoadedModel, input_size: Sequence[int], *, with_frontend: bool = False,
-                batch_size: int = 2, seed: int = 0) -> ExportSpec:
-    """Example input, dynamic axes and two check inputs (the example's length and a longer one) for an export."""
+                batch_size: int = 2, seed: int = 0, static: bool = False) -> ExportSpec:
+    """Example input, dynamic axes and check inputs for an export: the example's length and a longer one, or with
+    ``static`` the example's shape only and no dynamic axis."""
     c, f, t = check_model_input_size(loaded.model, input_size, "export")
     min_frames = getattr(loaded.model, "min_frames", 1)
     gen = torch.Generator().manual_seed(seed)
-    lengths = _check_lengths(t, min_frames)
+    lengths = (t,) if static else _check_lengths(t, min_frames)
     if with_frontend:
         hop = loaded.front_end(n_mels=f).logmel.hop_length
         samples = [(n - 1) * hop for n in lengths]  # centred frames: T = 1 + samples // hop
         inputs = tuple(0.1 * torch.randn(batch_size, n, generator=gen) for n in samples)
-        axes = {0: ("batch", 1), 1: ("samples", max(1, (min_frames - 1) * hop))}
+        axes = {} if static else {0: ("batch", 1), 1: ("samples", max(1, (min_frames - 1) * hop))}
         return ExportSpec(inputs[0].clone(), inputs, axes, ("waveform", "logits"))
     mean, std = loaded.norm  # inputs at the scale the model was trained on, in the graph's input units
     inputs = tuple(mean + std * torch.randn(batch_size, c, f, n, generator=gen) for n in lengths)
-    return ExportSpec(inputs[0].clone(), inputs, {0: ("batch", 1), 3: ("time", min_frames)}, ("logmel", "logits"))
+    axes = {} if static else {0: ("batch", 1), 3: ("time", min_frames)}
+    return ExportSpec(inputs[0].clone(), inputs, axes, ("logmel", "logits"))
 
 
 def write_onnx(net: nn.Module, path: str, spec: ExportSpec, *, exporter: str = "auto",
@@ -186,7 +188,8 @@ def model_metadata(loaded: LoadedModel, input_size: Sequence[int], with_frontend
 def export_onnx(model_or_name: Union[nn.Module, str, os.PathLike, LoadedModel], out: Union[str, os.PathLike],
                 input_size: Optional[Sequence[int]] = None, *, with_frontend: bool = False,
                 opset: Optional[int] = None, exporter: str = "auto", atol: float = 1e-5, batch_size: int = 2,
-                fuse_kwargs: Optional[Dict[str, Any]] = None, seed: int = 0, trusted: bool = False) -> ExportResult:
+                fuse_kwargs: Optional[Dict[str, Any]] = None, seed: int = 0, trusted: bool = False,
+                static: bool = False) -> ExportResult:
     """Export the fused model to ONNX with dynamic batch and time axes, check it, and write it atomically.
 
     The graph takes the log-mel in dB ``(B, C, F, T)`` as :class:`lightops.audio.LogMel` computes it (a
@@ -207,6 +210,8 @@ def export_onnx(model_or_name: Union[nn.Module, str, os.PathLike, LoadedModel], 
         fuse_kwargs: options for :func:`lightops.deploy.fuse`.
         seed: seed of the random check inputs.
         trusted: allow full unpickling of a checkpoint (:func:`lightops.checkpoint.read_checkpoint`).
+        static: fix batch and time to the example's (``batch_size`` x ``input_size``): no shape arithmetic is left
+            in the graph, for a deployment whose clip length is fixed.
 
     The file carries ``metadata_props`` (:data:`~lightops.deploy.onnx_runtime.METADATA_KEYS`): the model name,
     front-end settings, class names, input size and input kind, which ``lightops predict`` reads.
@@ -227,7 +232,7 @@ def export_onnx(model_or_name: Union[nn.Module, str, os.PathLike, LoadedModel], 
     path = check_output_path(out)
     loaded = resolve_model(model_or_name, trusted=trusted)
     size = tuple(input_size) if input_size is not None else loaded.default_input_size()
-    spec = export_spec(loaded, size, with_frontend=with_frontend, batch_size=batch_size, seed=seed)
+    spec = export_spec(loaded, size, with_frontend=with_frontend, batch_size=batch_size, seed=seed, static=static)
     require_onnx()
     import onnx
 
