@@ -13,13 +13,9 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 DOCS_PACKAGES = ("mkdocs", "material", "mkdocstrings", "mkdocstrings_handlers.python")
 
-# Pages whose ```python blocks are complete programs, run top to bottom in one namespace per page.
+# Every page's ```python blocks are complete programs, run top to bottom in one namespace per page (README.md too).
 # A block right after the line "<!-- skip-run -->" is left out (e.g. one that needs a data set on disk).
-RUNNABLE_PAGES = sorted(
-    [p for p in ["getting-started.md"] if (DOCS / p).exists()]
-    + [str(p.relative_to(DOCS)) for p in (DOCS / "concepts").glob("*.md")]
-    + [str(p.relative_to(DOCS)) for p in (DOCS / "guides").glob("*.md")]
-)
+RUNNABLE_PAGES = sorted(str(p.relative_to(DOCS)) for p in DOCS.rglob("*.md")) + ["../README.md"]
 BLOCK_RE = re.compile(r"^(?P<skip><!-- skip-run -->\n)?```python\n(?P<code>.*?)^```", re.M | re.S)
 
 
@@ -58,7 +54,7 @@ def test_runnable_pages_found():
     assert {"getting-started.md", "guides/custom-nets.md", "guides/custom-operator.md"} <= set(RUNNABLE_PAGES)
 
 
-def test_guide_code_blocks_run():
+def test_guide_code_blocks_run(tmp_path):
     pages = {}
     for page in RUNNABLE_PAGES:
         blocks = [m["code"] for m in BLOCK_RE.finditer((DOCS / page).read_text()) if not m["skip"]]
@@ -76,6 +72,7 @@ def test_guide_code_blocks_run():
         "print('\\n'.join(failed), file=sys.stderr)\n"
         "sys.exit(1 if failed else 0)\n"
     )
-    proc = subprocess.run([sys.executable, "-c", runner], input=json.dumps(pages), cwd=ROOT, env=_env(),
-                          capture_output=True, text=True, timeout=300)
+    env = dict(_env(), PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    proc = subprocess.run([sys.executable, "-c", runner], input=json.dumps(pages), cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, f"code on these pages failed:\n{proc.stderr[-6000:]}"

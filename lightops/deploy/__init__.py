@@ -2,6 +2,7 @@
 
 - :mod:`~lightops.deploy.fuse`: the generic walk that folds norms (each operator's ``fuse_norm()``), merges
   convolutions and drops training-only layers;
+- :mod:`~lightops.deploy.freeze`: the frozen TorchScript form, the fastest in eager PyTorch;
 - :mod:`~lightops.deploy.module`: the module to deploy (front end or input normalisation, then the fused model);
 - :mod:`~lightops.deploy.export`: ONNX writing with two exporters, checked by :mod:`~lightops.deploy.parity`;
 - :mod:`~lightops.deploy.quantize`: onnxruntime static int8;
@@ -19,7 +20,7 @@ from .._deprecation import moved_names
 
 _EXPORTS = {
     "fuse": "fuse", "inference_params": "fuse", "register_norm_fold": "fuse",
-    "deploy_module": "module", "InputNorm": "module",
+    "deploy_module": "module", "InputNorm": "module", "freeze": "freeze",
     "export_onnx": "export", "ExportResult": "export",
     "onnx_parity": "parity", "ParityCheck": "parity",
     "ort_session": "onnx_runtime", "read_metadata": "onnx_runtime",

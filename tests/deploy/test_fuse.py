@@ -225,3 +225,15 @@ def test_fused_model_has_no_autograd_history_and_deepcopies(name):
     x = torch.randn(1, 1, 64, 48)
     with torch.no_grad():
         assert torch.equal(clone(x), fused(x))
+
+
+@pytest.mark.parametrize("name", lightops.list_models())
+def test_freeze_matches_the_model_and_inlines_the_tree(name):
+    from lightops.deploy import freeze
+
+    model = make_model(name)
+    frozen = freeze(model)
+    x = torch.randn(1, *SMALL_INPUT)
+    with torch.no_grad():
+        assert torch.allclose(frozen(x), model(x), atol=1e-5)
+    assert isinstance(frozen, torch.jit.ScriptModule) and not list(frozen.children())  # no submodule calls left
