@@ -132,21 +132,39 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--list", action="store_true", help="list the mutations and exit")
     p.add_argument("--only", nargs="+", default=None, help="run these mutations")
     p.add_argument("--json", default=None, help="write the results to this file")
+    p.add_argument("--docs", action="store_true", help="write the table into docs/testing.md")
+    p.add_argument("--from-json", default=None, help="render the table of an earlier --json file, no mutation run")
     args = p.parse_args(argv)
     chosen = [m for m in MUTATIONS if args.only is None or m.name in args.only]
     if args.list:
         for m in MUTATIONS:
             print(f"{m.name:<26} {m.what}  [{', '.join(m.tests)}]")
         return 0
-    results = []
-    print("| mutation | what | result | caught by |\n|---|---|---|---|")
-    for m in chosen:
+    results = json.loads(Path(args.from_json).read_text()) if args.from_json else []
+    for m in ([] if args.from_json else chosen):
         r = run_one(m)
         results.append(dict(r, what=m.what))
-        print(f"| {m.name} | {m.what} | {r['status']} | {r['test'] or ''} |", flush=True)
+        print(f"{m.name}: {r['status']} {r['test'] or ''}", flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+    text = table(results)
+    print(text)
+    if args.docs:
+        sys.path.insert(0, str(ROOT / "benchmarks"))
+        from docs_blocks import write_block
+
+        write_block(str(ROOT / "docs" / "testing.md"), "mutation-table", text)
     return 0 if all(r["status"] == "caught" for r in results) else 1
+
+
+def table(results: List[Dict[str, object]]) -> str:
+    """The Markdown table of the results, with the command and date."""
+    caught = sum(r["status"] == "caught" for r in results)
+    lines = [f"Command: `python scripts/mutation_check.py --docs` ({time.strftime('%Y-%m-%d')}): {caught} of "
+             f"{len(results)} caught.", "", "| mutation | planted bug | result | first test that fails |",
+             "|---|---|---|---|"]
+    lines += [f"| `{r['name']}` | {r['what']} | {r['status']} | `{r['test'] or ''}` |" for r in results]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
