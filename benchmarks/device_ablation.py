@@ -112,13 +112,14 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
     jobs: List[Tuple[str, str, int]] = [(m, c, s) for m in args.models
                                         for c in (args.large_configs if m == "dssdn_large" else args.configs)
                                         for s in args.seeds]
-    needs_teacher = any("{teacher}" in " ".join(CONFIGS[c]) for _, c, _ in jobs)
-    first = [(TEACHER[0], TEACHER[1], s) for s in args.seeds] if needs_teacher else []
+    kd = [j for j in jobs if "{teacher}" in " ".join(CONFIGS[j[1]])]
+    teachers = [(TEACHER[0], TEACHER[1], s) for s in args.seeds] if kd else []
+    # one queue: the teachers first, the distilled runs last (their teachers are done by the time they start)
+    ordered = teachers + [j for j in jobs if j not in teachers and j not in kd] + kd
     results: Dict[Tuple[str, str, int], Dict[str, Any]] = {}
     with ThreadPoolExecutor(max(1, args.jobs)) as pool:
-        for batch in (first, [j for j in jobs if j not in first]):
-            for job, m in zip(batch, pool.map(lambda j: _train(args, *j), batch)):
-                results[job] = m
+        for job, m in zip(ordered, pool.map(lambda j: _train(args, *j), ordered)):
+            results[job] = m
     rows = [dict(model=model, config=config, seed=seed, **_summary(m)) for (model, config, seed), m in results.items()
             if model in args.models]
     return dict(rows=rows, settings=dict(epochs=args.epochs, clips=args.clips, eval_clips=args.eval_clips,
