@@ -1,11 +1,11 @@
 """``lightops eval``: evaluate a training checkpoint on the evaluate split."""
 import argparse
-from typing import Any, Optional, Sequence
 
 import torch
 
 from lightops.train import evaluate_checkpoint
 
+from ._args import subcommand
 from .train import USER_ERRORS
 
 __all__ = ["add_arguments", "add_parser", "main"]
@@ -36,16 +36,5 @@ def _run(ns: argparse.Namespace) -> int:
     return 0
 
 
-def add_parser(sub: Any) -> argparse.ArgumentParser:
-    """Add ``eval`` to the subcommands."""
-    p = sub.add_parser("eval", help="evaluate a training checkpoint on the evaluate split")
-    add_arguments(p)
-    p.set_defaults(func=_run)
-    return p
-
-
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    """``lightops eval`` as a function: parse ``argv`` and evaluate a checkpoint."""
-    p = argparse.ArgumentParser(prog="lightops eval", description="Evaluate a training checkpoint.")
-    add_arguments(p)
-    return _run(p.parse_args(argv))
+add_parser, main = subcommand("eval", "evaluate a training checkpoint on the evaluate split",
+                               "Evaluate a training checkpoint.", add_arguments, _run)

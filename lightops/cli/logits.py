@@ -2,12 +2,12 @@
 --teacher-logits`` (knowledge distillation with a teacher trained elsewhere)."""
 import argparse
 import sys
-from typing import Any, Optional, Sequence
 
 from lightops.checkpoint import read_checkpoint
 from lightops.train import TrainConfig, build_datasets
 from lightops.train.teacher import FRONTEND_KEYS, check_teachers, compute_teacher_logits, save_teacher_logits
 
+from ._args import subcommand
 from .train import USER_ERRORS
 
 __all__ = ["add_arguments", "add_parser", "main"]
@@ -48,16 +48,5 @@ def _run(ns: argparse.Namespace) -> int:
     return 0
 
 
-def add_parser(sub: Any) -> argparse.ArgumentParser:
-    """Add ``logits`` to the subcommands."""
-    p = sub.add_parser("logits", help="store teacher logits on a training split (for train --teacher-logits)")
-    add_arguments(p)
-    p.set_defaults(func=_run)
-    return p
-
-
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    """``lightops logits`` as a function."""
-    p = argparse.ArgumentParser(prog="lightops logits", description="Store teacher logits.")
-    add_arguments(p)
-    return _run(p.parse_args(argv))
+add_parser, main = subcommand("logits", "store teacher logits on a training split (for train --teacher-logits)",
+                               "Store teacher logits.", add_arguments, _run)

@@ -1,12 +1,14 @@
 """``lightops predict``: scene labels for recordings in DCASE's submission format, or for a live stream."""
 import argparse
 import sys
-from typing import Any, BinaryIO, Optional, Sequence
+from typing import BinaryIO, Sequence
 
 import numpy as np
 
 from lightops.deploy.predict import Predictor, predict_files, write_predictions
 from lightops.deploy.streaming import StreamingClassifier
+
+from ._args import subcommand
 
 __all__ = ["add_arguments", "add_parser", "main"]
 
@@ -85,16 +87,5 @@ def _run(args: argparse.Namespace) -> int:
     return 1 if errors else 0
 
 
-def add_parser(sub: Any) -> argparse.ArgumentParser:
-    """Add ``predict`` to the subcommands."""
-    p = sub.add_parser("predict", help="scene labels for audio files (DCASE's CSV format) or a live stream")
-    add_arguments(p)
-    p.set_defaults(func=_run)
-    return p
-
-
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    """``lightops predict`` as a function."""
-    p = argparse.ArgumentParser(prog="lightops predict", description="Predict scene labels.")
-    add_arguments(p)
-    return _run(p.parse_args(argv))
+add_parser, main = subcommand("predict", "scene labels for audio files (DCASE's CSV format) or a live stream",
+                               "Predict scene labels.", add_arguments, _run)

@@ -1,7 +1,6 @@
 """``lightops train``: train a scene classifier (one process, or one rank under ``torchrun``)."""
 import argparse
 from dataclasses import fields
-from typing import Any, Optional, Sequence
 
 import torch
 
@@ -10,7 +9,7 @@ from lightops.data import TRAIN_FRACTIONS, AudioFileError
 from lightops.train import TrainConfig, train
 from lightops.train.config import RECIPES, recipe_config
 
-from ._args import json_dict
+from ._args import json_dict, subcommand
 
 __all__ = ["add_arguments", "config_from_args", "add_parser", "main", "USER_ERRORS"]
 
@@ -131,16 +130,5 @@ def _run(ns: argparse.Namespace) -> int:
     return 0 if result.get("complete") or ns.stop_after else 1
 
 
-def add_parser(sub: Any) -> argparse.ArgumentParser:
-    """Add ``train`` to the subcommands."""
-    p = sub.add_parser("train", help="train a model on synthetic scenes or TAU 2020 Mobile (torchrun for DDP)")
-    add_arguments(p)
-    p.set_defaults(func=_run)
-    return p
-
-
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    """``lightops train`` as a function: parse ``argv`` and train. Errors exit with a message naming them."""
-    p = argparse.ArgumentParser(prog="lightops train", description="Train a scene classifier.")
-    add_arguments(p)
-    return _run(p.parse_args(argv))
+add_parser, main = subcommand("train", "train a model on synthetic scenes or TAU 2020 Mobile (torchrun for DDP)",
+                               "Train a scene classifier.", add_arguments, _run)
