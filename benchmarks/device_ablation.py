@@ -155,11 +155,11 @@ def tables(results: Dict[str, Any]) -> str:
              "|---|---|---:|---:|---:|---:|---:|---:|"]
     for (model, config), rs in groups.items():
         base = groups.get((model, "default"))
-        ratio = (statistics.fmean(r["epoch_seconds"] for r in rs) / statistics.fmean(r["epoch_seconds"] for r in base)
-                 if base else float("nan"))
+        mean_s = statistics.fmean(r["epoch_seconds"] for r in rs)
+        ratio = f"{mean_s / statistics.fmean(r['epoch_seconds'] for r in base):.2f}x" if base else "n/a"
         lines.append(f"| {model} | {config} | {_ms([r['accuracy'] for r in rs])} | {_ms([r['seen'] for r in rs])} | "
                      f"{_ms([r['unseen'] for r in rs])} | {_ms([r['drop'] for r in rs])} | "
-                     f"{_ms([r['log_loss'] for r in rs], 1.0, 3)} | {ratio:.2f}x |")
+                     f"{_ms([r['log_loss'] for r in rs], 1.0, 3)} | {ratio} |")
     devices = sorted({d for r in rows for d in r["per_device"]}, key=lambda d: (len(d), d))
     lines += ["", "Accuracy per device (%, mean over seeds):", "",
               "| model | recipe | " + " | ".join(devices) + " |", "|---|---|" + "---:|" * len(devices)]
