@@ -216,6 +216,36 @@ def budget_shares() -> str:
 
 # ---- timed blocks ----------------------------------------------------------------------------------------------
 
+def fused_macs() -> str:
+    """docs/deploy.md: MACs and params of each model as built and after ``fuse`` (merged depthwise pairs)."""
+    import lightops
+    from lightops.deploy.fuse import fuse, inference_params
+    from lightops.profiling import profile
+
+    def macs(model, size) -> int:
+        return profile(model, size, device="meta", memory=False).total_macs
+
+    def pct(a: int, b: int) -> str:
+        return f"{100 * (b - a) / a:+.1f} %"
+
+    rows = ["| model | MACs 1-s, original -> fused | MACs 10-s, original -> fused | params -> inference params |",
+            "|---|---:|---:|---:|"]
+    for name in lightops.list_models():
+        model = lightops.create_model(name).eval()
+        fused = fuse(model, time_pool=False)
+        m1, f1 = model.macs((1, 256, 44)), macs(fused, (1, 256, 44))
+        m10, f10 = model.macs((1, 256, 431)), macs(fused, (1, 256, 431))
+        params = sum(p.numel() for p in model.parameters())
+        rows.append(f"| {name} | {m1:,} -> {f1:,} ({pct(m1, f1)}) | {m10:,} -> {f10:,} ({pct(m10, f10)}) | "
+                    f"{params:,} -> {inference_params(fused):,} |")
+        if name == "dssdn_middle":
+            merged = fuse(model, time_pool=False, merge_pointwise=True)
+            g1, g10 = macs(merged, (1, 256, 44)), macs(merged, (1, 256, 431))
+            rows.append(f"| dssdn_middle, `merge_pointwise=True` | -> {g1:,} ({pct(m1, g1)}) | -> {g10:,} "
+                        f"({pct(m10, g10)}) | |")
+    return "\n".join(rows)
+
+
 def _header(command: str, note: str) -> str:
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     return wrap(f"`{command}` ({time.strftime('%Y-%m-%d')}; {audio_parity.machine()}; load average {load:.1f} at "
@@ -389,6 +419,7 @@ CHEAP: Dict[str, Block] = {
     "low-band-edge": Block("docs/concepts/frequency-splitting.md", low_band_edge),
     "budget-check": Block("docs/guides/budgets.md", budget_check),
     "budget-shares": Block("docs/models.md", budget_shares),
+    "fused-macs": Block("docs/deploy.md", fused_macs),
     "librosa-parity": Block("docs/audio.md", audio_parity.parity_block, tolerant=True),
 }
 TIMED: Dict[str, Tuple[str, Callable[[str], str]]] = {
