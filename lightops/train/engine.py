@@ -115,13 +115,13 @@ class Engine:
                 with autocast(self.env.device, self.amp):
                     logits = self.model(x)
                 parts = StepBatch(logits.float(), target, self.raw_model, teacher)
-                values = [loss(parts) for loss in self.losses]
-                total = values[0]
-                for v in values[1:]:
-                    total = total + v
+                label = self.losses[0].value(parts)  # the label loss, reported unweighted
+                total = self.losses[0].weight * label
+                for loss in self.losses[1:]:
+                    total = total + loss(parts)
                 total = total / self.accum_steps
                 (self.scaler.scale(total) if self.scaler is not None else total).backward()
-            stats.add(values[0] / self.losses[0].weight, logits, hard)
+            stats.add(label, logits, hard)
         if self.scaler is not None:
             self.scaler.step(self.optimizer)
             self.scaler.update()

@@ -58,9 +58,13 @@ class LabelLoss(nn.Module):
         self.fn = SoftTargetCrossEntropy() if soft else nn.CrossEntropyLoss(label_smoothing=label_smoothing)
         self.weight = weight
 
+    def value(self, batch: StepBatch) -> torch.Tensor:
+        """The unweighted loss of ``batch`` (what the training log reports)."""
+        return self.fn(batch.logits, batch.target)
+
     def forward(self, batch: StepBatch) -> torch.Tensor:
         """The weighted loss of ``batch``."""
-        return self.weight * self.fn(batch.logits, batch.target)
+        return self.weight * self.value(batch)
 
 
 class OrthoPenalty(nn.Module):
