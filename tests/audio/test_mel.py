@@ -9,6 +9,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
+from benchmarks import audio_parity
 from lightops.audio import LogMel, mel_filterbank
 
 librosa = pytest.importorskip("librosa")
@@ -42,15 +43,14 @@ def _assert_parity(y: np.ndarray, sr: int, **kw) -> None:
 
 
 def _signals(sr: int, seconds: float = 2.0):
-    rng = np.random.default_rng(0)
-    t = np.arange(int(sr * seconds)) / sr
-    f0, f1 = 30.0, 0.45 * sr
-    sweep = 0.5 * np.sin(2 * np.pi * f0 * seconds / np.log(f1 / f0) * (np.exp(t / seconds * np.log(f1 / f0)) - 1))
-    clicks = np.zeros_like(t)
-    clicks[:: int(0.11 * sr)] = 1.0
-    pink = np.fft.irfft(np.fft.rfft(rng.standard_normal(t.size)) / np.sqrt(np.arange(t.size // 2 + 1) + 1.0), t.size)
-    return {"sweep": sweep, "noise": 0.1 * rng.standard_normal(t.size), "pink": pink, "clicks": clicks,
-            "sweep+noise": sweep + 0.01 * rng.standard_normal(t.size)}
+    """The documented parity signals (benchmarks/audio_parity.py: sweep, noise, clicks) plus pink noise and a
+    sweep with noise."""
+    sig = audio_parity.signals(sr, seconds)
+    rng = np.random.default_rng(1)
+    n = sig["sweep"].size
+    sig["pink"] = np.fft.irfft(np.fft.rfft(rng.standard_normal(n)) / np.sqrt(np.arange(n // 2 + 1) + 1.0), n)
+    sig["sweep+noise"] = sig["sweep"] + 0.01 * rng.standard_normal(n)
+    return sig
 
 
 def test_default_shapes():
