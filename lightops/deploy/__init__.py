@@ -18,9 +18,13 @@ from typing import Any, List
 
 from .._deprecation import moved_names
 
+# Imported eagerly (torch only): a function named like its module must be bound after the module is imported, or
+# `from lightops.deploy import fuse` could return the module.
+from .freeze import freeze
+from .fuse import fuse, inference_params, register_norm_fold
+
 _EXPORTS = {
-    "fuse": "fuse", "inference_params": "fuse", "register_norm_fold": "fuse",
-    "deploy_module": "module", "InputNorm": "module", "freeze": "freeze",
+    "deploy_module": "module", "InputNorm": "module",
     "export_onnx": "export", "ExportResult": "export",
     "onnx_parity": "parity", "ParityCheck": "parity",
     "ort_session": "onnx_runtime", "read_metadata": "onnx_runtime",
@@ -30,7 +34,7 @@ _EXPORTS = {
     "StreamingClassifier": "streaming",
 }
 
-__all__ = list(_EXPORTS) + ["LoadedModel"]
+__all__ = ["fuse", "inference_params", "register_norm_fold", "freeze"] + list(_EXPORTS) + ["LoadedModel"]
 
 _moved = moved_names(__name__, {"load_checkpoint": "lightops.checkpoint:load_model",
                                 "main_export": "lightops.cli.export:main",

@@ -242,7 +242,12 @@ def _fold_op_norm(m: nn.Module) -> Optional[nn.Module]:
         if cls in _LEGACY_NORM_FOLDS:
             return _LEGACY_NORM_FOLDS[cls](m)
     fuse_norm = getattr(m, "fuse_norm", None)
-    return fuse_norm() if callable(fuse_norm) else None
+    if not callable(fuse_norm):
+        return None
+    try:
+        return fuse_norm()
+    except NotImplementedError:  # an operator without a fusion rule keeps its norm (fuse warns about it)
+        return None
 
 
 # ---- tree walking -------------------------------------------------------------------------------------------------
