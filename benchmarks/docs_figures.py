@@ -19,8 +19,8 @@ A figure lives between ``<!-- BEGIN name -->`` and ``<!-- END name -->`` on its 
     python benchmarks/docs_figures.py --timed allocator   # re-measure a timed block (see --list)
 
 Other generated tables: the budget table (``lightops budget --markdown``, tests/test_cli.py), the mutation table
-(``scripts/mutation_check.py --docs``), and the tables of docs/benchmarks.md, docs/deploy.md and docs/training.md
-(their own scripts).
+(``scripts/mutation_check.py --docs``), the tables of docs/benchmarks.md and docs/training.md and the
+onnxruntime table of docs/deploy.md (their own scripts).
 """
 from __future__ import annotations
 
@@ -214,8 +214,6 @@ def budget_shares() -> str:
                 + "; ".join(parts) + ".")
 
 
-# ---- timed blocks ----------------------------------------------------------------------------------------------
-
 def fused_macs() -> str:
     """docs/deploy.md: MACs and params of each model as built and after ``fuse`` (merged depthwise pairs)."""
     import lightops
@@ -245,6 +243,8 @@ def fused_macs() -> str:
                         f"({pct(m10, g10)}) | |")
     return "\n".join(rows)
 
+
+# ---- timed blocks ----------------------------------------------------------------------------------------------
 
 def _header(command: str, note: str) -> str:
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")

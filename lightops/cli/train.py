@@ -18,7 +18,12 @@ USER_ERRORS = (ValueError, TypeError, OSError, AudioFileError)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Add the ``lightops train`` options to ``p``."""
+    """Add the ``lightops train`` options to ``p``.
+
+    One ``add_argument`` line per :class:`~lightops.train.TrainConfig` field, in the order of the config, so the
+    function is long but flat; the recipe options default to None so that :func:`config_from_args` can tell an
+    explicit value from the ``--recipe`` preset.
+    """
     d = TrainConfig()
     a = p.add_argument
     a("--model", default=d.model, help=f"model name: {', '.join(known_models())} or a timm model "
