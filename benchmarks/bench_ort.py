@@ -1,20 +1,23 @@
 """Speed where the models are deployed: every DSSDN variant and timm's MobileNetV3 peers in ONNX Runtime.
 
 Each model is exported the same way (:func:`lightops.deploy.export_onnx`: fused, checked against PyTorch; the peers
-are timm's ``mobilenetv3_small_050`` / ``_100`` with ``in_chans=1, num_classes=10``) and run by onnxruntime on CPU
-with 1 intra-op thread, ``ORT_ENABLE_ALL`` and batch 1, on a 1-s ``(1, 256, 44)`` and a 10-s ``(1, 256, 431)``
-log-mel. Timing alternates the models in rounds (each round times every model ``--runs`` times); the table gives
-each model's median, its GMAC/s, and its time relative to mobilenetv3_small_100 (same MACs as dssdn_small on 1 s)
-both as a ratio of medians ("back to back") and as the median of per-round ratios ("alternating"). From the graph
-ORT optimises (``optimized_model_filepath``) it counts nodes, and from ORT's profiler the share of node time per
-operator type. Writes ``benchmarks/bench_ort.json``, the table between ``<!-- BEGIN ort-bench -->`` and
-``<!-- END ort-bench -->`` in docs/deploy.md, and ``docs/deploy_ort.png``.
+are timm's ``mobilenetv3_small_050`` / ``_100`` with ``in_chans=1, num_classes=10``), both with a fixed clip length
+(``lightops export --static``: one file per clip, batch dynamic) and with a dynamic time axis (``lightops export``:
+one file for both clips), and run by onnxruntime on CPU with 1 intra-op thread, ``ORT_ENABLE_ALL`` and batch 1, on a
+1-s ``(1, 256, 44)`` and a 10-s ``(1, 256, 431)`` log-mel. The fixed-length DSSDN files are also quantized to int8
+(:func:`lightops.deploy.quantize.quantize_onnx`: static QDQ, per-channel, calibrated on synthetic scenes). Timing
+alternates all files of a clip in rounds (each round times every file ``--runs`` times); the table gives each file's
+median, its GMAC/s (the model's MACs as lightops counts them, divided by the time), and its time relative to
+mobilenetv3_small_100 exported the same way (same MACs as dssdn_small on 1 s), both as a ratio of medians ("back to
+back") and as the median of per-round ratios ("alternating"); int8 rows also give their ratio to their fp32 file.
+From the graph ORT optimises (``optimized_model_filepath``) it counts nodes, and from ORT's profiler the share of
+node time per operator type. Writes ``benchmarks/bench_ort.json``, the table between ``<!-- BEGIN ort-bench -->``
+and ``<!-- END ort-bench -->`` in docs/deploy.md, and ``docs/deploy_ort.png``.
 
 ::
 
-    python benchmarks/bench_ort.py                  # dynamic time axis (what lightops export writes by default)
-    python benchmarks/bench_ort.py --static         # fixed-shape exports (lightops export --static)
-    python benchmarks/bench_ort.py --quick --no-docs
+    python benchmarks/bench_ort.py                  # fixed-length and dynamic exports, int8
+    python benchmarks/bench_ort.py --exports static --no-int8 --quick --no-docs   # a look
     lightops bench --runtime onnxruntime            # the same
 """
 import argparse
@@ -37,12 +40,16 @@ PEERS = ["mobilenetv3_small_050", "mobilenetv3_small_100"]
 REFERENCE = "mobilenetv3_small_100"
 SIZES = {"1 s": (1, 256, 44), "10 s": (1, 256, 431)}
 MARKER = "ort-bench"
+EXPORTS = ("static", "dynamic")
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     """Command-line options."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--static", action="store_true", help="fixed-shape exports instead of a dynamic time axis")
+    p.add_argument("--exports", nargs="+", choices=EXPORTS, default=list(EXPORTS),
+                   help="fixed-length (lightops export --static) and/or dynamic-time exports")
+    p.add_argument("--static", action="store_true", help="only the fixed-length exports (--exports static)")
+    p.add_argument("--no-int8", action="store_true", help="skip the int8 files")
     p.add_argument("--rounds", type=int, default=7, help="alternating rounds")
     p.add_argument("--runs", type=int, default=30, help="timed runs per model and round")
     p.add_argument("--quick", action="store_true", help="3 rounds of 10 runs")
@@ -64,24 +71,36 @@ def _model(name: str) -> Any:
     return timm.create_model(name, in_chans=1, num_classes=10).eval()
 
 
-def export_all(folder: str, static: bool, exporter: str) -> Dict[str, Dict[str, str]]:
-    """ONNX files per (model, clip): one dynamic file per model, or one static file per clip length."""
+def export_all(folder: str, exports: Sequence[str], exporter: str, int8: bool) -> Dict[str, Dict[str, str]]:
+    """ONNX files per ``"model export"`` and clip: one fixed-length file per clip, one dynamic file for both; with
+    ``int8``, the fixed-length DSSDN files quantized (``"model int8"``)."""
     import torch
 
+    from lightops.checkpoint import LoadedModel
     from lightops.deploy import export_onnx
+    from lightops.deploy.quantize import calibration_inputs, quantize_onnx
 
     files: Dict[str, Dict[str, str]] = {}
     for name in DSSDN + PEERS:
         torch.manual_seed(0)
         model = _model(name)
-        files[name] = {}
-        for clip, size in SIZES.items():
-            if not static and files[name]:
-                files[name][clip] = next(iter(files[name].values()))
-                continue
-            path = os.path.join(folder, f"{name}_{clip.replace(' ', '')}.onnx")
-            export_onnx(model, path, size, static=static, batch_size=1, exporter=exporter)
-            files[name][clip] = path
+        for kind in exports:
+            key = f"{name} {kind}"
+            files[key] = {}
+            for clip, size in SIZES.items():
+                if kind == "dynamic" and files[key]:
+                    files[key][clip] = next(iter(files[key].values()))
+                    continue
+                path = os.path.join(folder, f"{name}_{kind}_{clip.replace(' ', '')}.onnx")
+                export_onnx(model, path, size, static=kind == "static", batch_size=1, exporter=exporter)
+                files[key][clip] = path
+        if int8 and name in DSSDN and "static" in exports:
+            files[f"{name} int8"] = {}
+            for clip, size in SIZES.items():
+                path = os.path.join(folder, f"{name}_int8_{clip.replace(' ', '')}.onnx")
+                batches = calibration_inputs("synthetic", LoadedModel(model), size, num_batches=4, batch_size=2)
+                quantize_onnx(files[f"{name} static"][clip], path, batches)
+                files[f"{name} int8"][clip] = path
     return files
 
 
@@ -140,38 +159,47 @@ def time_interleaved(files: Dict[str, Dict[str, str]], rounds: int, runs: int) -
 
 
 def summarise(times: Dict[str, Dict[str, List[float]]], profiles: Dict[str, Dict[str, Any]]) -> List[Dict[str, Any]]:
-    """One row per (model, clip): median ms, GMAC/s, ratios to the reference, nodes, Conv share."""
+    """One row per (file, clip): median ms, GMAC/s, ratios to the reference of the same export, nodes, Conv share."""
     from lightops.profiling import complexity
 
     rows = []
-    for clip, per_model in times.items():
-        ref = per_model[REFERENCE]
-        for m, t in per_model.items():
-            macs = complexity(_model(m), SIZES[clip])[1]
+    for clip, per_file in times.items():
+        for key, t in per_file.items():
+            model, kind = key.split(" ")
+            ref = per_file[f"{REFERENCE} {'static' if kind == 'int8' else kind}"]
+            macs = complexity(_model(model), SIZES[clip])[1]
             med = statistics.median(t)
-            prof = profiles[f"{m} {clip}"]
-            rows.append(dict(model=m, clip=clip, macs=macs, ms=med, gmacs=macs / med / 1e6,
+            prof = profiles[f"{key} {clip}"]
+            fp32 = per_file.get(f"{model} static") if kind == "int8" else None
+            rows.append(dict(model=model, export=kind, clip=clip, macs=macs, ms=med, gmacs=macs / med / 1e6,
                              ratio_b2b=med / statistics.median(ref),
-                             ratio_alt=statistics.median(a / b for a, b in zip(t, ref)), nodes=prof["nodes"],
-                             conv_share=prof["time_share"].get("Conv", 0.0) + prof["time_share"].get("FusedConv", 0.0),
-                             top_ops={k: round(v, 3) for k, v in list(prof["time_share"].items())[:6]}))
+                             ratio_alt=statistics.median(a / b for a, b in zip(t, ref)),
+                             ratio_fp32=statistics.median(a / b for a, b in zip(t, fp32)) if fp32 else None,
+                             nodes=prof["nodes"],
+                             conv_share=sum(v for k, v in prof["time_share"].items()
+                                            if k in ("Conv", "FusedConv", "QLinearConv", "ConvInteger")),
+                             top_ops={k: round(v, 3) for k, v in list(prof["time_share"].items())[:5]}))
     return rows
 
 
 def table(results: Dict[str, Any]) -> str:
     """The Markdown block for docs/deploy.md."""
     lines = [f"Command: `{results['command']}` ({results['date']}, {results['machine']}; "
-             f"{'static' if results['static'] else 'dynamic time axis'} exports, {results['rounds']} alternating "
-             f"rounds of {results['runs']} runs, 1 thread, batch 1, ORT_ENABLE_ALL). Ratios are to "
-             f"{REFERENCE}.", "",
-             "| model | clip | MACs | ORT median ms | GMAC/s | x mnv3_100 (back to back) | x mnv3_100 (alternating) "
-             "| nodes after ORT | Conv share of node time | largest op shares |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]
-    for r in results["rows"]:
+             f"{results['rounds']} alternating rounds of {results['runs']} runs, 1 thread, batch 1, "
+             f"ORT_ENABLE_ALL). Export `static`: fixed clip length (`lightops export --static`); `dynamic`: dynamic "
+             f"time axis; `int8`: the static file quantized. Ratios are to {REFERENCE} exported the same way (int8: "
+             f"to its fp32 static file). MACs are the model's as lightops counts them.", "",
+             "| model | export | clip | MACs | ORT median ms | GMAC/s | x mnv3_100 (back to back) "
+             "| x mnv3_100 (alternating) | int8 x fp32 | nodes after ORT | Conv share of node time "
+             "| largest op shares |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    order = {k: i for i, k in enumerate(("static", "dynamic", "int8"))}
+    for r in sorted(results["rows"], key=lambda r: (order[r["export"]], r["clip"], (DSSDN + PEERS).index(r["model"]))):
         ops = ", ".join(f"{k} {100 * v:.0f}%" for k, v in r["top_ops"].items())
-        lines.append(f"| {r['model']} | {r['clip']} | {r['macs'] / 1e6:.1f} M | {r['ms']:.2f} | {r['gmacs']:.1f} | "
-                     f"{r['ratio_b2b']:.2f} | {r['ratio_alt']:.2f} | {r['nodes']} | {100 * r['conv_share']:.0f}% | "
-                     f"{ops} |")
+        fp32 = f"{r['ratio_fp32']:.2f}" if r.get("ratio_fp32") else "—"
+        lines.append(f"| {r['model']} | {r['export']} | {r['clip']} | {r['macs'] / 1e6:.1f} M | {r['ms']:.2f} | "
+                     f"{r['gmacs']:.1f} | {r['ratio_b2b']:.2f} | {r['ratio_alt']:.2f} | {fp32} | {r['nodes']} | "
+                     f"{100 * r['conv_share']:.0f}% | {ops} |")
     return "\n".join(lines)
 
 
@@ -183,13 +211,17 @@ def figure(results: Dict[str, Any], path: str) -> None:
     import matplotlib.pyplot as plt
 
     models = DSSDN + PEERS
-    fig, ax = plt.subplots(figsize=(8, 3.5))
-    for k, clip in enumerate(SIZES):
-        vals = [next(r["gmacs"] for r in results["rows"] if r["model"] == m and r["clip"] == clip) for m in models]
-        ax.bar(np.arange(len(models)) + 0.4 * k, vals, width=0.4, label=clip)
-    ax.set_xticks(np.arange(len(models)) + 0.2, models, rotation=15, fontsize=8)
-    ax.set_ylabel("GMAC/s (ORT, 1 thread)")
-    ax.set_title("Throughput per MAC in ONNX Runtime, batch 1")
+    kinds = [k for k in EXPORTS if any(r["export"] == k for r in results["rows"])]
+    bars = [(clip, kind) for clip in SIZES for kind in kinds]
+    width = 0.8 / len(bars)
+    fig, ax = plt.subplots(figsize=(9, 3.8))
+    for k, (clip, kind) in enumerate(bars):
+        vals = [next(r["gmacs"] for r in results["rows"] if r["model"] == m and r["clip"] == clip
+                     and r["export"] == kind) for m in models]
+        ax.bar(np.arange(len(models)) + width * k, vals, width=width, label=f"{clip}, {kind}")
+    ax.set_xticks(np.arange(len(models)) + 0.4 - width / 2, models, rotation=15, fontsize=8)
+    ax.set_ylabel("GMAC/s (ORT fp32, 1 thread)")
+    ax.set_title("Throughput per MAC in ONNX Runtime, batch 1 (model MACs / time)")
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -200,11 +232,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """Export, profile, time; print and write the table."""
     args = parse_args(argv)
     rounds, runs = (3, 10) if args.quick else (args.rounds, args.runs)
+    exports = ["static"] if args.static else args.exports
     with tempfile.TemporaryDirectory() as folder:
-        files = export_all(folder, args.static, args.exporter)
+        files = export_all(folder, exports, args.exporter, int8=not args.no_int8)
         profiles = {f"{m} {clip}": graph_profile(f[clip], SIZES[clip]) for m, f in files.items() for clip in SIZES}
         times = time_interleaved(files, rounds, runs)
-    results = dict(rows=summarise(times, profiles), profiles=profiles, static=args.static, rounds=rounds, runs=runs,
+    results = dict(rows=summarise(times, profiles), profiles=profiles, exports=exports, rounds=rounds, runs=runs,
                    command=" ".join(["python", "benchmarks/bench_ort.py", *(argv if argv is not None else
                                                                              sys.argv[1:])]),
                    date=time.strftime("%Y-%m-%d"),

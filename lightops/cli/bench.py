@@ -25,6 +25,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--runtime", choices=["pytorch", "onnxruntime"], default="pytorch",
                    help="pytorch: the operator and model suites (docs/benchmarks.md); onnxruntime: every model "
                         "exported and timed in ONNX Runtime against MobileNetV3 (docs/deploy.md)")
-    p.add_argument("--static", action="store_true", help="with --runtime onnxruntime: fixed-shape exports")
+    p.add_argument("--static", action="store_true",
+                   help="with --runtime onnxruntime: only the fixed-length exports (no dynamic-time files)")
     p.set_defaults(func=_run)
     return p

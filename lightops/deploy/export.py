@@ -32,11 +32,15 @@ from .module import deploy_module
 from .onnx_runtime import require_onnx
 from .parity import ParityCheck, onnx_parity
 
-__all__ = ["export_onnx", "ExportResult", "ExportSpec", "export_spec", "write_onnx", "model_metadata", "EXPORTERS"]
+__all__ = ["export_onnx", "ExportResult", "ExportSpec", "export_spec", "write_onnx", "model_metadata", "EXPORTERS",
+           "explicit_pool_pads"]
 
 EXPORTERS = ("auto", "dynamo", "torchscript")
 _MAX_TIME = 1 << 20  # upper bound of the dynamic time axis (frames, or samples with the front end)
 _MAX_BATCH = 1 << 16
+# DSSDB's distilled taps padded to whole channel blocks of ONNX Runtime's NCHWc layout (16 floats on AVX-512, a
+# multiple of AVX2's 8): their concatenation then stays in that layout (lightops.deploy.graph).
+EXPORT_CHANNEL_ALIGN = 16
 
 
 @dataclass(frozen=True)
@@ -118,7 +122,7 @@ class ExportSpec:
 def export_spec(loaded: LoadedModel, input_size: Sequence[int], *, with_frontend: bool = False,
                 batch_size: int = 2, seed: int = 0, static: bool = False) -> ExportSpec:
     """Example input, dynamic axes and check inputs for an export: the example's length and a longer one, or with
-    ``static`` the example's shape only and no dynamic axis."""
+    ``static`` the example's length only (the batch axis stays dynamic)."""
     c, f, t = check_model_input_size(loaded.model, input_size, "export")
     min_frames = getattr(loaded.model, "min_frames", 1)
     gen = torch.Generator().manual_seed(seed)
@@ -127,11 +131,11 @@ def export_spec(loaded: LoadedModel, input_size: Sequence[int], *, with_frontend
         hop = loaded.front_end(n_mels=f).logmel.hop_length
         samples = [(n - 1) * hop for n in lengths]  # centred frames: T = 1 + samples // hop
         inputs = tuple(0.1 * torch.randn(batch_size, n, generator=gen) for n in samples)
-        axes = {} if static else {0: ("batch", 1), 1: ("samples", max(1, (min_frames - 1) * hop))}
+        axes = {0: ("batch", 1)} if static else {0: ("batch", 1), 1: ("samples", max(1, (min_frames - 1) * hop))}
         return ExportSpec(inputs[0].clone(), inputs, axes, ("waveform", "logits"))
     mean, std = loaded.norm  # inputs at the scale the model was trained on, in the graph's input units
     inputs = tuple(mean + std * torch.randn(batch_size, c, f, n, generator=gen) for n in lengths)
-    axes = {} if static else {0: ("batch", 1), 3: ("time", min_frames)}
+    axes = {0: ("batch", 1)} if static else {0: ("batch", 1), 3: ("time", min_frames)}
     return ExportSpec(inputs[0].clone(), inputs, axes, ("logmel", "logits"))
 
 
@@ -176,6 +180,47 @@ def _quiet() -> Iterator[None]:
                 os.close(fd)
 
 
+def explicit_pool_pads(proto: Any) -> int:
+    """Rewrite every ceil-mode ``AveragePool`` whose input size is known into the same pooling with explicit end
+    padding excluded from the average (``ceil_mode=0, count_include_pad=0``), in place; returns how many.
+
+    The windows and divisors are the same (exact), and ONNX Runtime runs the rewritten node in its blocked NCHWc
+    layout, where a ceil-mode pool falls back to a plain NCHW kernel with the tensor reordered out and back (DSSDB's
+    time pooling of an odd number of frames, the high/low stem's pooling of an odd length). Needs fixed spatial
+    sizes: a fixed-length export.
+    """
+    import onnx
+
+    inferred = onnx.shape_inference.infer_shapes(proto)
+    dims = {v.name: [d.dim_value if d.HasField("dim_value") else None for d in v.type.tensor_type.shape.dim]
+            for v in list(inferred.graph.value_info) + list(inferred.graph.input)}
+    count = 0
+    for node in proto.graph.node:
+        attrs = {a.name: a for a in node.attribute}
+        if node.op_type != "AveragePool" or "ceil_mode" not in attrs or attrs["ceil_mode"].i != 1:
+            continue
+        kernel = list(attrs["kernel_shape"].ints)
+        strides = list(attrs["strides"].ints) if "strides" in attrs else [1] * len(kernel)
+        shape = dims.get(node.input[0]) or []
+        if (len(shape) != len(kernel) + 2 or any(v is None for v in shape[2:]) or any(attrs["pads"].ints if "pads"
+                in attrs else []) or any(d != 1 for d in (attrs["dilations"].ints if "dilations" in attrs else []))):
+            continue
+        end = []
+        for length, k, s in zip(shape[2:], kernel, strides):
+            out = -(-(length - k) // s) + 1
+            if (out - 1) * s >= length:  # a window may not start past the end (ONNX and PyTorch)
+                out -= 1
+            end.append(max(0, (out - 1) * s + k - length))
+        for name in ("ceil_mode", "count_include_pad", "pads"):
+            if name in attrs:
+                node.attribute.remove(attrs[name])
+        node.attribute.extend([onnx.helper.make_attribute("ceil_mode", 0),
+                               onnx.helper.make_attribute("count_include_pad", 0),
+                               onnx.helper.make_attribute("pads", [0] * len(kernel) + end)])
+        count += 1
+    return count
+
+
 def model_metadata(loaded: LoadedModel, input_size: Sequence[int], with_frontend: bool) -> Dict[str, str]:
     """The ``metadata_props`` of an exported file: model name, front end, classes, input size and kind (JSON)."""
     return {"lightops.model": json.dumps(loaded.name or type(loaded.model).__name__),
@@ -207,11 +252,13 @@ def export_onnx(model_or_name: Union[nn.Module, str, os.PathLike, LoadedModel], 
         exporter: ``"auto"`` (dynamo, then TorchScript), ``"dynamo"`` or ``"torchscript"``.
         atol: largest accepted absolute logit difference between onnxruntime and PyTorch.
         batch_size: batch of the parity checks.
-        fuse_kwargs: options for :func:`lightops.deploy.fuse`.
+        fuse_kwargs: options for :func:`lightops.deploy.fuse` (default ``channel_align=16`` here).
         seed: seed of the random check inputs.
         trusted: allow full unpickling of a checkpoint (:func:`lightops.checkpoint.read_checkpoint`).
-        static: fix batch and time to the example's (``batch_size`` x ``input_size``): no shape arithmetic is left
-            in the graph, for a deployment whose clip length is fixed.
+        static: fix the time length to the example's (the batch stays dynamic): no shape arithmetic is left in the
+            graph, for a deployment whose clip length is fixed (``lightops predict`` runs windows of the model's
+            clip); a DSSDN's multi-scale pooling becomes constant weights
+            (:class:`~lightops.deploy.graph.FixedSizeDSSDN`).
 
     The file carries ``metadata_props`` (:data:`~lightops.deploy.onnx_runtime.METADATA_KEYS`): the model name,
     front-end settings, class names, input size and input kind, which ``lightops predict`` reads.
@@ -236,11 +283,15 @@ def export_onnx(model_or_name: Union[nn.Module, str, os.PathLike, LoadedModel], 
     require_onnx()
     import onnx
 
-    net = deploy_module(loaded, with_frontend=with_frontend, n_mels=size[1], fuse_kwargs=fuse_kwargs)
+    fuse_kwargs = {"channel_align": EXPORT_CHANNEL_ALIGN, **(fuse_kwargs or {})}
+    net = deploy_module(loaded, with_frontend=with_frontend, n_mels=size[1], fuse_kwargs=fuse_kwargs,
+                        fixed_size=tuple(size) if static else None)
     reference = deploy_module(loaded, with_frontend=with_frontend, n_mels=size[1], fused=False)
     with atomic_path(path) as tmp:
         used, notes = write_onnx(net, tmp, spec, exporter=exporter, opset=opset)
         proto = onnx.load(tmp)
+        if static:
+            explicit_pool_pads(proto)
         onnx.helper.set_model_props(proto, model_metadata(loaded, size, with_frontend))
         onnx.save(proto, tmp)
         onnx.checker.check_model(proto, full_check=True)

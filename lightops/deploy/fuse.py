@@ -30,6 +30,11 @@ latency work all start from the same graph. The rewrites, in the order they run:
 ``time_pool``
     DSSDB's ``AvgPool2d((1, 2), ceil_mode=True)`` over time becomes :class:`TimeAvgPool2` (two strided views and
     an add, the same values): PyTorch's NCHW average-pooling kernel is many times slower. Off for ONNX export.
+``deploy_blocks``
+    Every DSSDB becomes a :class:`~lightops.deploy.graph.DeployDSSDB`: the same function as a short chain of
+    convolutions (operators as ``1x1 -> depthwise [-> 1x1]`` over all channels, SPC included; ECA as a 1x1
+    convolution on the global average); see :mod:`lightops.deploy.graph`. ``nn.Identity`` children left in an
+    ``nn.Sequential`` by folding are removed (their names stay free; no other key moves).
 ``bias_buffers``
     Biases (created by folding, and the classifier's) are registered as buffers instead of parameters. The
     DCASE convention (docs/ops.md) and ``FlopCounterMode`` count no bias adds, while torchinfo counts
@@ -55,6 +60,8 @@ from timm.layers import DropBlock2d, DropPath
 from ..ops import DepthwisePair, FusedPartialConv2d, OrthoPointwise, OrthoSeparableConv2d, SeparableConv2d
 from ..ops.fusion import bn_affine, build_like, fold_conv_bn
 from ..validation import conv_out_len
+from .graph import align_widths
+from .graph import deploy_blocks as to_deploy_blocks
 
 __all__ = [
     "fuse", "fold_conv_bn", "bn_affine", "merge_depthwise_pair", "merge_osc_pointwise", "bake_parametrized",
@@ -282,6 +289,14 @@ def _fold_sequentials(model: nn.Module) -> int:
     return folded
 
 
+def _drop_identities(model: nn.Module) -> None:
+    """Remove ``nn.Identity`` children of every ``nn.Sequential`` (the others keep their names and keys)."""
+    for seq in [m for m in model.modules() if isinstance(m, nn.Sequential)]:
+        for name, child in list(seq.named_children()):
+            if isinstance(child, nn.Identity):
+                del seq._modules[name]
+
+
 def _bias_to_buffer(model: nn.Module) -> None:
     for m in model.modules():
         if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Linear)) and isinstance(m.bias, nn.Parameter):
@@ -326,7 +341,8 @@ def inference_params(model: nn.Module) -> int:
 
 def fuse(model: nn.Module, *, fold_bn: bool = True, bake_parametrizations: bool = True,
          merge_depthwise: MergeMode = "auto", merge_pointwise: MergeMode = False, drop_dropout: bool = True,
-         time_pool: MergeMode = "auto", bias_buffers: bool = True, channels_last: bool = False,
+         time_pool: MergeMode = "auto", deploy_blocks: bool = True, channel_align: int = 1,
+         bias_buffers: bool = True, channels_last: bool = False,
          input_size: Optional[Tuple[int, int, int]] = None) -> nn.Module:
     """An inference copy of ``model`` (eval mode) with the same outputs, rewritten for speed; ``model`` is untouched.
 
@@ -345,6 +361,13 @@ def fuse(model: nn.Module, *, fold_bn: bool = True, bake_parametrizations: bool 
         time_pool: replace ``AvgPool2d((1, 2), ceil_mode=True)`` by :class:`TimeAvgPool2`: True, False or
             ``"auto"`` (when not ``channels_last``, whose pooling kernel is fast). Not for export with a dynamic
             time axis (:func:`lightops.deploy.export_onnx` turns it off).
+        deploy_blocks: rewrite every DSSDB into its deployment form (:mod:`lightops.deploy.graph`) and drop the
+            ``nn.Identity`` left in sequentials (needs ``fold_bn`` and ``merge_depthwise`` for the operators).
+        channel_align: with ``deploy_blocks``, pad DSSDB's distilled taps, and a DSSDN's stem and block outputs,
+            to a multiple of this many channels (always-zero channels, zero weights for them: the same logits;
+            :func:`~lightops.deploy.graph.align_widths`). 16 suits ONNX Runtime's NCHWc layout and is what
+            :func:`~lightops.deploy.export_onnx` uses; 1 (default) keeps the widths. Padded features show in
+            ``forward_features`` and ``pre_logits`` as extra zero channels.
         bias_buffers: register biases as buffers, so that torchinfo and FlopCounterMode count the same MACs.
         channels_last: convert the weights to ``torch.channels_last``.
         input_size: ``(C, F, T)`` the model will mostly see, for ``merge_pointwise="auto"`` (default: the
@@ -356,6 +379,8 @@ def fuse(model: nn.Module, *, fold_bn: bool = True, bake_parametrizations: bool 
     _check_mode(merge_depthwise, "merge_depthwise")
     _check_mode(merge_pointwise, "merge_pointwise")
     _check_mode(time_pool, "time_pool")
+    if isinstance(channel_align, bool) or not isinstance(channel_align, int) or channel_align < 1:
+        raise ValueError(f"fuse: channel_align must be a positive int, got {channel_align!r}")
     if not isinstance(model, nn.Module):
         raise TypeError(f"fuse: expected an nn.Module, got {type(model).__name__}")
     net = copy.deepcopy(model).eval()
@@ -389,6 +414,11 @@ def fuse(model: nn.Module, *, fold_bn: bool = True, bake_parametrizations: bool 
         net = _rewrite(net, lambda m: merge_depthwise_pair(m) if isinstance(m, DepthwisePair) else None)
     if time_pool is True or (time_pool == "auto" and not channels_last):
         net = _rewrite(net, lambda m: TimeAvgPool2() if _is_time_pool2(m) else None)
+    if deploy_blocks:
+        _drop_identities(net)
+        net = to_deploy_blocks(net, channel_align)
+        if channel_align > 1:
+            align_widths(net, channel_align)
     if bias_buffers:
         _bias_to_buffer(net)
     if channels_last:

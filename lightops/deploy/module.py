@@ -1,11 +1,12 @@
 """The module a deployment runs: [front end or input normalisation] followed by the fused model."""
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 import torch
 import torch.nn as nn
 
 from ..checkpoint import LoadedModel
 from .fuse import fuse
+from .graph import FixedSizeDSSDN
 
 __all__ = ["InputNorm", "deploy_module"]
 
@@ -30,7 +31,8 @@ class InputNorm(nn.Module):
 
 
 def deploy_module(loaded: LoadedModel, *, with_frontend: bool = False, n_mels: Optional[int] = None,
-                  fused: bool = True, fuse_kwargs: Optional[Dict[str, Any]] = None) -> nn.Module:
+                  fused: bool = True, fuse_kwargs: Optional[Dict[str, Any]] = None,
+                  fixed_size: Optional[Tuple[int, int, int]] = None) -> nn.Module:
     """The module to deploy, in eval mode: [waveform front end | input normalisation], the (fused) model.
 
     Args:
@@ -40,9 +42,13 @@ def deploy_module(loaded: LoadedModel, *, with_frontend: bool = False, n_mels: O
         n_mels: mel bins of the front end (default: the checkpoint's, else the model's ``pretrained_cfg``).
         fused: apply :func:`lightops.deploy.fuse` to the model.
         fuse_kwargs: its options.
+        fixed_size: the one log-mel ``(C, F, T)`` the module will see (a fixed-shape export): a fused DSSDN becomes
+            a :class:`~lightops.deploy.graph.FixedSizeDSSDN` (its multi-scale pooling as constant weights).
     """
     kwargs = {"time_pool": False, **(fuse_kwargs or {})}  # its parity branch would fix the time length
     net = fuse(loaded.model, **kwargs) if fused else loaded.model
+    if fused and fixed_size is not None and FixedSizeDSSDN.convertible(net):
+        net = FixedSizeDSSDN(net, tuple(fixed_size))
     if with_frontend:
         overrides = {"n_mels": int(n_mels)} if n_mels else {}
         return nn.Sequential(loaded.front_end(**overrides), net).eval()
