@@ -50,6 +50,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                    help="fixed-length (lightops export --static) and/or dynamic-time exports")
     p.add_argument("--static", action="store_true", help="only the fixed-length exports (--exports static)")
     p.add_argument("--no-int8", action="store_true", help="skip the int8 files")
+    p.add_argument("--int8-ops", choices=["all", "conv"], default="all",
+                   help="operators quantized: every supported one (the faster file) or Conv and Gemm only "
+                        "(quantize_int8's default)")
     p.add_argument("--rounds", type=int, default=7, help="alternating rounds")
     p.add_argument("--runs", type=int, default=30, help="timed runs per model and round")
     p.add_argument("--quick", action="store_true", help="3 rounds of 10 runs")
@@ -71,7 +74,8 @@ def _model(name: str) -> Any:
     return timm.create_model(name, in_chans=1, num_classes=10).eval()
 
 
-def export_all(folder: str, exports: Sequence[str], exporter: str, int8: bool) -> Dict[str, Dict[str, str]]:
+def export_all(folder: str, exports: Sequence[str], exporter: str, int8: bool, int8_ops: str = "all"
+               ) -> Dict[str, Dict[str, str]]:
     """ONNX files per ``"model export"`` and clip: one fixed-length file per clip, one dynamic file for both; with
     ``int8``, the fixed-length DSSDN files quantized (``"model int8"``)."""
     import torch
@@ -99,7 +103,8 @@ def export_all(folder: str, exports: Sequence[str], exporter: str, int8: bool) -
             for clip, size in SIZES.items():
                 path = os.path.join(folder, f"{name}_int8_{clip.replace(' ', '')}.onnx")
                 batches = calibration_inputs("synthetic", LoadedModel(model), size, num_batches=4, batch_size=2)
-                quantize_onnx(files[f"{name} static"][clip], path, batches)
+                quantize_onnx(files[f"{name} static"][clip], path, batches,
+                              op_types=None if int8_ops == "all" else ("Conv", "Gemm"))
                 files[f"{name} int8"][clip] = path
     return files
 
@@ -184,11 +189,12 @@ def summarise(times: Dict[str, Dict[str, List[float]]], profiles: Dict[str, Dict
 
 def table(results: Dict[str, Any]) -> str:
     """The Markdown block for docs/deploy.md."""
+    quantized = "every supported operator" if results.get("int8_ops") == "all" else "Conv and Gemm"
     lines = [f"Command: `{results['command']}` ({results['date']}, {results['machine']}; "
              f"{results['rounds']} alternating rounds of {results['runs']} runs, 1 thread, batch 1, "
              f"ORT_ENABLE_ALL). Export `static`: fixed clip length (`lightops export --static`); `dynamic`: dynamic "
-             f"time axis; `int8`: the static file quantized. Ratios are to {REFERENCE} exported the same way (int8: "
-             f"to its fp32 static file). MACs are the model's as lightops counts them.", "",
+             f"time axis; `int8`: the static file quantized ({quantized}). Ratios are to {REFERENCE} exported the "
+             f"same way (int8: to its fp32 static file). MACs are the model's as lightops counts them.", "",
              "| model | export | clip | MACs | ORT median ms | GMAC/s | x mnv3_100 (back to back) "
              "| x mnv3_100 (alternating) | int8 x fp32 | nodes after ORT | Conv share of node time "
              "| largest op shares |",
@@ -234,10 +240,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     rounds, runs = (3, 10) if args.quick else (args.rounds, args.runs)
     exports = ["static"] if args.static else args.exports
     with tempfile.TemporaryDirectory() as folder:
-        files = export_all(folder, exports, args.exporter, int8=not args.no_int8)
+        files = export_all(folder, exports, args.exporter, int8=not args.no_int8, int8_ops=args.int8_ops)
         profiles = {f"{m} {clip}": graph_profile(f[clip], SIZES[clip]) for m, f in files.items() for clip in SIZES}
         times = time_interleaved(files, rounds, runs)
     results = dict(rows=summarise(times, profiles), profiles=profiles, exports=exports, rounds=rounds, runs=runs,
+                   int8_ops=args.int8_ops,
                    command=" ".join(["python", "benchmarks/bench_ort.py", *(argv if argv is not None else
                                                                              sys.argv[1:])]),
                    date=time.strftime("%Y-%m-%d"),

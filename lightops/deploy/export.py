@@ -33,7 +33,7 @@ from .onnx_runtime import require_onnx
 from .parity import ParityCheck, onnx_parity
 
 __all__ = ["export_onnx", "ExportResult", "ExportSpec", "export_spec", "write_onnx", "model_metadata", "EXPORTERS",
-           "explicit_pool_pads"]
+           "optimize_onnx_graph"]
 
 EXPORTERS = ("auto", "dynamo", "torchscript")
 _MAX_TIME = 1 << 20  # upper bound of the dynamic time axis (frames, or samples with the front end)
@@ -180,45 +180,57 @@ def _quiet() -> Iterator[None]:
                 os.close(fd)
 
 
-def explicit_pool_pads(proto: Any) -> int:
-    """Rewrite every ceil-mode ``AveragePool`` whose input size is known into the same pooling with explicit end
-    padding excluded from the average (``ceil_mode=0, count_include_pad=0``), in place; returns how many.
+def optimize_onnx_graph(proto: Any) -> Dict[str, int]:
+    """Exact rewrites of an exported graph that let ONNX Runtime keep it in its blocked NCHWc layout, in place.
 
-    The windows and divisors are the same (exact), and ONNX Runtime runs the rewritten node in its blocked NCHWc
-    layout, where a ceil-mode pool falls back to a plain NCHW kernel with the tensor reordered out and back (DSSDB's
-    time pooling of an odd number of frames, the high/low stem's pooling of an odd length). Needs fixed spatial
-    sizes: a fixed-length export.
+    - A ceil-mode ``AveragePool`` whose windows do not overlap (kernel = stride, no padding) becomes the same pool
+      with ``auto_pad=SAME_UPPER`` and ``count_include_pad=0``: ``ceil(L / s)`` windows from 0, the last one
+      partial and averaged over its real frames, as PyTorch's ceil mode, at every length (dynamic axes included).
+      ORT runs a ceil-mode pool in a plain NCHW kernel, reordering the tensor out of its layout and back; the
+      rewritten one it runs in place.
+    - A ``ReduceMean`` over axes (2, 3) keeping them is a ``GlobalAveragePool``, which ORT runs in its layout.
+
+    Returns:
+        How many nodes each rewrite changed (``{"pool": n, "mean": n}``).
     """
     import onnx
+    from onnx import numpy_helper
 
+    consts = {i.name: numpy_helper.to_array(i) for i in proto.graph.initializer}
     inferred = onnx.shape_inference.infer_shapes(proto)
-    dims = {v.name: [d.dim_value if d.HasField("dim_value") else None for d in v.type.tensor_type.shape.dim]
-            for v in list(inferred.graph.value_info) + list(inferred.graph.input)}
-    count = 0
+    ranks = {v.name: len(v.type.tensor_type.shape.dim) for v in list(inferred.graph.value_info)
+             + list(inferred.graph.input) if v.type.tensor_type.HasField("shape")}
+    for node in proto.graph.node:
+        if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value":
+            consts[node.output[0]] = numpy_helper.to_array(node.attribute[0].t)
+    done = {"pool": 0, "mean": 0}
     for node in proto.graph.node:
         attrs = {a.name: a for a in node.attribute}
-        if node.op_type != "AveragePool" or "ceil_mode" not in attrs or attrs["ceil_mode"].i != 1:
-            continue
-        kernel = list(attrs["kernel_shape"].ints)
-        strides = list(attrs["strides"].ints) if "strides" in attrs else [1] * len(kernel)
-        shape = dims.get(node.input[0]) or []
-        if (len(shape) != len(kernel) + 2 or any(v is None for v in shape[2:]) or any(attrs["pads"].ints if "pads"
-                in attrs else []) or any(d != 1 for d in (attrs["dilations"].ints if "dilations" in attrs else []))):
-            continue
-        end = []
-        for length, k, s in zip(shape[2:], kernel, strides):
-            out = -(-(length - k) // s) + 1
-            if (out - 1) * s >= length:  # a window may not start past the end (ONNX and PyTorch)
-                out -= 1
-            end.append(max(0, (out - 1) * s + k - length))
-        for name in ("ceil_mode", "count_include_pad", "pads"):
-            if name in attrs:
-                node.attribute.remove(attrs[name])
-        node.attribute.extend([onnx.helper.make_attribute("ceil_mode", 0),
-                               onnx.helper.make_attribute("count_include_pad", 0),
-                               onnx.helper.make_attribute("pads", [0] * len(kernel) + end)])
-        count += 1
-    return count
+        if node.op_type == "AveragePool" and "ceil_mode" in attrs and attrs["ceil_mode"].i == 1:
+            kernel = list(attrs["kernel_shape"].ints)
+            strides = list(attrs["strides"].ints) if "strides" in attrs else [1] * len(kernel)
+            pads = list(attrs["pads"].ints) if "pads" in attrs else []
+            auto = attrs["auto_pad"].s.decode() if "auto_pad" in attrs else "NOTSET"
+            if kernel != strides or any(pads) or auto not in ("NOTSET", "VALID"):
+                continue
+            for a in attrs.values():
+                if a.name in ("ceil_mode", "count_include_pad", "pads", "auto_pad"):
+                    node.attribute.remove(a)
+            node.attribute.extend([onnx.helper.make_attribute("auto_pad", "SAME_UPPER"),
+                                   onnx.helper.make_attribute("count_include_pad", 0)])
+            done["pool"] += 1
+        elif node.op_type == "ReduceMean":
+            keep = attrs["keepdims"].i if "keepdims" in attrs else 1
+            axes = consts.get(node.input[1]) if len(node.input) > 1 else (
+                list(attrs["axes"].ints) if "axes" in attrs else None)
+            if (axes is None or keep != 1 or sorted(int(a) for a in list(axes)) != [2, 3]
+                    or ranks.get(node.input[0]) != 4):
+                continue
+            node.op_type = "GlobalAveragePool"
+            del node.input[1:]
+            del node.attribute[:]
+            done["mean"] += 1
+    return done
 
 
 def model_metadata(loaded: LoadedModel, input_size: Sequence[int], with_frontend: bool) -> Dict[str, str]:
@@ -258,7 +270,7 @@ def export_onnx(model_or_name: Union[nn.Module, str, os.PathLike, LoadedModel], 
         static: fix the time length to the example's (the batch stays dynamic): no shape arithmetic is left in the
             graph, for a deployment whose clip length is fixed (``lightops predict`` runs windows of the model's
             clip); a DSSDN's multi-scale pooling becomes constant weights
-            (:class:`~lightops.deploy.graph.FixedSizeDSSDN`).
+            (:class:`~lightops.deploy.graph.DeployDSSDN`).
 
     The file carries ``metadata_props`` (:data:`~lightops.deploy.onnx_runtime.METADATA_KEYS`): the model name,
     front-end settings, class names, input size and input kind, which ``lightops predict`` reads.
@@ -285,13 +297,12 @@ def export_onnx(model_or_name: Union[nn.Module, str, os.PathLike, LoadedModel], 
 
     fuse_kwargs = {"channel_align": EXPORT_CHANNEL_ALIGN, **(fuse_kwargs or {})}
     net = deploy_module(loaded, with_frontend=with_frontend, n_mels=size[1], fuse_kwargs=fuse_kwargs,
-                        fixed_size=tuple(size) if static else None)
+                        export_size=tuple(size), fixed_length=static)
     reference = deploy_module(loaded, with_frontend=with_frontend, n_mels=size[1], fused=False)
     with atomic_path(path) as tmp:
         used, notes = write_onnx(net, tmp, spec, exporter=exporter, opset=opset)
         proto = onnx.load(tmp)
-        if static:
-            explicit_pool_pads(proto)
+        optimize_onnx_graph(proto)
         onnx.helper.set_model_props(proto, model_metadata(loaded, size, with_frontend))
         onnx.save(proto, tmp)
         onnx.checker.check_model(proto, full_check=True)

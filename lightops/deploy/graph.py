@@ -29,11 +29,12 @@ from timm.layers import ClassifierHead
 
 from ..blocks import DSSDB
 from ..blocks.attention import ECA
+from ..blocks.scale_fusion import adaptive_avg_exportable
 from ..ops import OrthoSeparableConv2d, SeparableConv2d, SeparablePartialConv2d, bands
 from ..ops.fusion import build_like
 from ..stems import HighLowStem
 
-__all__ = ["DeployDSSDB", "ChannelGate", "FixedSizeDSSDN", "PlainHead", "adaptive_mean_weights", "conv_chain",
+__all__ = ["DeployDSSDB", "ChannelGate", "DeployDSSDN", "PlainHead", "adaptive_mean_weights", "conv_chain",
            "deploy_blocks", "global_mean", "partial_as_full", "pool_into_conv", "align_widths"]
 
 
@@ -176,23 +177,9 @@ class ChannelGate(nn.Module):
 
 
 def global_mean(x: torch.Tensor) -> torch.Tensor:
-    """Mean over ``(F, T)``, kept as ``(B, C, 1, 1)``.
-
-    Exported with fixed shapes it is an ``AveragePool`` over the whole map, which ONNX Runtime runs in its blocked
-    NCHWc layout (a ``ReduceMean`` needs the tensor reordered out of it and back); elsewhere ``mean``, the fast
-    eager form.
-    """
-    if not torch.jit.is_scripting() and _exporting():
-        f, t = x.shape[2], x.shape[3]
-        if isinstance(f, int) and isinstance(t, int):
-            return F.avg_pool2d(x, (f, t))
+    """Mean over ``(F, T)``, kept as ``(B, C, 1, 1)`` (exported as a ``ReduceMean``, which
+    :func:`lightops.deploy.export.optimize_onnx_graph` turns into a ``GlobalAveragePool``)."""
     return x.mean((2, 3), keepdim=True)
-
-
-@torch.jit.unused
-def _exporting() -> bool:
-    """Whether a model is being exported (ONNX or torch.export); never reached from TorchScript."""
-    return torch.onnx.is_in_onnx_export() or torch.compiler.is_exporting()
 
 
 class DeployDSSDB(nn.Module):
@@ -314,14 +301,9 @@ class DeployDSSDB(nn.Module):
         return self._pool(self.act(self.attn(z)))
 
     def _pool(self, x: torch.Tensor) -> torch.Tensor:
-        """The block's time pooling; exported at a fixed length that it divides, a plain ``AveragePool`` (no
-        ceil mode: the same windows), which ONNX Runtime runs in its blocked layout."""
+        """The block's time pooling (none without one: no identity call)."""
         if self.time_pool == 1:
             return x
-        if not torch.jit.is_scripting() and _exporting():
-            t = x.shape[3]
-            if isinstance(t, int) and t % self.time_pool == 0:
-                return F.avg_pool2d(x, (1, self.time_pool))
         return self.pool(x)
 
     def extra_repr(self) -> str:
@@ -539,36 +521,46 @@ def adaptive_mean_weights(length: int, bins: int) -> torch.Tensor:
     return w
 
 
-class FixedSizeDSSDN(nn.Module):
-    """A fused DSSDN for one input size ``(C, F, T)``: multi-scale fusion and global average pooling become one
-    weighted sum per block output, and the high/low stem hands its two bands straight to the first block.
+class DeployDSSDN(nn.Module):
+    """A fused DSSDN as exported: multi-scale fusion and global average pooling as one weighted sum per block
+    output, and the high/low stem handing its two bands straight to the first block.
 
     DSSDN average-pools every block output to the last block's ``(F5, T5)`` grid, concatenates and takes the global
-    mean; for a fixed input size that is, per block, a fixed weighted sum over its map
-    (:func:`adaptive_mean_weights` along each axis), which an exported graph holds as one constant vector (a
-    ``MatMul``) instead of the cumulative sums, gathers and divisions the length-generic form needs. When the stem's
-    low band has exactly the first block's low-band bins, the stem's concatenation on frequency and the block's
-    split undo each other and are skipped. Same logits; other input sizes are refused.
+    mean: per block, a weighted sum over its map, separable in frequency and time (:func:`adaptive_mean_weights`).
+    The frequency axis is fixed in an exported graph, so its weights are constants; with ``fixed_length`` the time
+    weights are too, and each block's pooling is one ``MatMul`` with a constant vector. Otherwise the frequency sum is
+    a depthwise ``(F_i, 1)`` convolution and only the time axis, already reduced to one row, keeps the cumulative-sum
+    form that is exact at every length (:func:`lightops.blocks.scale_fusion.adaptive_avg_exportable`), instead of
+    pooling whole maps that way. When the stem's low band has exactly the first block's low-band bins, the stem's
+    concatenation on frequency and the block's split undo each other and are skipped; with ``fixed_length`` the
+    stem's pooling and 1x1 become one strided convolution where the length divides. Same logits; inputs of other
+    ``(C, F)`` (or another ``T`` with ``fixed_length``) are refused.
 
     Shape: ``(B, C, F, T) -> (B, num_classes)``.
     """
 
-    def __init__(self, model: nn.Module, input_size: Tuple[int, int, int]) -> None:
+    def __init__(self, model: nn.Module, input_size: Tuple[int, int, int], fixed_length: bool = True) -> None:
         super().__init__()
         if not self.convertible(model):
-            raise ValueError("FixedSizeDSSDN: needs a DSSDN with a classifier on the global average (pool 'avg')")
+            raise ValueError("DeployDSSDN: needs a DSSDN with a classifier on the global average (pool 'avg')")
         self.input_size = tuple(int(v) for v in input_size)
+        self.fixed_length = bool(fixed_length)
         sizes = model.stage_sizes(self.input_size)  # the stem's output, then every block's (C, F, T)
         _, f_last, t_last = sizes[-1]
         self.stem, self.blocks, self.fc = model.stem, model.blocks, model.head.fc
         self.in_chans, self.num_classes = model.in_chans, model.num_classes
         ref = model.head.fc.weight
-        for i, (_, f, t) in enumerate(sizes[1:]):
-            w = torch.outer(adaptive_mean_weights(f, f_last), adaptive_mean_weights(t, t_last)).reshape(-1)
-            # (F_i T_i, 1): ONNX Runtime's MatMul with a 1-D right operand takes a path many times slower
-            self.register_buffer(f"pool{i}", w.to(device=ref.device, dtype=ref.dtype)[:, None])
+        for i, ((_, f, t), blk) in enumerate(zip(sizes[1:], model.blocks)):
+            if self.fixed_length:
+                w = torch.outer(adaptive_mean_weights(f, f_last), adaptive_mean_weights(t, t_last)).reshape(-1)
+                # (F_i T_i, 1): ONNX Runtime's MatMul with a 1-D right operand takes a path many times slower
+                self.register_buffer(f"pool{i}", w.to(device=ref.device, dtype=ref.dtype)[:, None])
+            elif i < len(sizes) - 2:
+                c = blk.fuse.out_channels if isinstance(blk, DeployDSSDB) else blk.out_chs
+                w = adaptive_mean_weights(f, f_last).to(device=ref.device, dtype=ref.dtype)
+                self.register_buffer(f"pool{i}", w.reshape(1, 1, f, 1).expand(c, 1, f, 1).contiguous())
         self.split_stem = self._bands_meet(model.stem, model.blocks[0], self.input_size, sizes[0])
-        if isinstance(self.stem, HighLowStem):  # the high band's size is known: a ceil-mode pool may merge too
+        if self.fixed_length and isinstance(self.stem, HighLowStem):  # the high band's size is known
             f = self.input_size[1]
             _merge_pools(self.stem.high, (f - bands.low_band_bins(f, self.stem.low_ratio), self.input_size[2]))
 
@@ -591,19 +583,33 @@ class FixedSizeDSSDN(nn.Module):
                 and getattr(pool, "pool_type", None) == "avg" and isinstance(getattr(head, "fc", None), nn.Linear)
                 and not getattr(head, "use_conv", False))
 
+    def _check(self, x: torch.Tensor) -> None:
+        n = 3 if self.fixed_length else 2
+        if x.dim() != 4 or tuple(x.shape[1:1 + n]) != self.input_size[:n]:
+            what = "(C, F, T)" if self.fixed_length else "(C, F)"
+            raise ValueError(f"DeployDSSDN: built for inputs (B, C, F, T) with {what} = {self.input_size[:n]}, "
+                             f"got {tuple(x.shape)}")
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, C, F, T) -> (B, num_classes)``."""
-        if tuple(x.shape[1:]) != self.input_size:
-            raise ValueError(f"FixedSizeDSSDN: built for inputs (B, C, F, T) with (C, F, T) = {self.input_size}, "
-                             f"got {tuple(x.shape)}")
+        self._check(x)
         blocks = list(self.blocks)
         if self.split_stem:
             low, high = bands.split_bands(x, self.stem.low_ratio)
             x = blocks[0].forward_bands(self.stem.low(low), self.stem.high(high))
         else:
             x = blocks[0](self.stem(x))
-        pooled = [x.flatten(2) @ self.pool0]  # (B, C_0, 1)
-        for i, blk in enumerate(blocks[1:], start=1):
+        feats = [x]
+        for blk in blocks[1:]:
             x = blk(x)
-            pooled.append(x.flatten(2) @ getattr(self, f"pool{i}"))
+            feats.append(x)
+        if self.fixed_length:
+            pooled = [f.flatten(2) @ getattr(self, f"pool{i}") for i, f in enumerate(feats)]  # (B, C_i, 1)
+        else:
+            t_last = x.shape[3]
+            pooled = []
+            for i, f in enumerate(feats[:-1]):
+                rows = F.conv2d(f, getattr(self, f"pool{i}"), groups=f.shape[1])  # (B, C_i, 1, T_i)
+                pooled.append(adaptive_avg_exportable(rows, 3, t_last).mean(3))  # (B, C_i, 1)
+            pooled.append(global_mean(x).flatten(2))
         return self.fc(torch.cat(pooled, dim=1).flatten(1))

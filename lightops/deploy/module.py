@@ -6,7 +6,7 @@ import torch.nn as nn
 
 from ..checkpoint import LoadedModel
 from .fuse import fuse
-from .graph import FixedSizeDSSDN
+from .graph import DeployDSSDN
 
 __all__ = ["InputNorm", "deploy_module"]
 
@@ -32,7 +32,7 @@ class InputNorm(nn.Module):
 
 def deploy_module(loaded: LoadedModel, *, with_frontend: bool = False, n_mels: Optional[int] = None,
                   fused: bool = True, fuse_kwargs: Optional[Dict[str, Any]] = None,
-                  fixed_size: Optional[Tuple[int, int, int]] = None) -> nn.Module:
+                  export_size: Optional[Tuple[int, int, int]] = None, fixed_length: bool = False) -> nn.Module:
     """The module to deploy, in eval mode: [waveform front end | input normalisation], the (fused) model.
 
     Args:
@@ -42,13 +42,15 @@ def deploy_module(loaded: LoadedModel, *, with_frontend: bool = False, n_mels: O
         n_mels: mel bins of the front end (default: the checkpoint's, else the model's ``pretrained_cfg``).
         fused: apply :func:`lightops.deploy.fuse` to the model.
         fuse_kwargs: its options.
-        fixed_size: the one log-mel ``(C, F, T)`` the module will see (a fixed-shape export): a fused DSSDN becomes
-            a :class:`~lightops.deploy.graph.FixedSizeDSSDN` (its multi-scale pooling as constant weights).
+        export_size: the log-mel ``(C, F, T)`` of an export: a fused DSSDN becomes a
+            :class:`~lightops.deploy.graph.DeployDSSDN` for these ``(C, F)`` (its multi-scale pooling as constant
+            frequency weights).
+        fixed_length: with ``export_size``, for that ``T`` only (constant time weights too).
     """
     kwargs = {"time_pool": False, **(fuse_kwargs or {})}  # its parity branch would fix the time length
     net = fuse(loaded.model, **kwargs) if fused else loaded.model
-    if fused and fixed_size is not None and FixedSizeDSSDN.convertible(net):
-        net = FixedSizeDSSDN(net, tuple(fixed_size))
+    if fused and export_size is not None and DeployDSSDN.convertible(net):
+        net = DeployDSSDN(net, tuple(export_size), fixed_length=fixed_length)
     if with_frontend:
         overrides = {"n_mels": int(n_mels)} if n_mels else {}
         return nn.Sequential(loaded.front_end(**overrides), net).eval()

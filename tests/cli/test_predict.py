@@ -32,11 +32,13 @@ def test_predict_reproduces_eval_accuracy(trained_tau_run, tmp_path):
 
 
 @pytest.mark.slow
-def test_onnx_gives_the_same_labels(trained_tau_run, tmp_path):
+@pytest.mark.parametrize("options", [["--exporter", "torchscript"], ["--static"]], ids=["dynamic", "static"])
+def test_onnx_gives_the_same_labels(trained_tau_run, tmp_path, options):
+    """A dynamic-length file and a fixed-length one (batches of windows: its batch axis stays dynamic)."""
     pytest.importorskip("onnxruntime")
     root, ckpt, _ = trained_tau_run
     onnx_path = tmp_path / "model.onnx"
-    assert main(["export", ckpt, "--out", str(onnx_path), "--exporter", "torchscript"]) == 0
+    assert main(["export", ckpt, "--out", str(onnx_path), *options]) == 0
     a, b = tmp_path / "pt.csv", tmp_path / "onnx.csv"
     assert main(["predict", ckpt, f"{root}/audio", "--out", str(a), "--quiet"]) == 0
     assert main(["predict", str(onnx_path), f"{root}/audio", "--out", str(b), "--quiet"]) == 0

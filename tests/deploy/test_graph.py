@@ -16,7 +16,7 @@ from lightops.deploy.fuse import DepthwiseConv3x3
 from lightops.deploy.graph import (
     ChannelGate,
     DeployDSSDB,
-    FixedSizeDSSDN,
+    DeployDSSDN,
     adaptive_mean_weights,
     conv_chain,
     partial_as_full,
@@ -154,11 +154,11 @@ def test_pool_into_conv():
 
 @pytest.mark.parametrize("name", lightops.list_models())
 @pytest.mark.parametrize("size", [(1, 256, 44), (1, 64, 45)])
-def test_fixed_size_model(name, size):
+def test_deploy_model_fixed_length(name, size):
     model = make_model(name)
     with torch.no_grad():
         model.head.fc.weight.normal_()  # logits of a trained model's scale
-    fixed = FixedSizeDSSDN(fuse(model), size)
+    fixed = DeployDSSDN(fuse(model, channel_align=16), size)
     assert fixed.split_stem  # the stem's low band is the first block's: no concatenation and split between them
     x = torch.randn(2, *size)
     with torch.inference_mode():
@@ -166,9 +166,23 @@ def test_fixed_size_model(name, size):
     with pytest.raises(ValueError, match=r"built for inputs .* \(1, 256, 44\)|built for inputs .* \(1, 64, 45\)"):
         fixed(torch.randn(1, 1, size[1], size[2] + 1))
     model.reset_classifier(0)
-    assert not FixedSizeDSSDN.convertible(fuse(model))
+    assert not DeployDSSDN.convertible(fuse(model))
     with pytest.raises(ValueError, match="classifier on the global average"):
-        FixedSizeDSSDN(fuse(model), size)
+        DeployDSSDN(fuse(model), size)
+
+
+@pytest.mark.parametrize("name", lightops.list_models())
+def test_deploy_model_any_length(name):
+    model = make_model(name)
+    with torch.no_grad():
+        model.head.fc.weight.normal_()
+    generic = DeployDSSDN(fuse(model, channel_align=16), (1, 64, 32), fixed_length=False)
+    for t in (16, 32, 45, 61):  # every remainder at the poolings
+        x = torch.randn(2, 1, 64, t)
+        with torch.inference_mode():
+            assert close(generic(x), model(x))
+    with pytest.raises(ValueError, match=r"\(C, F\) = \(1, 64\)"):
+        generic(torch.randn(1, 1, 80, 32))
 
 
 def test_fused_model_is_the_deployment_form(small_model):
@@ -208,8 +222,10 @@ def test_fixed_length_export_is_mostly_convolutions(name, tmp_path):
     path = str(tmp_path / f"{name}.onnx")
     result = export_onnx(make_model(name), path, (1, 256, 44), static=True)  # raises unless parity <= 1e-5
     assert result.dynamic_axes == {0: "batch"}
-    pools = [n for n in onnx.load(path).graph.node if n.op_type == "AveragePool"]
-    assert pools and not any(a.name == "ceil_mode" and a.i for n in pools for a in n.attribute)  # explicit pads
+    nodes = onnx.load(path).graph.node
+    pools = [n for n in nodes if n.op_type == "AveragePool"]
+    assert pools and not any(a.name == "ceil_mode" and a.i for n in pools for a in n.attribute)  # SAME_UPPER
+    assert not any(n.op_type == "ReduceMean" for n in nodes)  # global means are GlobalAveragePool
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
     opts.optimized_model_filepath = os.path.join(tmp_path, "opt.onnx")
