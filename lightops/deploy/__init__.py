@@ -2,6 +2,8 @@
 
 - :mod:`~lightops.deploy.fuse`: the generic walk that folds norms (each operator's ``fuse_norm()``), merges
   convolutions and drops training-only layers;
+- :mod:`~lightops.deploy.graph`: the deployment form of DSSDB and DSSDN (a short chain of convolutions), which
+  ``fuse`` and the export build;
 - :mod:`~lightops.deploy.freeze`: the frozen TorchScript form, the fastest in eager PyTorch;
 - :mod:`~lightops.deploy.module`: the module to deploy (front end or input normalisation, then the fused model);
 - :mod:`~lightops.deploy.export`: ONNX writing with two exporters, checked by :mod:`~lightops.deploy.parity`;
@@ -32,6 +34,7 @@ _EXPORTS = {
     "calibration_inputs": "quantize", "int8_agreement": "quantize",
     "Predictor": "predict", "predict_files": "predict", "write_predictions": "predict",
     "StreamingClassifier": "streaming",
+    "DeployDSSDB": "graph", "DeployDSSDN": "graph",
 }
 
 __all__ = ["fuse", "inference_params", "register_norm_fold", "freeze"] + list(_EXPORTS) + ["LoadedModel"]

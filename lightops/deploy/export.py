@@ -230,7 +230,21 @@ def optimize_onnx_graph(proto: Any) -> Dict[str, int]:
             del node.input[1:]
             del node.attribute[:]
             done["mean"] += 1
+    used = _names_used(proto.graph) | {o.name for o in proto.graph.output}
+    for init in [i for i in proto.graph.initializer if i.name not in used]:  # the means' axes
+        proto.graph.initializer.remove(init)
     return done
+
+
+def _names_used(graph: Any) -> set:
+    """Every value name a node of ``graph`` or of its subgraphs reads."""
+    used = set()
+    for node in graph.node:
+        used.update(node.input)
+        for attr in node.attribute:
+            for sub in ([attr.g] if attr.HasField("g") else []) + list(attr.graphs):
+                used |= _names_used(sub)
+    return used
 
 
 def model_metadata(loaded: LoadedModel, input_size: Sequence[int], with_frontend: bool) -> Dict[str, str]:
