@@ -559,6 +559,9 @@ class DeployDSSDN(nn.Module):
                 c = blk.fuse.out_channels if isinstance(blk, DeployDSSDB) else blk.out_chs
                 w = adaptive_mean_weights(f, f_last).to(device=ref.device, dtype=ref.dtype)
                 self.register_buffer(f"pool{i}", w.reshape(1, 1, f, 1).expand(c, 1, f, 1).contiguous())
+        # a block output with no time pooling after it has the last block's frames: its time mean is plain
+        self.same_length = [all(getattr(b, "time_pool", 0) == 1 for b in list(model.blocks)[i + 1:])
+                            for i in range(len(model.blocks))]
         self.split_stem = self._bands_meet(model.stem, model.blocks[0], self.input_size, sizes[0])
         if self.fixed_length and isinstance(self.stem, HighLowStem):  # the high band's size is known
             f = self.input_size[1]
@@ -610,6 +613,8 @@ class DeployDSSDN(nn.Module):
             pooled = []
             for i, f in enumerate(feats[:-1]):
                 rows = F.conv2d(f, getattr(self, f"pool{i}"), groups=f.shape[1])  # (B, C_i, 1, T_i)
-                pooled.append(adaptive_avg_exportable(rows, 3, t_last).mean(3))  # (B, C_i, 1)
+                if not self.same_length[i]:
+                    rows = adaptive_avg_exportable(rows, 3, t_last)  # (B, C_i, 1, T_last)
+                pooled.append(rows.mean(3))  # (B, C_i, 1)
             pooled.append(global_mean(x).flatten(2))
         return self.fc(torch.cat(pooled, dim=1).flatten(1))

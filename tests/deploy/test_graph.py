@@ -271,3 +271,29 @@ def test_channel_align_leaves_a_block_whose_successor_adds_its_input():
     x = torch.randn(2, 1, 64, 32)
     with torch.inference_mode():
         assert close(fused(x), model(x))
+
+
+# the same for the dynamic-length export: the time axis keeps a cumulative-sum pooling for the block outputs that
+# are pooled in time afterwards (two of five in every variant)
+DYNAMIC_NODE_BUDGET = {"dssdn_small": 220, "dssdn_middle": 230, "dssdn_large": 210}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", lightops.list_models())
+def test_dynamic_length_export_node_budget(name, tmp_path):
+    pytest.importorskip("onnxruntime")
+    import onnx
+    import onnxruntime as ort
+
+    from lightops.deploy import export_onnx
+
+    path = str(tmp_path / f"{name}.onnx")
+    result = export_onnx(make_model(name), path, (1, 256, 44))  # parity at two lengths, or it raises
+    assert result.dynamic_axes == {0: "batch", 3: "time"}
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    opts.optimized_model_filepath = os.path.join(tmp_path, "opt.onnx")
+    ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+    ops = [n.op_type for n in onnx.load(opts.optimized_model_filepath).graph.node]
+    assert len(ops) <= DYNAMIC_NODE_BUDGET[name], sorted(ops)
+    assert ops.count("CumSum") <= 2
