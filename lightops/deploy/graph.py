@@ -1,4 +1,4 @@
-"""The deployment form of a DSSDB: the same function as a short chain of convolutions.
+"""The deployment form of DSSDB and DSSDN: the same function as a short chain of convolutions.
 
 A fused :class:`~lightops.blocks.DSSDB` still runs its training-time structure: every Separable Partial Convolution
 splits its input on channels, convolves a quarter and concatenates (and, with its norm folded, scales and shifts the
@@ -16,9 +16,13 @@ same values with:
   across channels with zero padding is a banded ``C x C`` matrix;
 - no folded-norm ``nn.Identity``, drop-path or input checks left in the forward pass.
 
-:func:`deploy_blocks` swaps every fused DSSDB of a model for its deployment form
-(:func:`lightops.deploy.fuse` does it by default, ``deploy_blocks=False`` keeps the block). ``macs(input_size)`` of
-the deployment form counts its own convolutions, so it equals what the MAC counters measure on the fused model.
+:func:`deploy_blocks` swaps every fused DSSDB of a model for its deployment form and timm's head for
+:class:`PlainHead` (:func:`lightops.deploy.fuse` does it by default, ``deploy_blocks=False`` keeps them).
+``macs(input_size)`` of the deployment form counts its own convolutions, so it equals what the MAC counters measure
+on the fused model. :func:`align_widths` pads channel counts to whole blocks of ONNX Runtime's NCHWc layout
+(``fuse(channel_align=16)``, what the export uses), and :class:`DeployDSSDN` is the exported model: the multi-scale
+pooling as constant weights (:func:`adaptive_mean_weights`), the stem's bands handed straight to the first block.
+Measurements: docs/deploy.md.
 """
 from typing import List, Optional, Tuple
 
