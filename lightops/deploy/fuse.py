@@ -33,8 +33,9 @@ latency work all start from the same graph. The rewrites, in the order they run:
 ``deploy_blocks``
     Every DSSDB becomes a :class:`~lightops.deploy.graph.DeployDSSDB`: the same function as a short chain of
     convolutions (operators as ``1x1 -> depthwise [-> 1x1]`` over all channels, SPC included; ECA as a 1x1
-    convolution on the global average); see :mod:`lightops.deploy.graph`. ``nn.Identity`` children left in an
-    ``nn.Sequential`` by folding are removed (their names stay free; no other key moves).
+    convolution on the global average) and timm's classifier head drops its inference no-ops; see
+    :mod:`lightops.deploy.graph`. ``nn.Identity`` children left in an ``nn.Sequential`` by folding are removed:
+    no ``state_dict`` key moves, but a position after a removed identity shifts by one (``seq[i]``).
 ``bias_buffers``
     Biases (created by folding, and the classifier's) are registered as buffers instead of parameters. The
     DCASE convention (docs/ops.md) and ``FlopCounterMode`` count no bias adds, while torchinfo counts
@@ -290,7 +291,7 @@ def _fold_sequentials(model: nn.Module) -> int:
 
 
 def _drop_identities(model: nn.Module) -> None:
-    """Remove ``nn.Identity`` children of every ``nn.Sequential`` (the others keep their names and keys)."""
+    """Remove ``nn.Identity`` children of every ``nn.Sequential`` (the others keep their names, so their keys)."""
     for seq in [m for m in model.modules() if isinstance(m, nn.Sequential)]:
         for name, child in list(seq.named_children()):
             if isinstance(child, nn.Identity):
