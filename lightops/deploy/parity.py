@@ -12,10 +12,16 @@ __all__ = ["ParityCheck", "onnx_parity"]
 
 @dataclass(frozen=True)
 class ParityCheck:
-    """One onnxruntime run compared with PyTorch: the input shape and the largest absolute logit difference."""
+    """One onnxruntime run compared with PyTorch: the input shape, the largest absolute logit difference and the
+    largest logit magnitude (PyTorch's)."""
 
     input_shape: Tuple[int, ...]
     max_abs_diff: float
+    max_abs_logit: float = 0.0
+
+    def within(self, atol: float) -> bool:
+        """``max_abs_diff <= atol * max(1, max_abs_logit)``: float32 rounding grows with the logits' scale."""
+        return self.max_abs_diff <= atol * max(1.0, self.max_abs_logit)
 
 
 def onnx_parity(path: str, reference: nn.Module, inputs: Sequence[torch.Tensor], threads: int = 1) -> List[ParityCheck]:
@@ -30,5 +36,5 @@ def onnx_parity(path: str, reference: nn.Module, inputs: Sequence[torch.Tensor],
         if got.shape != ref.shape:
             raise RuntimeError(f"onnxruntime returned shape {list(got.shape)} for input {list(x.shape)}, PyTorch "
                                f"{list(ref.shape)}")
-        checks.append(ParityCheck(tuple(x.shape), float((got - ref).abs().max())))
+        checks.append(ParityCheck(tuple(x.shape), float((got - ref).abs().max()), float(ref.abs().max())))
     return checks

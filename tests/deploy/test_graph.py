@@ -297,3 +297,10 @@ def test_dynamic_length_export_node_budget(name, tmp_path):
     ops = [n.op_type for n in onnx.load(opts.optimized_model_filepath).graph.node]
     assert len(ops) <= DYNAMIC_NODE_BUDGET[name], sorted(ops)
     assert ops.count("CumSum") <= 2
+
+
+def test_parity_tolerance_scales_with_the_logits():
+    from lightops.deploy.parity import ParityCheck
+
+    assert ParityCheck((1,), 9e-6, 0.5).within(1e-5) and not ParityCheck((1,), 2e-5, 0.5).within(1e-5)
+    assert ParityCheck((1,), 3e-4, 40.0).within(1e-5) and not ParityCheck((1,), 5e-4, 40.0).within(1e-5)
