@@ -159,8 +159,8 @@ class ChannelGate(nn.Module):
             self.conv.weight.copy_(band[:, :, None, None])
 
     def macs(self, input_size: Tuple[int, int, int]) -> int:
-        """``C^2``."""
-        return self.chs * self.chs
+        """``C^2`` (of the padded width after :meth:`pad`)."""
+        return self.conv.in_channels * self.conv.out_channels
 
     def pad(self, width: int) -> None:
         """Gate ``width`` channels: zero weights to and from the channels past ``chs`` (their input is always 0)."""
