@@ -61,7 +61,7 @@ from timm.layers import DropBlock2d, DropPath
 from ..ops import DepthwisePair, FusedPartialConv2d, OrthoPointwise, OrthoSeparableConv2d, SeparableConv2d
 from ..ops.fusion import bn_affine, build_like, fold_conv_bn
 from ..validation import conv_out_len
-from .graph import align_widths
+from .graph import _pair, align_widths
 from .graph import deploy_blocks as to_deploy_blocks
 
 __all__ = [
@@ -211,13 +211,9 @@ class TimeAvgPool2(nn.Module):
 def _is_time_pool2(m: nn.Module) -> bool:
     """An ``nn.AvgPool2d`` averaging pairs of frames with ``ceil_mode`` (DSSDB's time pooling)."""
     pair = (1, 2)
-    return (isinstance(m, nn.AvgPool2d) and tuple(_as_pair(m.kernel_size)) == pair
-            and tuple(_as_pair(m.stride)) == pair and tuple(_as_pair(m.padding)) == (0, 0) and m.ceil_mode
+    return (isinstance(m, nn.AvgPool2d) and _pair(m.kernel_size) == pair
+            and _pair(m.stride) == pair and _pair(m.padding) == (0, 0) and m.ceil_mode
             and m.divisor_override is None)
-
-
-def _as_pair(v: Union[int, Tuple[int, ...]]) -> Tuple[int, ...]:
-    return (v, v) if isinstance(v, int) else tuple(v)
 
 
 # ---- norm folding: each operator's own fuse_norm(); the old per-class registry still works -------------------

@@ -164,12 +164,7 @@ class ChannelGate(nn.Module):
 
     def pad(self, width: int) -> None:
         """Gate ``width`` channels: zero weights to and from the channels past ``chs`` (their input is always 0)."""
-        w = self.conv.weight
-        conv = build_like(lambda: nn.Conv2d(width, width, 1, bias=False), w)
-        with torch.no_grad():
-            conv.weight.zero_()
-            conv.weight[: w.shape[0], : w.shape[1]] = w
-        self.conv = conv
+        self.conv = _pad_in(_pad_out(self.conv, width), width)
 
     def gate(self, x: torch.Tensor) -> torch.Tensor:
         """``sigmoid(W mean(x))``: ``(B, C, F, T) -> (B, C, 1, 1)``, every value in (0, 1)."""
@@ -226,15 +221,7 @@ class DeployDSSDB(nn.Module):
         cd = self.distill_chs
         self.d0, self.d1, self.d2 = (_pad_out(c, width) for c in (self.d0, self.d1, self.d2))
         self.op3 = _pad_chain_out(self.op3, width)
-        w = self.fuse.weight  # (C, 4 Cd, 1, 1)
-        fuse = build_like(lambda: nn.Conv2d(4 * width, w.shape[0], 1, bias=self.fuse.bias is not None), w)
-        with torch.no_grad():
-            fuse.weight.zero_()
-            for k in range(4):
-                fuse.weight[:, k * width: k * width + cd] = w[:, k * cd: (k + 1) * cd]
-            if fuse.bias is not None:
-                fuse.bias.copy_(self.fuse.bias)
-        self.fuse = fuse
+        self.fuse = _widen_inputs(self.fuse, [(cd, width)] * 4)
 
     def accepts_padded_input(self) -> bool:
         """Whether every convolution reading the block's input is a plain one (so zero input channels can be
@@ -338,17 +325,31 @@ def _pad_out(conv: nn.Conv2d, width: int, depthwise: bool = False) -> nn.Conv2d:
     return new
 
 
-def _pad_in(conv: nn.Conv2d, width: int) -> nn.Conv2d:
-    """A plain (``groups=1``) ``conv`` reading ``width`` input channels, zero weights for the ones it did not have."""
-    new = build_like(lambda: nn.Conv2d(width, conv.out_channels, conv.kernel_size, stride=conv.stride,
-                                       padding=conv.padding, dilation=conv.dilation, bias=conv.bias is not None),
-                     conv.weight)
+def _widen_inputs(layer: nn.Module, groups: List[Tuple[int, int]]) -> nn.Module:
+    """A plain (``groups=1``) convolution or linear layer whose input channels are spread out: ``groups`` lists
+    ``(real, padded)`` channel counts in input order; the ``padded - real`` channels after each group get zero
+    weights (their input is always 0). Same outputs on the padded input."""
+    total = sum(cp for _, cp in groups)
+    if isinstance(layer, nn.Linear):
+        new = build_like(lambda: nn.Linear(total, layer.out_features, bias=layer.bias is not None), layer.weight)
+    else:
+        new = build_like(lambda: nn.Conv2d(total, layer.out_channels, layer.kernel_size, stride=layer.stride,
+                                           padding=layer.padding, dilation=layer.dilation,
+                                           bias=layer.bias is not None), layer.weight)
     with torch.no_grad():
         new.weight.zero_()
-        new.weight[:, : conv.in_channels] = conv.weight
+        src = dst = 0
+        for c, cp in groups:
+            new.weight[:, dst: dst + c] = layer.weight[:, src: src + c]
+            src, dst = src + c, dst + cp
         if new.bias is not None:
-            new.bias.copy_(conv.bias)
+            new.bias.copy_(layer.bias)
     return new
+
+
+def _pad_in(conv: nn.Conv2d, width: int) -> nn.Conv2d:
+    """A plain (``groups=1``) ``conv`` reading ``width`` input channels, zero weights for the ones it did not have."""
+    return _widen_inputs(conv, [(conv.in_channels, width)])
 
 
 def _stem_outputs(stem: nn.Module) -> Optional[List[Tuple[nn.Sequential, int]]]:
@@ -380,7 +381,8 @@ def align_widths(model: nn.Module, align: int) -> None:
     blocks = list(getattr(model, "blocks", []))
     head = getattr(model, "head", None)
     fc = getattr(head, "fc", None)
-    if not blocks or not all(isinstance(b, DeployDSSDB) for b in blocks) or not isinstance(fc, nn.Linear):
+    if (not blocks or not all(isinstance(b, DeployDSSDB) for b in blocks) or not isinstance(fc, nn.Linear)
+            or fc.in_features != sum(b.out_chs for b in blocks)):  # the head must read the concatenated outputs
         return
     width = lambda c: -(-c // align) * align  # noqa: E731
     stem = _stem_outputs(model.stem)
@@ -400,19 +402,8 @@ def align_widths(model: nn.Module, align: int) -> None:
         else:
             cp = c
         layout.append((c, cp))
-    if all(c == cp for c, cp in layout) or fc.in_features != sum(c for c, _ in layout):
-        return
-    new = build_like(lambda: nn.Linear(sum(cp for _, cp in layout), fc.out_features, bias=fc.bias is not None),
-                     fc.weight)
-    with torch.no_grad():
-        new.weight.zero_()
-        src = dst = 0
-        for c, cp in layout:
-            new.weight[:, dst: dst + c] = fc.weight[:, src: src + c]
-            src, dst = src + c, dst + cp
-        if new.bias is not None:
-            new.bias.copy_(fc.bias)
-    head.fc = new
+    if any(c != cp for c, cp in layout):
+        head.fc = _widen_inputs(fc, layout)
 
 
 def _pad_chain_out(chain: nn.Module, width: int) -> nn.Module:
