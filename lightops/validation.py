@@ -30,22 +30,85 @@ def to_pair(value: IntOrPair, name: str) -> Tuple[int, int]:
     return pair
 
 
+def check_int(value: object, name: str, *, minimum: Optional[int] = None, maximum: Optional[int] = None,
+              optional: bool = False) -> Optional[int]:
+    """Check that ``value`` is an int (not a bool) in ``[minimum, maximum]`` and return it.
+
+    Args:
+        value: the value to check.
+        name: the argument's name, used in the error.
+        minimum: smallest accepted value (None: no lower bound).
+        maximum: largest accepted value (None: no upper bound).
+        optional: accept ``None`` (and return it).
+
+    Raises:
+        TypeError: not an int (bools are refused: ``True`` is not a count).
+        ValueError: outside the range.
+    """
+    if value is None and optional:
+        return None
+    rng = _range_text(minimum, maximum, "int")
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be {rng}{' or None' if optional else ''}, got {value!r}")
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        raise ValueError(f"{name} must be {rng}, got {value}")
+    return value
+
+
+def check_float(value: object, name: str, *, minimum: Optional[float] = None, maximum: Optional[float] = None,
+                open_min: bool = False, open_max: bool = False, optional: bool = False) -> Optional[float]:
+    """Check that ``value`` is a finite real number (int or float, not a bool) in a range and return it as float.
+
+    Args:
+        value: the value to check.
+        name: the argument's name, used in the error.
+        minimum: lower bound (None: none).
+        maximum: upper bound (None: none).
+        open_min: exclude ``minimum`` itself (``value > minimum``).
+        open_max: exclude ``maximum`` itself (``value < maximum``).
+        optional: accept ``None`` (and return it).
+
+    Raises:
+        TypeError: not a real number.
+        ValueError: NaN, infinite or outside the range.
+    """
+    if value is None and optional:
+        return None
+    lo = "(" if open_min else "["
+    hi = ")" if open_max else "]"
+    rng = (f"a number in {lo}{'-inf' if minimum is None else minimum}, {'inf' if maximum is None else maximum}{hi}"
+           if minimum is not None or maximum is not None else "a finite number")
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be {rng}{' or None' if optional else ''}, got {value!r}")
+    v = float(value)
+    bad = not math.isfinite(v)
+    if minimum is not None:
+        bad = bad or (v <= minimum if open_min else v < minimum)
+    if maximum is not None:
+        bad = bad or (v >= maximum if open_max else v > maximum)
+    if bad:
+        raise ValueError(f"{name} must be {rng}, got {value}")
+    return v
+
+
+def _range_text(minimum: Optional[int], maximum: Optional[int], kind: str) -> str:
+    if minimum is not None and maximum is not None:
+        return f"an {kind} in [{minimum}, {maximum}]"
+    if minimum is not None:
+        return f"an {kind} >= {minimum}"
+    if maximum is not None:
+        return f"an {kind} <= {maximum}"
+    return f"an {kind}"
+
+
 def check_channels(value: int, name: str) -> int:
     """Check that a channel count is a positive int."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be a positive int, got {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be a positive int (>= 1), got {value}")
-    return value
+    return check_int(value, name, minimum=1)
 
 
 def check_ratio(value: float, name: str) -> float:
     """Check that a ratio lies in (0, 1]."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number in (0, 1], got {value!r}")
-    if not (0.0 < float(value) <= 1.0) or math.isnan(value):
-        raise ValueError(f"{name} must be in (0, 1], got {value}")
-    return float(value)
+    return check_float(value, name, minimum=0.0, maximum=1.0, open_min=True)
 
 
 def check_input_size(input_size: Sequence[int], name: str, in_chs: Optional[int] = None, *, ndim: Optional[int] = 3,
