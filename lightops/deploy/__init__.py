@@ -12,13 +12,10 @@
 - :mod:`~lightops.deploy.predict` and :mod:`~lightops.deploy.streaming`: labels for recordings and live audio.
 
 ONNX export and int8 quantization need the ``export`` extra (onnx, onnxruntime), imported on first use; names
-are resolved lazily. The old names ``load_checkpoint`` (now :func:`lightops.checkpoint.load_model`),
-``main_export`` and ``add_export_arguments`` (now :mod:`lightops.cli.export`) resolve with a ``DeprecationWarning``.
+are resolved lazily.
 """
 import importlib
 from typing import Any, List
-
-from .._deprecation import moved_names
 
 # Imported eagerly (torch only): a function named like its module must be bound after the module is imported, or
 # `from lightops.deploy import fuse` could return the module.
@@ -39,10 +36,6 @@ _EXPORTS = {
 
 __all__ = ["fuse", "inference_params", "register_norm_fold", "freeze"] + list(_EXPORTS) + ["LoadedModel"]
 
-_moved = moved_names(__name__, {"load_checkpoint": "lightops.checkpoint:load_model",
-                                "main_export": "lightops.cli.export:main",
-                                "add_export_arguments": "lightops.cli.export:add_arguments"})
-
 
 def __getattr__(name: str) -> Any:
     if name in _EXPORTS:
@@ -53,7 +46,7 @@ def __getattr__(name: str) -> Any:
         from ..checkpoint import LoadedModel
 
         return LoadedModel
-    return _moved(name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def __dir__() -> List[str]:

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 import lightops
-from lightops.checkpoint import read_checkpoint as load_checkpoint
+from lightops.checkpoint import read_checkpoint
 from lightops.models import model_cfgs
 from lightops.train import ShardedBatchSampler, TrainConfig, train
 from tests.train.common import TINY, TINY_ARGS
@@ -59,7 +59,7 @@ def _free_port() -> int:
 RUNNER = """
 import json, sys
 import torch.distributed as dist
-from lightops.train import train_main
+from lightops.cli.train import main as train_main
 dist.init_process_group("gloo")
 for argv in json.loads(sys.argv[1]):
     train_main(argv)
@@ -77,7 +77,7 @@ def _torchrun(tmp_path, runs):
 
 
 def _state(path):
-    return load_checkpoint(path)["state_dict"]
+    return read_checkpoint(path)["state_dict"]
 
 
 @pytest.mark.slow

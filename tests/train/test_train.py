@@ -6,7 +6,7 @@ import pytest
 import timm
 import torch
 
-from lightops.checkpoint import read_checkpoint as load_checkpoint
+from lightops.checkpoint import read_checkpoint
 from lightops.cli.eval import main as eval_main
 from lightops.cli.train import main as train_main
 from lightops.data import TAU_CLASSES
@@ -28,7 +28,7 @@ def test_cli_train_then_eval(tmp_path):
     for png in ("curves.png", "confusion.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
-    ckpt = load_checkpoint(out / "last.pt")
+    ckpt = read_checkpoint(out / "last.pt")
     assert set(CHECKPOINT_KEYS) <= set(ckpt)
     assert ckpt["model"] == "dssdn_small" and ckpt["model_kwargs"] == {"width": 0.25, "num_classes": 10}
     assert ckpt["epoch"] == 1 and ckpt["args"]["epochs"] == 1 and ckpt["classes"] == list(TAU_CLASSES)
@@ -72,7 +72,7 @@ def test_resume_is_bit_identical(tmp_path):
     assert not part["complete"] and part["epochs_done"] == 1
     assert (tmp_path / "part" / "last.pt").exists() and not (tmp_path / "part" / "metrics.json").exists()
     resumed = train(TrainConfig(out=str(tmp_path / "part"), resume=True, **kw))
-    a, b = load_checkpoint(tmp_path / "full" / "last.pt"), load_checkpoint(tmp_path / "part" / "last.pt")
+    a, b = read_checkpoint(tmp_path / "full" / "last.pt"), read_checkpoint(tmp_path / "part" / "last.pt")
     assert a["state_dict"].keys() == b["state_dict"].keys()
     for name, tensor in a["state_dict"].items():
         assert torch.equal(tensor, b["state_dict"][name]), name
