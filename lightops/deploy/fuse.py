@@ -58,9 +58,15 @@ import torch.nn as nn
 import torch.nn.utils.parametrize as parametrize
 from timm.layers import DropBlock2d, DropPath
 
-from ..ops import DepthwisePair, FusedPartialConv2d, OrthoPointwise, OrthoSeparableConv2d, SeparableConv2d
+from ..ops import (
+    DepthwiseConv3x3,
+    DepthwisePair,
+    FusedPartialConv2d,
+    OrthoPointwise,
+    OrthoSeparableConv2d,
+    SeparableConv2d,
+)
 from ..ops.fusion import bn_affine, build_like, fold_conv_bn
-from ..validation import conv_out_len
 from .graph import _pair, align_widths
 from .graph import deploy_blocks as to_deploy_blocks
 
@@ -85,49 +91,9 @@ POINTWISE_MERGE_MAX_EXTRA_MACS = 400_000
 
 # ---- building blocks --------------------------------------------------------------------------------------------
 
-class DepthwiseConv3x3(nn.Conv2d):
-    """One depthwise ``k x k`` convolution equal to a :class:`~lightops.ops.DepthwisePair` (k = 3).
-
-    Shape:
-        ``(B, C, F, T) -> (B, C, F', T')`` as the pair.
-
-    Params: ``9 * C`` (+ ``C`` bias). MACs: ``9 * C * F' * T'``.
-    """
-
-    def __init__(self, chs: int, stride: Tuple[int, int] = (1, 1), dilation: Tuple[int, int] = (1, 1),
-                 bias: bool = False, kernel_size: int = 3) -> None:
-        super().__init__(chs, chs, kernel_size, stride=tuple(stride), dilation=tuple(dilation), groups=chs,
-                         padding=(dilation[0] * (kernel_size // 2), dilation[1] * (kernel_size // 2)), bias=bias)
-        self.chs = chs
-
-    def params(self) -> int:
-        """``k * k * C`` (+ ``C`` with bias)."""
-        return self.weight.numel() + (self.chs if self.bias is not None else 0)
-
-    def macs(self, f: int, t: int) -> int:
-        """``k * k * C * F' * T'`` for an input of ``F x T`` bins at batch 1 (same signature as the pair's)."""
-        kf, kt = self.kernel_size
-        return kf * kt * self.chs * conv_out_len(f, self.stride[0]) * conv_out_len(t, self.stride[1])
-
-
 def merge_depthwise_pair(pair: DepthwisePair) -> DepthwiseConv3x3:
-    """The single depthwise convolution equal to ``pair``: kernel ``K[c, a, b] = k_f[c, a] * k_t[c, b]``.
-
-    Exact for any stride and dilation: padding the time axis of the frequency conv's output with zeros is the
-    same as padding the input, because that conv has no bias. The pair's bias (on its time conv) carries over.
-    """
-    conv_f, conv_t = pair.conv_f, pair.conv_t
-    k = conv_f.kernel_size[0]
-    ref = conv_t.weight
-    dw = build_like(lambda: DepthwiseConv3x3(pair.chs, (conv_f.stride[0], conv_t.stride[1]),
-                                     (conv_f.dilation[0], conv_t.dilation[1]), bias=conv_t.bias is not None,
-                                     kernel_size=k), ref)
-    with torch.no_grad():
-        kernel = conv_f.weight.detach().double() * conv_t.weight.detach().double()  # (C,1,k,1) * (C,1,1,k)
-        dw.weight.copy_(kernel.to(ref.dtype))
-        if conv_t.bias is not None:
-            dw.bias.copy_(conv_t.bias.detach())
-    return dw.train(pair.training)
+    """The single depthwise convolution equal to ``pair`` (:meth:`~lightops.ops.DepthwisePair.inference_form`)."""
+    return pair.inference_form()
 
 
 def bake_parametrized(model: nn.Module) -> nn.Module:

@@ -34,7 +34,7 @@ from timm.layers import ClassifierHead
 from ..blocks import DSSDB
 from ..blocks.attention import ECA
 from ..blocks.scale_fusion import adaptive_avg_exportable
-from ..ops import OrthoSeparableConv2d, SeparableConv2d, SeparablePartialConv2d, bands
+from ..ops import DepthwiseConv3x3, OrthoSeparableConv2d, SeparableConv2d, SeparablePartialConv2d, bands
 from ..ops.fusion import build_like
 from ..stems import HighLowStem
 
@@ -70,47 +70,13 @@ def chain_macs(chain: nn.Module, f: int, t: int) -> Tuple[int, int, int]:
 
 
 def partial_as_full(spc: SeparablePartialConv2d) -> Optional[nn.Sequential]:
-    """A fused SPC as ``1x1 (Cin -> Cin) -> depthwise kxk (Cin) [-> projection]`` over all channels; exact.
-
-    The 1x1 is ``[[W_p, 0], [0, I]]``; a passed-through channel's depthwise kernel is its centre tap alone (the
-    folded norm's scale, or 1) with the shift as its bias. None when the SPC is not in fused form (a norm left, or
-    a depthwise pair not merged into one kxk kernel).
-    """
-    from .fuse import DepthwiseConv3x3
-
+    """A fused SPC as its full-width chain (:meth:`~lightops.ops.SeparablePartialConv2d.as_full_width`); None when
+    it is not in fused form (a norm left, or a depthwise pair not merged into one kxk kernel)."""
     sc = spc.sc
     if not (_is_identity(spc.norm) and _is_identity(sc.norm) and _is_identity(sc.act)
             and isinstance(sc.dw, DepthwiseConv3x3) and isinstance(sc.pw, nn.Conv2d)):
         return None
-    cin, cp = spc.in_chs, spc.part_chs
-    ref = sc.pw.weight
-    scale = getattr(spc, "rest_scale", None)
-    shift = getattr(spc, "rest_shift", None)
-    pw = build_like(lambda: nn.Conv2d(cin, cin, 1, bias=sc.pw.bias is not None), ref)
-    k = sc.dw.kernel_size[0]
-    dw = build_like(lambda: DepthwiseConv3x3(cin, sc.dw.stride, sc.dw.dilation, kernel_size=k,
-                                             bias=sc.dw.bias is not None or shift is not None), ref)
-    with torch.no_grad():
-        w = torch.zeros_like(pw.weight)
-        w[:cp, :cp] = sc.pw.weight
-        w[cp:, cp:, 0, 0] = torch.eye(cin - cp, dtype=w.dtype, device=w.device)
-        pw.weight.copy_(w)
-        if pw.bias is not None:
-            pw.bias.copy_(torch.cat([sc.pw.bias.detach(), torch.zeros(cin - cp, dtype=w.dtype, device=w.device)]))
-        kernel = torch.zeros_like(dw.weight)
-        kernel[:cp] = sc.dw.weight
-        kernel[cp:, 0, k // 2, k // 2] = 1.0 if scale is None else scale.reshape(-1)
-        dw.weight.copy_(kernel)
-        if dw.bias is not None:
-            part = sc.dw.bias.detach() if sc.dw.bias is not None else torch.zeros(cp, dtype=w.dtype, device=w.device)
-            rest = shift.reshape(-1) if shift is not None else torch.zeros(cin - cp, dtype=w.dtype, device=w.device)
-            dw.bias.copy_(torch.cat([part, rest]))
-    layers = [pw, dw]
-    if isinstance(spc.proj, nn.Conv2d):
-        layers.append(spc.proj)
-    if not _is_identity(spc.act):
-        layers.append(spc.act)
-    return nn.Sequential(*layers)
+    return spc.as_full_width()
 
 
 def conv_chain(op: nn.Module) -> Optional[nn.Sequential]:

@@ -7,8 +7,34 @@ import torch
 import torch.nn as nn
 
 from ..validation import conv_out_len
+from .fusion import build_like
 
-__all__ = ["DepthwisePair"]
+__all__ = ["DepthwisePair", "DepthwiseConv3x3"]
+
+
+class DepthwiseConv3x3(nn.Conv2d):
+    """One depthwise ``k x k`` convolution equal to a :class:`DepthwisePair` (k = 3): the pair's inference form.
+
+    Shape:
+        ``(B, C, F, T) -> (B, C, F', T')`` as the pair.
+
+    Params: ``9 * C`` (+ ``C`` bias). MACs: ``9 * C * F' * T'``.
+    """
+
+    def __init__(self, chs: int, stride: Tuple[int, int] = (1, 1), dilation: Tuple[int, int] = (1, 1),
+                 bias: bool = False, kernel_size: int = 3) -> None:
+        super().__init__(chs, chs, kernel_size, stride=tuple(stride), dilation=tuple(dilation), groups=chs,
+                         padding=(dilation[0] * (kernel_size // 2), dilation[1] * (kernel_size // 2)), bias=bias)
+        self.chs = chs
+
+    def params(self) -> int:
+        """``k * k * C`` (+ ``C`` with bias)."""
+        return self.weight.numel() + (self.chs if self.bias is not None else 0)
+
+    def macs(self, f: int, t: int) -> int:
+        """``k * k * C * F' * T'`` for an input of ``F x T`` bins at batch 1 (same signature as the pair's)."""
+        kf, kt = self.kernel_size
+        return kf * kt * self.chs * conv_out_len(f, self.stride[0]) * conv_out_len(t, self.stride[1])
 
 
 class DepthwisePair(nn.Module):
@@ -57,3 +83,21 @@ class DepthwisePair(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, C, F, T) -> (B, C, F', T')``."""
         return self.conv_t(self.conv_f(x))
+
+    def inference_form(self) -> DepthwiseConv3x3:
+        """The single depthwise convolution equal to the pair: kernel ``K[c, a, b] = k_f[c, a] * k_t[c, b]``.
+
+        Exact for any stride and dilation: padding the time axis of the frequency conv's output with zeros is the
+        same as padding the input, because that conv has no bias. The pair's bias (on its time conv) carries over.
+        """
+        conv_f, conv_t = self.conv_f, self.conv_t
+        ref = conv_t.weight
+        dw = build_like(lambda: DepthwiseConv3x3(self.chs, (conv_f.stride[0], conv_t.stride[1]),
+                                                 (conv_f.dilation[0], conv_t.dilation[1]),
+                                                 bias=conv_t.bias is not None, kernel_size=self.kernel_size), ref)
+        with torch.no_grad():
+            kernel = conv_f.weight.detach().double() * conv_t.weight.detach().double()  # (C,1,k,1) * (C,1,1,k)
+            dw.weight.copy_(kernel.to(ref.dtype))
+            if conv_t.bias is not None:
+                dw.bias.copy_(conv_t.bias.detach())
+        return dw.train(self.training)

@@ -11,6 +11,8 @@ import torch.nn as nn
 from ..validation import IntOrPair, check_input_size, check_ratio, conv_out_len
 from ._registry import register_op
 from .base import LayerType, SeparableOpBase
+from .depthwise_pair import DepthwiseConv3x3, DepthwisePair
+from .fusion import build_like
 from .separable_conv import SeparableConv2d
 
 __all__ = ["SeparablePartialConv2d", "SPC", "FusedPartialConv2d"]
@@ -111,6 +113,61 @@ class SeparablePartialConv2d(SeparableOpBase):
         self.sc.fuse_norm()
         dtype = bn.running_var.dtype
         return FusedPartialConv2d(self, scale[self.part_chs:].to(dtype), shift[self.part_chs:].to(dtype))
+
+    def as_full_width(self) -> nn.Sequential:
+        """The operator as ``1x1 (Cin -> Cin) -> depthwise kxk (Cin) [-> projection] [-> activation]`` over all
+        channels: the same function, with no split and no concatenation.
+
+        The 1x1 is block-diagonal ``[[W_p, 0], [0, I]]``; a passed-through channel's depthwise kernel is its centre
+        tap alone (the folded norm's scale, or 1) with the shift as its bias, so the stride decimates it as SPC's
+        slice does. The inner depthwise pair becomes its merged kernel. Exact, at
+        ``(Cin^2 - Cp^2) F T + k^2 (Cin - Cp) F' T'`` more MACs than the partial form.
+
+        Raises:
+            ValueError: when the output norm is not folded yet (:meth:`fold_norm`, or :func:`lightops.deploy.fuse`).
+        """
+        if not isinstance(self.norm, nn.Identity):
+            raise ValueError(f"{type(self).__name__}.as_full_width: fold the output norm first (fold_norm(), or "
+                             f"lightops.deploy.fuse), got norm {type(self.norm).__name__}")
+        pw, dw = self._inner_convs()
+        cin, cp = self.in_chs, self.part_chs
+        scale, shift = getattr(self, "rest_scale", None), getattr(self, "rest_shift", None)
+        new_pw = build_like(lambda: nn.Conv2d(cin, cin, 1, bias=pw.bias is not None), pw.weight)
+        k = dw.kernel_size[0]
+        new_dw = build_like(lambda: DepthwiseConv3x3(cin, dw.stride, dw.dilation, kernel_size=k,
+                                                     bias=dw.bias is not None or shift is not None), pw.weight)
+        zeros = lambda n: torch.zeros(n, dtype=pw.weight.dtype, device=pw.weight.device)  # noqa: E731
+        with torch.no_grad():
+            w = torch.zeros_like(new_pw.weight)
+            w[:cp, :cp] = pw.weight
+            w[cp:, cp:, 0, 0] = torch.eye(cin - cp, dtype=w.dtype, device=w.device)
+            new_pw.weight.copy_(w)
+            if new_pw.bias is not None:
+                new_pw.bias.copy_(torch.cat([pw.bias.detach(), zeros(cin - cp)]))
+            kernel = torch.zeros_like(new_dw.weight)
+            kernel[:cp] = dw.weight
+            kernel[cp:, 0, k // 2, k // 2] = 1.0 if scale is None else scale.reshape(-1)
+            new_dw.weight.copy_(kernel)
+            if new_dw.bias is not None:
+                part = dw.bias.detach() if dw.bias is not None else zeros(cp)
+                new_dw.bias.copy_(torch.cat([part, shift.reshape(-1) if shift is not None else zeros(cin - cp)]))
+        layers = [new_pw, new_dw.train(self.training)]
+        if isinstance(self.proj, nn.Conv2d):
+            layers.append(self.proj)
+        if not isinstance(self.act, nn.Identity):
+            layers.append(self.act)
+        return nn.Sequential(*layers).train(self.training)
+
+    def _inner_convs(self) -> Tuple[nn.Conv2d, nn.Conv2d]:
+        """The inner SC's 1x1 and its depthwise kernel as one ``k x k`` convolution (its norm folded)."""
+        sc = self.sc
+        if isinstance(sc, nn.Sequential):  # the inner SC already in its inference form
+            pw, dw = sc[0], sc[1]
+        else:
+            if not isinstance(sc.norm, nn.Identity) or not isinstance(sc.act, nn.Identity):
+                raise ValueError(f"{type(self).__name__}.as_full_width: the inner SC has a norm or activation")
+            pw, dw = sc.pw, sc.dw
+        return pw, dw.inference_form() if isinstance(dw, DepthwisePair) else dw
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, part_chs={self.part_chs}"

@@ -36,3 +36,17 @@ def test_activation_choice_changes_the_operator(name):
     with torch.no_grad():
         a, b = relu(x), gelu(x)
     assert not torch.allclose(a, b) and (a >= 0).all() and (b < 0).any()
+
+
+@pytest.mark.parametrize("in_chs,out_chs,stride", [(16, 16, 1), (12, 20, (2, 1)), (5, 5, 2)])
+def test_spc_as_full_width_equals_the_operator(in_chs, out_chs, stride):
+    """The full-width chain (no split, no concatenation) of an SPC with its depthwise pair, exactly."""
+    torch.manual_seed(0)
+    op = SeparablePartialConv2d(in_chs, out_chs, stride=stride, bias=True, act_layer="relu").eval()
+    chain = op.as_full_width()
+    assert chain[0].in_channels == chain[0].out_channels == in_chs and chain[1].chs == in_chs
+    x = torch.randn(2, in_chs, 11, 9)
+    with torch.no_grad():
+        assert torch.allclose(chain(x), op(x), atol=1e-6)
+    with pytest.raises(ValueError, match="fold the output norm"):
+        SeparablePartialConv2d(8, 8, norm_layer="batchnorm2d").as_full_width()
