@@ -18,6 +18,14 @@ Every clip is ``device(background + events) + device noise``:
   evaluation agree on it; white noise at ``snr_db`` below the clip's level (10 dB less for simulated devices). Some
   devices appear only in the evaluation split ("unseen devices"), as s4-s6 in TAU.
 
+``device_family="eq"`` swaps the devices for a second family built from other mechanisms, so that a recipe can be
+judged on devices it was not built from (the simulated device responses of
+:class:`~lightops.data.DeviceImpulseResponses` imitate the ``"tau"`` family: responses plus compression). An
+``"eq"`` device has a smooth equalisation (three cosines over log-frequency), a steep codec-like low-pass at
+3.4-8 kHz and a gentle high-pass, soft clipping (``tanh`` saturation at a device-specific drive) and a coloured noise
+floor (pink or brown noise, with mains hum at 50 or 60 Hz and its harmonics on some devices) at a device-specific
+level; no compression. Device ``"a"`` stays the flat reference in both families.
+
 ``class_overlap`` blends every class's envelope, vocabulary, pitch register and event rate towards the mean
 over classes (0: as specified here, 1: all classes identical, chance accuracy).
 """
@@ -26,20 +34,26 @@ from __future__ import annotations
 import math
 import zlib
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from ..validation import check_float, check_int
 from ._audio import Clip
 from .device_response import compress
 from .tau import TAU_CLASSES
 
-__all__ = ["SyntheticScenes", "EVENT_TYPES", "device_response_db", "device_compression", "is_simulated"]
+__all__ = ["SyntheticScenes", "EVENT_TYPES", "DEVICE_FAMILIES", "device_response_db", "device_compression",
+           "eq_device", "EqDevice", "is_simulated"]
 
 REAL_STRENGTH = 0.8  # real devices b, c: milder responses than the simulated ones (x device_strength)
 SIMULATED_STRENGTH = 2.5  # simulated devices: device-A audio through a strong response, then compression
+
+DEVICE_FAMILIES: Tuple[str, ...] = ("tau", "eq")
+"""Device families of :class:`SyntheticScenes`: ``"tau"`` (responses + compression, as TAU 2020 Mobile made its
+simulated devices) and ``"eq"`` (equalisation, codec band limit, soft clipping, coloured noise floors)."""
 
 EVENT_TYPES: Tuple[str, ...] = ("tone", "chirp_up", "chirp_down", "harmonic", "bell", "beeps", "bird", "click",
                                 "steps", "burst", "swell")
@@ -116,6 +130,54 @@ def device_response_db(device: str, freqs: np.ndarray, strength: float = 1.0) ->
         db += _bump_db(octs, rng.uniform(300.0, 6000.0), rng.uniform(0.5, 1.5), rng.uniform(-8.0, 8.0))
     db += rng.uniform(-2.0, 2.0) * octs + rng.uniform(-6.0, 6.0)
     return strength * db
+
+
+@dataclass(frozen=True)
+class EqDevice:
+    """A device of the ``"eq"`` family (see the module docstring), derived from its id."""
+
+    response_db: Callable[[np.ndarray], np.ndarray]  # frequencies (Hz) -> magnitude response in dB
+    drive: float  # soft-clipping drive: tanh(drive * x / rms) * rms / drive (0: no clipping)
+    noise_slope: float  # noise floor spectrum ~ f^-slope (1: pink, 2: brown)
+    hum_hz: float  # mains hum fundamental (0: none)
+    snr_db: float  # level of the clip over the noise floor
+
+
+def eq_device(device: str, strength: float = 1.0) -> EqDevice:
+    """The ``"eq"``-family device ``device`` at ``strength`` (0: flat, no clipping, the clip's own noise floor).
+
+    Device ``"a"`` is the flat reference. Other ids get, from a generator seeded by ``"eq/" + id``: three cosines
+    over log-frequency (periods of 2-6 octaves, +-2.5 dB each), a high-pass below 100-400 Hz (6 dB/octave), a low-pass
+    above 3.4-8 kHz (48 dB/octave, a narrow-band codec), a clipping drive of 0.3-1.2 (x strength), a pink-to-brown noise
+    floor at 18-30 dB below the clip (less with strength), and mains hum on half of the devices.
+    """
+    rng = np.random.default_rng(zlib.crc32(f"eq/{device}".encode()))
+    if device == "a" or strength == 0:
+        return EqDevice(lambda f: np.zeros_like(f, dtype=np.float64), 0.0, 0.0, 0.0, math.inf)
+    waves = [(rng.uniform(2.0, 6.0), rng.uniform(0, 2 * np.pi), rng.uniform(-2.5, 2.5)) for _ in range(3)]
+    low, high = math.log2(rng.uniform(100.0, 400.0) / 1000.0), math.log2(rng.uniform(3400.0, 8000.0) / 1000.0)
+
+    def response_db(freqs: np.ndarray) -> np.ndarray:
+        octs = _octaves(freqs)
+        db = sum(a * np.cos(2 * np.pi * octs / period + phase) for period, phase, a in waves)
+        db = db - 6.0 * np.maximum(low - octs, 0.0) - 48.0 * np.maximum(octs - high, 0.0)
+        return strength * db
+
+    drive = strength * rng.uniform(0.3, 1.2)
+    slope, hum = rng.uniform(1.0, 2.0), float(rng.choice([0.0, 50.0, 60.0], p=[0.5, 0.25, 0.25]))
+    return EqDevice(response_db, drive, slope, hum, rng.uniform(18.0, 30.0) - 4.0 * max(strength - 1.0, 0.0))
+
+
+def _coloured_noise(rng: np.random.Generator, n: int, sample_rate: int, slope: float, hum_hz: float) -> np.ndarray:
+    """Unit-RMS noise with a ``f^-slope`` power spectrum, plus mains hum (fundamental and 2 harmonics) if asked."""
+    freqs = _fft_freqs(n, sample_rate)
+    spec = rng.standard_normal(freqs.size) + 1j * rng.standard_normal(freqs.size)
+    x = np.fft.irfft(spec * np.maximum(freqs, 20.0) ** (-slope / 2.0), n=n)
+    x /= np.sqrt(np.mean(x ** 2)) + 1e-12
+    if hum_hz > 0:
+        t = np.arange(n) / sample_rate
+        x += sum(np.sin(2 * np.pi * k * hum_hz * t + rng.uniform(0, 2 * np.pi)) / k for k in (1, 2, 3))
+    return (x / (np.sqrt(np.mean(x ** 2)) + 1e-12)).astype(np.float32)
 
 
 def is_simulated(device: str) -> bool:
@@ -252,11 +314,12 @@ class _EventSynth:
         return np.asarray(out) * np.sin(np.pi * t / t[-1]) ** 2 if t.size > 1 else np.zeros(1)
 
 
-def _check_positive(value, name: str, *, integer: bool = False) -> None:
-    kinds = (int,) if integer else (int, float)
-    if isinstance(value, bool) or not isinstance(value, kinds) or not value > 0:
-        kind = "a positive int" if integer else "a positive number"
-        raise ValueError(f"SyntheticScenes: {name} must be {kind}, got {value!r}")
+def _checked(check: Callable[..., Any], value: Any, name: str, **bounds: Any) -> Any:
+    """``check(value, name, **bounds)`` with the error as a ``ValueError`` that names ``SyntheticScenes``."""
+    try:
+        return check(value, name, **bounds)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"SyntheticScenes: {e}") from None
 
 
 class SyntheticScenes(Dataset):
@@ -281,6 +344,8 @@ class SyntheticScenes(Dataset):
         event_density: multiplier of every class's event rate (default 1: 2-3 events per second).
         class_overlap: in [0, 1]; blend of each class's recipe towards the class mean (default 0.1).
         device_strength: multiplier of the device responses in dB (default 0.75; 0 makes all devices flat).
+        device_family: ``"tau"`` (responses + compression, the default) or ``"eq"`` (equalisation, codec band
+            limit, soft clipping, coloured noise floors): see the module docstring.
         snr_db: level of the clip over the device's white noise floor, in dB (default 30).
         level_jitter_db: half-range of the random per-clip gain, in dB (default 6).
         transform: optional callable applied to the waveform tensor ``(samples,)``.
@@ -293,16 +358,15 @@ class SyntheticScenes(Dataset):
                  devices: Sequence[str] = ("a", "b", "c", "s1", "s2", "s3"),
                  unseen_devices: Sequence[str] = ("s4", "s5", "s6"), event_density: float = 1.0,
                  class_overlap: float = 0.1, device_strength: float = 0.75, snr_db: float = 30.0,
-                 level_jitter_db: float = 6.0,
+                 level_jitter_db: float = 6.0, device_family: str = "tau",
                  transform: Optional[Callable[[torch.Tensor], torch.Tensor]] = None) -> None:
         if split not in ("train", "evaluate"):
             raise ValueError(f"SyntheticScenes: split must be 'train' or 'evaluate', got {split!r}")
         num_clips = (1000 if split == "train" else 500) if num_clips is None else num_clips
-        _check_positive(num_clips, "num_clips", integer=True)
-        _check_positive(clip_seconds, "clip_seconds")
-        _check_positive(sample_rate, "sample_rate", integer=True)
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise ValueError(f"SyntheticScenes: seed must be an int >= 0, got {seed!r}")
+        _checked(check_int, num_clips, "num_clips", minimum=1)
+        _checked(check_float, clip_seconds, "clip_seconds", minimum=0.0, open_min=True)
+        _checked(check_int, sample_rate, "sample_rate", minimum=1)
+        _checked(check_int, seed, "seed", minimum=0)
         devices, unseen_devices = tuple(devices), tuple(unseen_devices)
         if not devices or not all(isinstance(d, str) and d for d in devices + unseen_devices):
             raise ValueError(f"SyntheticScenes: devices must be a non-empty sequence of non-empty strings, got "
@@ -318,6 +382,10 @@ class SyntheticScenes(Dataset):
             raise ValueError(f"SyntheticScenes: device_strength must be >= 0, got {device_strength!r}")
         if not level_jitter_db >= 0:
             raise ValueError(f"SyntheticScenes: level_jitter_db must be >= 0, got {level_jitter_db!r}")
+        if device_family not in DEVICE_FAMILIES:
+            raise ValueError(f"SyntheticScenes: device_family must be one of {list(DEVICE_FAMILIES)}, "
+                             f"got {device_family!r}")
+        self.device_family = device_family
         self.split = split
         self.num_clips = num_clips
         self.clip_seconds = float(clip_seconds)
@@ -364,8 +432,42 @@ class SyntheticScenes(Dataset):
 
     def _device_gain_of(self, device: str) -> np.ndarray:
         scale = SIMULATED_STRENGTH if is_simulated(device) else REAL_STRENGTH
-        db = device_response_db(device, _fft_freqs(self.num_samples, self.sample_rate), self.device_strength * scale)
+        freqs = _fft_freqs(self.num_samples, self.sample_rate)
+        if self.device_family == "eq":
+            db = self._eq_device(device).response_db(freqs)
+        else:
+            db = device_response_db(device, freqs, self.device_strength * scale)
         return (10.0 ** (db / 20.0)).astype(np.float32)  # (n_freqs,)
+
+    def _eq_device(self, device: str) -> EqDevice:
+        # nominal strength 1 at device_strength 0.5 for simulated devices; real ones (b, c) about a third of that
+        return eq_device(device, self.device_strength * (2.0 if is_simulated(device) else 0.64))
+
+    def _record(self, x: np.ndarray, device: str, rng: np.random.Generator) -> Tuple[np.ndarray, float]:
+        """``x`` as ``device`` records it: response, then compression (``"tau"``) or clipping (``"eq"``), noise.
+
+        Returns:
+            The recording and the RMS of its signal part (before the noise floor), which sets the clip's level.
+        """
+        n, sr = self.num_samples, self.sample_rate
+        x = np.fft.irfft(np.fft.rfft(x) * self._device_gain[device], n=n).astype(np.float32)
+        if self.device_family == "eq":
+            dev = self._eq_device(device)
+            if dev.drive > 0:
+                rms = np.sqrt(np.mean(x ** 2)) + 1e-12
+                x = (np.tanh(dev.drive * x / rms) * (rms / dev.drive)).astype(np.float32)
+            rms = np.sqrt(np.mean(x ** 2)) + 1e-12
+            floor = (_coloured_noise(rng, n, sr, dev.noise_slope, dev.hum_hz) * np.float32(rms * 10.0 ** (
+                -dev.snr_db / 20.0)) if math.isfinite(dev.snr_db) else 0.0)
+            white = rng.standard_normal(n, dtype=np.float32) * np.float32(rms * 10.0 ** (-self.snr_db / 20.0))
+            return x + floor + white, rms
+        snr_db = self.snr_db
+        if is_simulated(device) and self.device_strength > 0:
+            threshold_db, ratio = device_compression(device)
+            x = compress(x, sr, threshold_db, ratio)
+            snr_db -= 10.0
+        rms = np.sqrt(np.mean(x ** 2)) + 1e-12
+        return x + rng.standard_normal(n, dtype=np.float32) * np.float32(rms * 10.0 ** (-snr_db / 20.0)), rms
 
     @property
     def num_classes(self) -> int:
@@ -416,15 +518,7 @@ class SyntheticScenes(Dataset):
             lo, hi = max(start, 0), min(start + ev.size, n)
             if hi > lo:
                 x[lo:hi] += ev[lo - start:hi - start]
-        # Device: frequency response (and compression for simulated devices), then its noise floor.
-        x = np.fft.irfft(np.fft.rfft(x) * self._device_gain[device], n=n).astype(np.float32)
-        snr_db = self.snr_db
-        if is_simulated(device) and self.device_strength > 0:
-            threshold_db, ratio = device_compression(device)
-            x = compress(x, sr, threshold_db, ratio)
-            snr_db -= 10.0
-        rms = np.sqrt(np.mean(x ** 2)) + 1e-12
-        x += rng.standard_normal(n, dtype=np.float32) * np.float32(rms * 10.0 ** (-snr_db / 20.0))
+        x, rms = self._record(x, device, rng)  # the device: response, compression or clipping, noise floor
         gain_db = rng.uniform(-self.level_jitter_db, self.level_jitter_db)
         x *= np.float32(0.025 * 10.0 ** (gain_db / 20.0) / rms)
         peak = float(np.abs(x).max())
@@ -455,4 +549,4 @@ class SyntheticScenes(Dataset):
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(split={self.split!r}, num_clips={self.num_clips}, "
                 f"clip_seconds={self.clip_seconds}, sample_rate={self.sample_rate}, seed={self.seed}, "
-                f"devices={list(self.devices)})")
+                f"devices={list(self.devices)}, device_family={self.device_family!r})")

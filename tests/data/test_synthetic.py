@@ -124,3 +124,57 @@ def test_linear_baseline_is_above_chance_and_imperfect():
         acc_ev = (lin(x_ev).argmax(1) == y_ev).float().mean().item()
     assert acc_tr < 0.85
     assert 0.2 < acc_ev < 0.7  # measured 0.39 (seeds 0-3: 0.36-0.41)
+
+
+# ---- the second device family ("eq"): other mechanisms than the responses + compression of "tau" ------------------
+
+def _eq(**kw):
+    return SyntheticScenes("evaluate", num_clips=90, sample_rate=16000, device_family="eq", **kw)
+
+
+def test_eq_family_keeps_the_reference_and_changes_every_other_device():
+    tau, eq = SyntheticScenes("evaluate", num_clips=90, sample_rate=16000), _eq()
+    for i in range(0, 90, 10):
+        same = np.array_equal(tau.generate(i), eq.generate(i))
+        assert same == (eq.device_of(i) == "a"), eq.device_of(i)  # device a is the flat reference in both
+    assert eq.generate(15).dtype == np.float32 and np.array_equal(eq.generate(15), _eq().generate(15))
+    assert "device_family='eq'" in repr(eq)
+
+
+def test_eq_devices_band_limit_like_a_codec_and_do_not_compress():
+    from lightops.data.synthetic import eq_device
+
+    freqs = np.linspace(0, 12000, 1201)
+    for device in ("b", "s1", "s4", "s6"):
+        db = eq_device(device, 1.0).response_db(freqs)
+        assert db[-1] < -20.0, device  # steep low-pass at 3.4-8 kHz: 12 kHz is far down
+        mid = (freqs > 500) & (freqs < 3000)
+        assert np.abs(db[mid]).max() < 9.0  # the pass band is a smooth equalisation of a few dB
+    flat = eq_device("a", 1.0)
+    assert flat.drive == 0 and not np.any(flat.response_db(freqs)) and flat.snr_db == np.inf
+    # no compression: the level envelope of a clipped "eq" recording follows the source's (a loud event stays
+    # loud), while "tau" simulated devices squeeze it
+    loud = np.concatenate([np.full(8000, 0.01), np.full(8000, 0.2)]).astype(np.float32)
+    loud *= np.random.default_rng(0).standard_normal(16000).astype(np.float32)
+    ratios = {}
+    for family in ("tau", "eq"):
+        ds = SyntheticScenes("evaluate", num_clips=10, sample_rate=16000, device_family=family,
+                             devices=("s2",), unseen_devices=())
+        y, _ = ds._record(loud.copy(), "s2", np.random.default_rng(1))
+        ratios[family] = np.sqrt(np.mean(y[8000:] ** 2) / np.mean(y[:8000] ** 2))
+    assert ratios["eq"] > 1.5 * ratios["tau"], ratios
+
+
+def test_eq_noise_floor_is_coloured():
+    from lightops.data.synthetic import _coloured_noise
+
+    x = _coloured_noise(np.random.default_rng(0), 16000, 16000, slope=2.0, hum_hz=0.0)
+    spec = np.abs(np.fft.rfft(x)) ** 2
+    assert spec[20:200].mean() > 100 * spec[4000:6000].mean()  # brown noise: far more power at low frequencies
+    hum = _coloured_noise(np.random.default_rng(0), 16000, 16000, slope=1.0, hum_hz=50.0)
+    assert np.argmax(np.abs(np.fft.rfft(hum))[10:]) + 10 == 50  # the mains fundamental dominates
+
+
+def test_unknown_device_family_is_named():
+    with pytest.raises(ValueError, match="device_family must be one of"):
+        SyntheticScenes("train", device_family="phone")
