@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 MARKER = re.compile(r"^<!-- BEGIN ([\w-]+) -->$", re.M)
 # Blocks written by other scripts: name -> the script named in the page next to it.
 OTHER_WRITERS = {"mutation-table": "scripts/mutation_check.py", "ort-bench": "benchmarks/bench_ort.py",
-                 "device-ablation": "benchmarks/device_ablation.py"}
+                 "compare-recipes": "python -m benchmarks.compare", "compare-models": "python -m benchmarks.compare"}
 SLOW = {"librosa-parity", "profile-variants", "counter-notes"}  # each takes 5-20 s on a shared 2-core machine
 
 

@@ -1,0 +1,1 @@
+"""Timing suites, ablations and the writers of the generated docs blocks; run each as ``python -m benchmarks.<name>``."""

@@ -1,0 +1,217 @@
+"""Models x recipes x seeds, each one ``lightops train`` run, on the synthetic scenes or a TAU-layout folder.
+
+Every run is its own ``lightops train`` process (one thread) in ``RUNS/<data>/<family>/<model>/<recipe>/seed<N>``;
+a run whose folder holds a ``metrics.json`` written by the same options is reused (``--fresh`` retrains). The
+figures come from that ``metrics.json``: accuracy, seen- and unseen-device accuracy and their drop, per-device
+accuracy, log loss, params, MACs at the run's input size, parameter memory at fp16 and epoch time; the command
+writes them, as mean and spread over seeds, to a JSON file and to a docs block (``benchmarks.docs_blocks``).
+
+Models are timm names, with model arguments in brackets: ``dcase2025_baseline[op=spc]``. Recipes are the
+named option lists of :data:`RECIPES`; a KD recipe's ``{teacher}`` is the ``last.pt`` of its teacher run (same
+seed, family and data), trained first. ::
+
+    python -m benchmarks.compare --models dssdn_small "dcase2025_baseline[op=spc]" --recipes default "recipe dcase"
+    python -m benchmarks.compare --device-families tau eq --seeds 0 1 2 --jobs 2 --block compare-recipes
+    python -m benchmarks.compare --data /data/TAU-urban-acoustic-scenes-2020-mobile-development --epochs 30
+    python -m benchmarks.compare --from-json benchmarks/results/compare-recipes.json   # re-render the block
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shlex
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
+
+import torch
+
+from benchmarks.compare_table import markdown, run_row
+from benchmarks.docs_blocks import write_block
+
+__all__ = ["Recipe", "RECIPES", "Job", "parse_model", "plan", "main"]
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class Recipe(NamedTuple):
+    """Extra ``lightops train`` options; ``{teacher}`` is the ``last.pt`` of the ``teacher`` (model, recipe) run."""
+
+    options: Tuple[str, ...]
+    teacher: Optional[Tuple[str, str]] = None
+
+
+RECIPES: Dict[str, Recipe] = {
+    "default": Recipe(()),
+    "+ Freq-MixStyle": Recipe(("--freq-mixstyle", "0.4")),
+    "+ DIR": Recipe(("--dir", "simulated")),
+    "+ Freq-MixStyle + DIR": Recipe(("--freq-mixstyle", "0.4", "--dir", "simulated")),
+    "recipe dcase": Recipe(("--recipe", "dcase")),
+    "recipe dcase + KD (dssdn_large)": Recipe(("--recipe", "dcase", "--teacher", "{teacher}"),
+                                              teacher=("dssdn_large", "recipe dcase")),
+}
+"""Recipe name -> options; the rows of the device ablation in docs/training.md."""
+
+
+class Job(NamedTuple):
+    """One training run: a device family (None off the synthetic data), a model spec, a recipe, a seed."""
+
+    family: Optional[str]
+    model: str
+    recipe: str
+    seed: int
+
+
+def parse_model(spec: str) -> Tuple[str, Dict[str, Any]]:
+    """``"name[k=v,k2=v2]"`` -> ``("name", {"k": v, ...})``; values are JSON when they parse, else strings."""
+    m = re.fullmatch(r"([\w.-]+)(?:\[(.*)\])?", spec.strip())
+    if m is None:
+        raise SystemExit(f"compare: model '{spec}' is not of the form name or name[key=value,...]")
+    kwargs: Dict[str, Any] = {}
+    for item in filter(None, (m.group(2) or "").split(",")):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise SystemExit(f"compare: model argument '{item}' of '{spec}' is not key=value")
+        try:
+            kwargs[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            kwargs[key.strip()] = value.strip()
+    return m.group(1), kwargs
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    """Command-line options; front-end and data options not given take ``lightops train``'s defaults."""
+    p = argparse.ArgumentParser(prog="python -m benchmarks.compare", description=__doc__.split("\n\n")[0])
+    p.add_argument("--models", nargs="+", default=["dssdn_small", "dcase2025_baseline", "dcase2025_baseline[op=spc]"],
+                   help="timm names, model arguments in brackets: dcase2025_baseline[op=spc]")
+    p.add_argument("--recipes", nargs="+", default=["default"], help=f"names of recipes: {', '.join(RECIPES)}")
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    p.add_argument("--data", default="synthetic", help="'synthetic' or a TAU Urban Acoustic Scenes 2020 Mobile folder")
+    p.add_argument("--device-families", nargs="+", default=None, metavar="FAMILY",
+                   help="synthetic device families, each its own rows (lightops train --synthetic-devices)")
+    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--clips", type=int, default=800, help="synthetic training clips")
+    p.add_argument("--eval-clips", type=int, default=540, help="synthetic evaluation clips")
+    for flag in ("--clip-seconds", "--sample-rate", "--n-fft", "--hop-length", "--n-mels", "--batch-size"):
+        p.add_argument(flag, type=float if flag == "--clip-seconds" else int, default=None,
+                       help="as lightops train (default: its default)")
+    p.add_argument("--train-options", default="", help="more lightops train options for every run, one string")
+    p.add_argument("--jobs", type=int, default=1, help="runs in parallel, one thread each")
+    p.add_argument("--runs", default=str(ROOT / "runs" / "compare"), help="folder of the training runs")
+    p.add_argument("--fresh", action="store_true", help="retrain runs that already finished")
+    p.add_argument("--json", default=None, help="results file (default benchmarks/results/BLOCK.json)")
+    p.add_argument("--docs", default=str(ROOT / "docs" / "training.md"), help="page of the block")
+    p.add_argument("--block", default="compare-recipes", help="name of the block in --docs")
+    p.add_argument("--no-docs", action="store_true", help="do not write the docs block")
+    p.add_argument("--from-json", default=None, help="re-render the block of an earlier results file, no training")
+    return p.parse_args(argv)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^\w.=-]+", "_", text.replace("+", "")).strip("_") or "run"
+
+
+def run_dir(args: argparse.Namespace, job: Job) -> Path:
+    """The folder of one run."""
+    data = "synthetic" if args.data == "synthetic" else _slug(Path(args.data).name)
+    return Path(args.runs) / data / (job.family or "-") / _slug(job.model) / _slug(job.recipe) / f"seed{job.seed}"
+
+
+
+
+def train_command(args: argparse.Namespace, job: Job) -> List[str]:
+    """The ``lightops train`` command line of one run."""
+    name, kwargs = parse_model(job.model)
+    recipe = RECIPES[job.recipe]
+    teacher = "" if recipe.teacher is None else str(run_dir(args, Job(job.family, *recipe.teacher, job.seed)) /
+                                                    "last.pt")
+    cmd = [sys.executable, "-m", "lightops.cli", "train", "--model", name, "--data", args.data,
+           "--epochs", str(args.epochs), "--seed", str(job.seed), "--threads", "1", "--quiet",
+           "--eval-every", str(args.epochs), "--out", str(run_dir(args, job)), "--overwrite"]
+    if kwargs:
+        cmd += ["--model-kwargs", json.dumps(kwargs, sort_keys=True)]
+    if args.data == "synthetic":
+        cmd += ["--num-clips", str(args.clips), "--num-eval-clips", str(args.eval_clips), "--cache"]
+    for key in ("clip_seconds", "sample_rate", "n_fft", "hop_length", "n_mels", "batch_size"):
+        if getattr(args, key) is not None:
+            cmd += ["--" + key.replace("_", "-"), f"{getattr(args, key):g}"]
+    cmd += ([] if job.family is None else ["--synthetic-devices", job.family]) + shlex.split(args.train_options)
+    return cmd + [a.replace("{teacher}", teacher) for a in recipe.options]
+
+
+def train_run(args: argparse.Namespace, job: Job) -> Dict[str, Any]:
+    """Train one run, or reuse it when its folder holds a ``metrics.json`` of the same command; its metrics."""
+    out = run_dir(args, job)
+    cmd = train_command(args, job)
+    metrics, record = out / "metrics.json", out / "compare_command.json"
+    same = record.is_file() and json.loads(record.read_text())["argv"] == cmd[1:]
+    if metrics.is_file() and same and not args.fresh:
+        return json.loads(metrics.read_text())
+    t0 = time.perf_counter()
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)
+    if proc.returncode != 0 or not metrics.is_file():
+        raise RuntimeError(f"{job} failed ({shlex.join(cmd)}):\n{proc.stderr[-3000:]}")
+    record.write_text(json.dumps({"argv": cmd[1:]}, indent=1) + "\n")
+    print(f"  {job.family or '':4} {job.model:<28} {job.recipe:<32} seed {job.seed}: "
+          f"{time.perf_counter() - t0:6.0f} s", flush=True)
+    return json.loads(metrics.read_text())
+
+
+def plan(args: argparse.Namespace) -> Tuple[List[Job], List[Job]]:
+    """The runs to report, and the teacher runs first: (first wave with the teachers, second wave of KD runs)."""
+    unknown = [r for r in args.recipes if r not in RECIPES]
+    if unknown:
+        raise SystemExit(f"compare: unknown recipes {unknown}; expected some of {list(RECIPES)}")
+    if args.device_families and args.data != "synthetic":
+        raise SystemExit("compare: --device-families applies to --data synthetic only")
+    families: List[Optional[str]] = list(args.device_families or [None])
+    jobs = [Job(f, m, r, s) for f in families for m in args.models for r in args.recipes for s in args.seeds]
+    kd = [j for j in jobs if RECIPES[j.recipe].teacher is not None]
+    teachers = [Job(j.family, *RECIPES[j.recipe].teacher, j.seed) for j in kd]
+    first = list(dict.fromkeys(teachers + [j for j in jobs if j not in kd]))
+    return first, kd
+
+
+def run(args: argparse.Namespace) -> Dict[str, Any]:
+    """Train (or reuse) every run; the results dict (rows, command, date, machine)."""
+    first, kd = plan(args)
+    wanted = set((f, m, r) for f in args.device_families or [None] for m in args.models for r in args.recipes)
+    metrics: Dict[Job, Dict[str, Any]] = {}
+    with ThreadPoolExecutor(max(1, args.jobs)) as pool:
+        for wave in (first, kd):  # the teachers finish before a distilled run starts
+            metrics.update(zip(wave, pool.map(lambda j: train_run(args, j), wave)))
+    rows = [dict(family=j.family, model=j.model, recipe=j.recipe, seed=j.seed, **run_row(m))
+            for j, m in metrics.items() if (j.family, j.model, j.recipe) in wanted]
+    return dict(rows=rows, command=shlex.join(["python", "-m", "benchmarks.compare", *(args.argv or [])]),
+                date=time.strftime("%Y-%m-%d"),
+                machine=f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+                        f"{max(1, args.jobs)} run(s) at a time of 1 thread")
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run (or re-render) the comparison; print the tables; write the JSON and the docs block."""
+    args = parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
+    if args.from_json:
+        results = json.loads(Path(args.from_json).read_text())
+    else:
+        results = run(args)
+        args.json = args.json or str(ROOT / "benchmarks" / "results" / f"{args.block}.json")
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
+    text = markdown(results)
+    print(text)
+    if not args.no_docs:
+        write_block(args.docs, args.block, text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

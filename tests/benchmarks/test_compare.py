@@ -1,0 +1,102 @@
+"""``python -m benchmarks.compare``: the table's statistics over fake metrics, the plan of runs, and one tiny run end
+to end (train, JSON, docs block, reuse, re-render)."""
+import json
+import math
+import shutil
+from pathlib import Path
+
+import pytest
+
+from benchmarks import compare
+from benchmarks.compare_table import markdown, run_row, summarize
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _metrics(acc, seen, unseen, params=1000, seconds=2.0):
+    per_device = {"a": {"accuracy": seen}, "b": {"accuracy": seen}, "s4": {"accuracy": unseen}}
+    return dict(accuracy=acc, log_loss=1.5, seen={"accuracy": seen, "devices": ["a", "b"]},
+                unseen={"accuracy": unseen, "devices": ["s4"]}, per_device=per_device, params=params, macs=2_500_000,
+                input_size=[1, 32, 63], mean_train_seconds_per_epoch=seconds, epochs=1, batch_size=8, device="cpu",
+                frontend=dict(sample_rate=16000, n_fft=512, hop_length=256, n_mels=32),
+                data=dict(source="synthetic", train_clips=40, eval_clips=40, clip_seconds=1.0,
+                          train_devices=["a", "b"]))
+
+
+def test_summary_is_mean_and_spread_over_seeds():
+    rows = [dict(family=None, model="m", recipe="default", seed=s, **run_row(_metrics(*v)))
+            for s, v in enumerate([(0.5, 0.6, 0.3), (0.7, 0.8, 0.5), (0.6, 0.7, 0.4)])]
+    rows.append(dict(family=None, model="m[op=spc]", recipe="default", seed=0, **run_row(_metrics(0.4, 0.5, 0.2))))
+    one, two = summarize(rows)
+    assert one["seeds"] == [0, 1, 2] and two["seeds"] == [0]
+    assert one["accuracy"]["mean"] == pytest.approx(0.6)
+    assert one["accuracy"]["std"] == pytest.approx(0.1)  # sample standard deviation
+    assert (one["accuracy"]["min"], one["accuracy"]["max"]) == (0.5, 0.7)
+    assert one["drop"]["mean"] == pytest.approx(0.3)
+    assert one["per_device"]["s4"]["mean"] == pytest.approx(0.4)
+    assert one["param_bytes_fp16"] == 2000 and two["drop"]["std"] == 0.0
+    text = markdown(dict(rows=rows, command="python -m benchmarks.compare", date="2026-01-01", machine="test"))
+    assert "| m | default | 60.0 ± 10.0 | 70.0 ± 10.0 | 40.0 ± 10.0 | 30.0 ± 0.0 |" in text
+    assert "| m[op=spc] | default | 40.0 | 50.0 | 20.0 | 30.0 |" in text
+    assert "| 1,000 | 2.5 M | 2.0 kB |" in text
+
+
+def test_missing_unseen_devices_read_as_n_a():
+    m = _metrics(0.5, 0.5, None)
+    m["unseen"]["devices"] = []
+    row = run_row(m)
+    assert row["unseen"] is None and row["drop"] is None
+    (group,) = summarize([dict(family="tau", model="m", recipe="default", seed=0, **row)])
+    assert group["unseen"] is None and not math.isnan(group["accuracy"]["mean"])
+    text = markdown(dict(rows=[dict(family="tau", model="m", recipe="default", seed=0, **row)], command="c",
+                         date="d", machine="x"))
+    assert "Synthetic device family `tau`" in text and "| n/a | n/a |" in text
+
+
+def test_model_specs_and_the_plan_put_teachers_first():
+    assert compare.parse_model("dcase2025_baseline[op=spc,width=0.5]") == ("dcase2025_baseline",
+                                                                           {"op": "spc", "width": 0.5})
+    assert compare.parse_model("dssdn_small") == ("dssdn_small", {})
+    with pytest.raises(SystemExit):
+        compare.parse_model("m[op]")
+    args = compare.parse_args(["--models", "dssdn_small", "--recipes", "default", "recipe dcase + KD (dssdn_large)",
+                               "--seeds", "0", "1"])
+    first, kd = compare.plan(args)
+    assert compare.Job(None, "dssdn_large", "recipe dcase", 0) in first
+    assert [j.recipe for j in kd] == ["recipe dcase + KD (dssdn_large)"] * 2
+    cmd = compare.train_command(args, kd[0])
+    teacher = cmd[cmd.index("--teacher") + 1]
+    assert teacher == str(compare.run_dir(args, compare.Job(None, "dssdn_large", "recipe dcase", 0)) / "last.pt")
+    spc = compare.train_command(compare.parse_args(["--models", "dcase2025_baseline[op=spc]"]),
+                                compare.Job(None, "dcase2025_baseline[op=spc]", "default", 0))
+    assert spc[spc.index("--model-kwargs") + 1] == '{"op": "spc"}'
+    first, _ = compare.plan(compare.parse_args(["--models", "m", "--seeds", "0", "--device-families", "tau", "eq"]))
+    assert [j.family for j in first] == ["tau", "eq"]
+    assert compare.train_command(args, first[1])[-2:] == ["--synthetic-devices", "eq"]
+    with pytest.raises(SystemExit, match="unknown recipes"):
+        compare.plan(compare.parse_args(["--recipes", "nope"]))
+
+
+def test_tiny_comparison_writes_json_and_docs_block(tmp_path):
+    page = tmp_path / "training.md"
+    shutil.copy(ROOT / "docs" / "training.md", page)
+    block = "compare-recipes"
+    if f"<!-- BEGIN {block} -->" not in page.read_text():
+        page.write_text(page.read_text() + f"\n<!-- BEGIN {block} -->\n<!-- END {block} -->\n")
+    argv = ["--models", "dcase2020_baseline", "--recipes", "default", "--seeds", "0", "--epochs", "1",
+            "--clips", "40", "--eval-clips", "40", "--sample-rate", "16000", "--n-fft", "512", "--hop-length", "256",
+            "--n-mels", "32", "--batch-size", "8", "--runs", str(tmp_path / "runs"), "--json",
+            str(tmp_path / "compare.json"), "--docs", str(page), "--block", block]
+    assert compare.main(argv) == 0
+    results = json.loads((tmp_path / "compare.json").read_text())
+    (row,) = results["rows"]
+    assert row["model"] == "dcase2020_baseline" and row["settings"]["n_mels"] == 32 and row["params"] > 0
+    text = page.read_text()
+    assert "| dcase2020_baseline | default |" in text and "python -m benchmarks.compare --models" in text
+    metrics = next((tmp_path / "runs").rglob("metrics.json"))
+    stamp = metrics.stat().st_mtime_ns
+    assert compare.main(argv + ["--no-docs"]) == 0  # the finished run is reused, not retrained
+    assert metrics.stat().st_mtime_ns == stamp
+    page.write_text(text.replace("| dcase2020_baseline | default |", "| stale |"))
+    assert compare.main(["--from-json", str(tmp_path / "compare.json"), "--docs", str(page), "--block", block]) == 0
+    assert "| dcase2020_baseline | default |" in page.read_text()
