@@ -1,16 +1,23 @@
-"""Model factory over timm's registry: lightops' models are timm models, listed and built by name."""
+"""Model factory over timm's registry: lightops' models are timm models, listed and built by name.
+
+:func:`create_model` builds lightops' own models; :func:`build_model` any model a checkpoint may name (lightops'
+models, the reference CNNs, timm's), with a checkpoint's stored arguments; :func:`build_frontend` the front end a
+model expects.
+"""
 from __future__ import annotations
 
 import fnmatch
-from typing import Any, List
+from typing import Any, Dict, List, Optional
 
 import timm
 import torch.nn as nn
 from timm.models import is_model, model_entrypoint
 
 from . import models as _models  # noqa: F401  (registers the models)
+from .audio import FrontEnd
+from .models import DSSDNCfg
 
-__all__ = ["create_model", "list_models", "is_lightops_model"]
+__all__ = ["create_model", "list_models", "is_lightops_model", "known_models", "build_model", "build_frontend"]
 
 
 def is_lightops_model(name: str) -> bool:
@@ -39,3 +46,48 @@ def create_model(name: str, **kwargs: Any) -> nn.Module:
     if not isinstance(name, str) or not is_lightops_model(name):
         raise ValueError(f"unknown model {name!r}; expected one of {list_models()}")
     return timm.create_model(name, **kwargs)
+
+
+def known_models() -> List[str]:
+    """Names :func:`build_model` knows besides timm's: lightops' models, then the reference models."""
+    family = list_models()
+    return family + [n for n in list_models(baselines=True) if n not in family]
+
+
+def build_model(name: str, **kwargs: Any) -> nn.Module:
+    """Build a model by name: a lightops model (reference CNNs included) or any timm model.
+
+    timm models other than lightops' get ``in_chans=1`` unless given (the log-mel has one channel). A DSSDN
+    ``cfg`` may be given as the dict of ``DSSDNCfg.to_dict()`` (as checkpoints store it), so
+    ``build_model(ckpt["model"], **ckpt["model_kwargs"])`` rebuilds any checkpoint's network.
+
+    Raises:
+        ValueError: unknown name (the message lists the known ones) or arguments the model does not take.
+    """
+    if not isinstance(name, str) or not (is_lightops_model(name) or timm.is_model(name)):
+        raise ValueError(f"unknown model {name!r}; expected one of {known_models()} or a timm model name "
+                         f"(timm.list_models())")
+    if isinstance(kwargs.get("cfg"), dict):  # a DSSDNCfg stored as JSON in a checkpoint's model_kwargs
+        kwargs = dict(kwargs, cfg=DSSDNCfg.from_dict(kwargs["cfg"]))
+    try:
+        if is_lightops_model(name):
+            return create_model(name, **kwargs)
+        return timm.create_model(name, **{"in_chans": 1, **kwargs})
+    except TypeError as e:
+        raise ValueError(f"model {name!r} rejected its arguments {kwargs}: {e}") from e
+
+
+def build_frontend(frontend: Optional[Dict[str, Any]] = None, model: Optional[nn.Module] = None,
+                   **overrides: Any) -> FrontEnd:
+    """The :class:`~lightops.audio.FrontEnd` a model expects, in eval mode.
+
+    Args:
+        frontend: a checkpoint's ``frontend`` settings (log-mel and normalisation), or None.
+        model: the model, whose ``pretrained_cfg`` gives the log-mel defaults (no normalisation) where
+            ``frontend`` is silent.
+        overrides: settings that win over both (e.g. ``n_mels``).
+    """
+    cfg = {k: v for k, v in (getattr(model, "pretrained_cfg", None) or {}).items()
+           if k in ("sample_rate", "n_fft", "hop_length", "n_mels")}
+    cfg.update(frontend or {})
+    return FrontEnd.from_config(cfg, **overrides).eval()

@@ -1,43 +1,56 @@
-"""The one checkpoint format: writing (atomic), reading (safe by default), and rebuilding model and front end.
+"""The one checkpoint format: its keys, writing (atomic), reading (safe by default), and the model it describes.
 
-A checkpoint is a dict saved with ``torch.save``:
-
-========================  ==========================================================================================
-key                       content
-========================  ==========================================================================================
-``format_version``        :data:`FORMAT_VERSION` (files without it are read as version 1)
-``model``                 the model's name: a lightops model, a reference model, or any timm model
-``model_kwargs``          keyword arguments of :func:`build_model` as plain values (a ``DSSDNCfg`` as ``to_dict()``)
-``state_dict``            the weights (``module.`` prefixes from DistributedDataParallel are stripped on load)
-``frontend``              :meth:`lightops.audio.FrontEnd.config`: log-mel settings and input normalisation (optional)
-``classes``               class names in the order of the model's outputs (optional)
-``input_size``            ``[C, F, T]`` the model was trained on (optional)
-others                    what ``lightops train`` needs to resume exactly (optimizer, scheduler, RNG states, history)
-========================  ==========================================================================================
-
-:func:`save_checkpoint` writes through :func:`lightops.fileio.atomic_save`. :func:`read_checkpoint` loads with
-``torch.load(weights_only=True)`` (tensors and plain data, numpy arrays allowed for RNG states); ``trusted=True``
-falls back to full unpickling for files you trust. :func:`load_model` rebuilds the network (:func:`build_model`)
-and its front end (:func:`build_frontend`); train, eval, export and predict all go through these functions.
+A checkpoint is a dict saved with ``torch.save``; :data:`CHECKPOINT_KEYS` is the table of its keys and what each
+holds (``lightops train`` writes all of them; :data:`REQUIRED_KEYS` are what any checkpoint needs).
+:func:`save_checkpoint` writes through :func:`lightops.fileio.atomic_save` and refuses keys outside the table.
+:func:`read_checkpoint` loads with ``torch.load(weights_only=True)`` (tensors and plain data, numpy arrays allowed
+for RNG states); ``trusted=True`` falls back to full unpickling for files you trust. :func:`load_model` rebuilds
+the network (:func:`lightops._factory.build_model`) and returns it as a :class:`LoadedModel` with its front-end
+settings; train, eval, export and predict all go through these functions.
 """
 import os
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
-import timm
 import torch
 import torch.nn as nn
 
-from ._factory import create_model, is_lightops_model, list_models
+from ._factory import build_frontend, build_model, known_models
 from .audio import FrontEnd
 from .fileio import PathLike, atomic_save
-from .models import DSSDNCfg
 
-__all__ = ["FORMAT_VERSION", "REQUIRED_KEYS", "save_checkpoint", "read_checkpoint", "build_model", "known_models",
-           "build_frontend", "LoadedModel", "load_model", "resolve_model", "check_classes", "DEFAULT_INPUT_SIZE"]
+__all__ = ["FORMAT_VERSION", "CHECKPOINT_KEYS", "REQUIRED_KEYS", "save_checkpoint", "read_checkpoint", "LoadedModel",
+           "load_model", "resolve_model", "check_classes", "DEFAULT_INPUT_SIZE"]
 
 FORMAT_VERSION = 1
 """Version of the checkpoint layout; bumped when a key changes meaning."""
+
+CHECKPOINT_KEYS: Dict[str, str] = {
+    # the model: what load_model reads
+    "format_version": "FORMAT_VERSION (added by save_checkpoint; files without it are read as version 1)",
+    "model": "the model's name: a lightops model, a reference model, or any timm model",
+    "model_kwargs": "keyword arguments of build_model as plain values (a DSSDNCfg as to_dict()); default {}",
+    "state_dict": "the weights (module. prefixes from DistributedDataParallel are stripped on load)",
+    "frontend": "FrontEnd.config(): log-mel settings and input normalisation",
+    "classes": "class names in the order of the model's outputs",
+    "input_size": "[C, F, T] of one training input",
+    "clip_seconds": "seconds of one training clip (TrainConfig.clip_length)",
+    # the run: what `lightops train --resume` and `lightops eval` read
+    "args": "TrainConfig.to_dict() of the run",
+    "epoch": "epochs done",
+    "global_step": "optimizer steps done",
+    "optimizer": "the optimizer's state_dict",
+    "scheduler": "the learning-rate scheduler's state_dict",
+    "scaler": "the CUDA loss scaler's state_dict, or None",
+    "rng": "rank 0's generator states (torch, numpy, random) and the next epoch's data order",
+    "rng_per_rank": "every rank's generator states, in rank order",
+    "history": "one record per epoch: losses, accuracies, learning rate, seconds",
+    "train_devices": "recording devices of the training split (the seen devices)",
+    "world_size": "processes of the run",
+    "global_batch_size": "clips per optimizer step over all processes",
+    "versions": "torch and timm versions that wrote the file",
+}
+"""The keys of a checkpoint and what each holds; every key is optional except :data:`REQUIRED_KEYS`."""
 
 REQUIRED_KEYS = ("model", "state_dict")
 """Keys every checkpoint must hold (``model_kwargs`` defaults to ``{}``)."""
@@ -49,11 +62,15 @@ def save_checkpoint(ckpt: Dict[str, Any], path: PathLike) -> None:
     """Write ``ckpt`` atomically (``format_version`` added when missing).
 
     Raises:
-        ValueError: ``ckpt`` lacks a key of :data:`REQUIRED_KEYS`.
+        ValueError: ``ckpt`` lacks a key of :data:`REQUIRED_KEYS` or holds one that is not in :data:`CHECKPOINT_KEYS`.
     """
     missing = [k for k in REQUIRED_KEYS if k not in ckpt]
     if missing:
         raise ValueError(f"save_checkpoint: the checkpoint dict lacks keys {missing}")
+    unknown = sorted(k for k in ckpt if k not in CHECKPOINT_KEYS)
+    if unknown:
+        raise ValueError(f"save_checkpoint: keys {unknown} are not in the checkpoint format; expected keys of "
+                         f"lightops.checkpoint.CHECKPOINT_KEYS {list(CHECKPOINT_KEYS)}")
     atomic_save({"format_version": FORMAT_VERSION, **ckpt}, path)
 
 
@@ -117,51 +134,6 @@ def read_checkpoint(path: PathLike, *, trusted: bool = False,
     return ckpt
 
 
-def known_models() -> List[str]:
-    """Names :func:`build_model` knows besides timm's: lightops' models, then the reference models."""
-    family = list_models()
-    return family + [n for n in list_models(baselines=True) if n not in family]
-
-
-def build_model(name: str, **kwargs: Any) -> nn.Module:
-    """Build a model by name: a lightops model (reference CNNs included) or any timm model.
-
-    timm models other than lightops' get ``in_chans=1`` unless given (the log-mel has one channel). A DSSDN
-    ``cfg`` may be given as the dict of ``DSSDNCfg.to_dict()`` (as checkpoints store it), so
-    ``build_model(ckpt["model"], **ckpt["model_kwargs"])`` rebuilds any checkpoint's network.
-
-    Raises:
-        ValueError: unknown name (the message lists the known ones) or arguments the model does not take.
-    """
-    if not isinstance(name, str) or not (is_lightops_model(name) or timm.is_model(name)):
-        raise ValueError(f"unknown model {name!r}; expected one of {known_models()} or a timm model name "
-                         f"(timm.list_models())")
-    if isinstance(kwargs.get("cfg"), dict):  # a DSSDNCfg stored as JSON in a checkpoint's model_kwargs
-        kwargs = dict(kwargs, cfg=DSSDNCfg.from_dict(kwargs["cfg"]))
-    try:
-        if is_lightops_model(name):
-            return create_model(name, **kwargs)
-        return timm.create_model(name, **{"in_chans": 1, **kwargs})
-    except TypeError as e:
-        raise ValueError(f"model {name!r} rejected its arguments {kwargs}: {e}") from e
-
-
-def build_frontend(frontend: Optional[Dict[str, Any]] = None, model: Optional[nn.Module] = None,
-                   **overrides: Any) -> FrontEnd:
-    """The :class:`~lightops.audio.FrontEnd` a model expects, in eval mode.
-
-    Args:
-        frontend: a checkpoint's ``frontend`` settings (log-mel and normalisation), or None.
-        model: the model, whose ``pretrained_cfg`` gives the log-mel defaults (no normalisation) where
-            ``frontend`` is silent.
-        overrides: settings that win over both (e.g. ``n_mels``).
-    """
-    cfg = {k: v for k, v in (getattr(model, "pretrained_cfg", None) or {}).items()
-           if k in ("sample_rate", "n_fft", "hop_length", "n_mels")}
-    cfg.update(frontend or {})
-    return FrontEnd.from_config(cfg, **overrides).eval()
-
-
 @dataclass
 class LoadedModel:
     """A model ready for inference and what its input expects.
@@ -203,7 +175,6 @@ class LoadedModel:
             "n_mels", DEFAULT_INPUT_SIZE[1])
         return getattr(self.model, "in_chans", 1), int(n_mels), DEFAULT_INPUT_SIZE[2]
 
-
     def clip_samples(self) -> int:
         """Samples of one model input: the training clip length, else what gives ``default_input_size()``'s frames."""
         fe = self.front_end()
@@ -213,11 +184,9 @@ class LoadedModel:
 
 
 def _clip_seconds(ckpt: Dict[str, Any]) -> Optional[float]:
-    """The training clip length a ``lightops train`` checkpoint's options imply (None for other files)."""
-    args = ckpt.get("args")
-    if not isinstance(args, dict) or "data" not in args:
-        return None
-    return float(args.get("clip_seconds") or (1.0 if args["data"] == "synthetic" else 10.0))
+    """The training clip length a ``lightops train`` checkpoint records (None for other files)."""
+    value = ckpt.get("clip_seconds")
+    return float(value) if value else None
 
 
 def _strip_ddp(state: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:

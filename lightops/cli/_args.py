@@ -1,9 +1,11 @@
-"""Argument types shared by the ``lightops`` subcommands."""
+"""Argument types shared by the ``lightops`` subcommands, and the options generated from a config dataclass."""
 import argparse
+import dataclasses
 import json
-from typing import Any, Callable, Dict, Optional, Sequence, Tuple
+import typing
+from typing import Any, Callable, Collection, Dict, Mapping, Optional, Sequence, Tuple
 
-__all__ = ["parse_size", "json_dict", "subcommand"]
+__all__ = ["parse_size", "json_dict", "subcommand", "add_config_arguments", "given_options"]
 
 
 def parse_size(text: str) -> Tuple[int, int, int]:
@@ -57,3 +59,77 @@ def subcommand(name: str, help: str, description: str,
     add_parser.__doc__ = f"Add ``{name}`` to the subcommands of ``lightops``."
     main.__doc__ = f"``lightops {name}`` as a function: parse ``argv`` and run; returns the exit code."
     return add_parser, main
+
+
+def _kind(hint: Any) -> Any:
+    """The type of a field's values: ``Optional[X]`` -> ``X``; ``Dict[...]`` -> dict; ``Tuple[X, ...]`` -> tuple."""
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    if typing.get_origin(hint) is typing.Union and len(args) == 1:
+        hint = args[0]
+    return typing.get_origin(hint) or hint
+
+
+def _shown(value: Any) -> str:
+    return ("on" if value else "off") if isinstance(value, bool) else str(value)
+
+
+def _help(f: dataclasses.Field, presets: Mapping[str, Mapping[str, Any]]) -> str:
+    """The field's help text, its default (unless None or empty: the text says what happens) and preset values."""
+    text = f.metadata["help"]
+    default = f.default_factory() if f.default is dataclasses.MISSING else f.default  # type: ignore[misc]
+    notes = [] if default is None or default in ((), {}) else [f"default {_shown(default)}"]
+    notes += [f"{name}: {_shown(values[f.name])}" for name, values in presets.items() if f.name in values]
+    return (f"{text} ({'; '.join(notes)})" if notes else text).replace("%", "%%")
+
+
+def add_config_arguments(parser: argparse.ArgumentParser, cls: type, names: Optional[Collection[str]] = None, *,
+                         explicit_only: bool = False, presets: Optional[Mapping[str, Mapping[str, Any]]] = None,
+                         groups: Optional[Mapping[str, Tuple[str, str]]] = None) -> argparse.ArgumentParser:
+    """Add one option per field of the dataclass ``cls`` that has a help text (``field(metadata={"help": ...})``).
+
+    The option is ``--field-name`` (or the field's ``flag``), with the field's type, ``choices`` and ``metavar``; a
+    bool field gives ``--name`` / ``--no-name``, a dict field a JSON object, a tuple field one or more values.
+    Its help is the field's, with the default and the preset values appended.
+
+    Args:
+        parser: where to add the options.
+        cls: the dataclass, e.g. :class:`lightops.train.TrainConfig`.
+        names: only these fields (None: all), in the order of the dataclass.
+        explicit_only: leave options that are not given out of the namespace (``argparse.SUPPRESS``), so that
+            :func:`given_options` returns only what the user typed; otherwise the field's default is the default.
+        presets: named sets of field values (e.g. ``RECIPES``) whose values the help lists.
+        groups: ``group name -> (title, description)`` of the help sections the fields' ``group`` names.
+    """
+    hints = typing.get_type_hints(cls)
+    sections: Dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        if "help" not in f.metadata or (names is not None and f.name not in names):
+            continue
+        meta, kind = f.metadata, _kind(hints[f.name])
+        kw: Dict[str, Any] = dict(help=_help(f, {k: v for k, v in (presets or {}).items() if v}))
+        if kind is bool:
+            kw["action"] = argparse.BooleanOptionalAction
+        elif kind is dict:
+            kw["type"] = json_dict
+        elif kind is tuple:
+            kw["nargs"] = "+"
+        else:
+            kw["type"] = kind
+        kw.update({k: meta[k] for k in ("choices", "metavar") if k in meta})
+        if explicit_only:
+            kw["default"] = argparse.SUPPRESS
+        else:
+            kw["default"] = f.default_factory() if f.default is dataclasses.MISSING else f.default  # type: ignore
+        group = meta.get("group")
+        target: Any = parser
+        if group and groups and group in groups:
+            target = sections.get(group) or sections.setdefault(group, parser.add_argument_group(*groups[group]))
+        target.add_argument(meta.get("flag", "--" + f.name.replace("_", "-")), dest=f.name, **kw)
+    return parser
+
+
+def given_options(ns: argparse.Namespace, cls: type, names: Optional[Collection[str]] = None) -> Dict[str, Any]:
+    """The values in ``ns`` of the fields of the dataclass ``cls`` (only ``names`` when given; tuples as tuples)."""
+    out = {f.name: getattr(ns, f.name) for f in dataclasses.fields(cls)
+           if hasattr(ns, f.name) and (names is None or f.name in names)}
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in out.items()}

@@ -3,26 +3,22 @@ import argparse
 
 import torch
 
-from lightops.train import evaluate_checkpoint
+from lightops.train import TrainConfig, evaluate_checkpoint
 
-from ._args import subcommand
+from ._args import add_config_arguments, subcommand
 from .train import USER_ERRORS
 
 __all__ = ["add_arguments", "add_parser", "main"]
 
 
 def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Add the ``lightops eval`` options to ``p``."""
+    """Add the ``lightops eval`` options to ``p``: its own, and ``data``, ``workers``, ``device``, ``threads`` and
+    ``quiet`` as :class:`~lightops.train.TrainConfig` defines them (the evaluate split of ``--data`` is used)."""
     p.add_argument("checkpoint", help="a last.pt written by lightops train")
-    p.add_argument("--data", default="synthetic", help="'synthetic' or a TAU 2020 Mobile folder (evaluate split)")
     p.add_argument("--out", default=None, help="output folder (default: eval/ next to the checkpoint)")
     p.add_argument("--batch-size", type=int, default=64, help="clips per batch (default 64)")
-    p.add_argument("--workers", type=int, default=0, help="DataLoader workers (default 0)")
     p.add_argument("--num-clips", type=int, default=None, help="synthetic evaluation clips (default: as trained)")
-    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
-    p.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
-    p.add_argument("--quiet", action="store_true", help="no progress bar or summary line")
-    return p
+    return add_config_arguments(p, TrainConfig, ("data", "workers", "device", "threads", "quiet"))
 
 
 def _run(ns: argparse.Namespace) -> int:

@@ -5,39 +5,37 @@ import sys
 
 from lightops.checkpoint import read_checkpoint
 from lightops.train import TrainConfig, build_datasets
+from lightops.train.data import frontend_settings
 from lightops.train.teacher import FRONTEND_KEYS, check_teachers, compute_teacher_logits, save_teacher_logits
 
-from ._args import subcommand
+from ._args import add_config_arguments, given_options, subcommand
 from .train import USER_ERRORS
 
 __all__ = ["add_arguments", "add_parser", "main"]
 
+_DATA_OPTIONS = ("data", "clip_seconds", "num_clips", "data_seed", "fold", "resample")
+
 
 def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Add the ``lightops logits`` options to ``p``."""
+    """Add the ``lightops logits`` options to ``p``: its own, and the data options of
+    :class:`~lightops.train.TrainConfig` (the training split of ``--data`` is used; give the options of the run the
+    logits are for)."""
     p.add_argument("teachers", nargs="+", help="teacher checkpoints (last.pt from lightops train); an ensemble is "
                                                "averaged")
-    p.add_argument("--data", default="synthetic", help="'synthetic' or a TAU 2020 Mobile folder (its train split)")
     p.add_argument("--out", required=True, help="output file (torch.save), written atomically")
-    p.add_argument("--num-clips", type=int, default=None, help="synthetic training clips (default 1000)")
-    p.add_argument("--clip-seconds", type=float, default=None, help="clip length (default 1 s synthetic, 10 s TAU)")
-    p.add_argument("--data-seed", type=int, default=0, help="seed of the synthetic data (default 0)")
-    p.add_argument("--fold", type=int, default=1, help="TAU fold (default 1)")
-    p.add_argument("--resample", action="store_true", help="resample TAU files at another rate")
     p.add_argument("--batch-size", type=int, default=64, help="clips per forward pass (default 64)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    return p
+    return add_config_arguments(p, TrainConfig, _DATA_OPTIONS, explicit_only=True)
+
 
 
 def _run(ns: argparse.Namespace) -> int:
     try:
         frontend = read_checkpoint(ns.teachers[0]).get("frontend") or {}
         settings = {k: frontend[k] for k in FRONTEND_KEYS if k in frontend}
-        cfg = TrainConfig(data=ns.data, num_clips=ns.num_clips, clip_seconds=ns.clip_seconds, data_seed=ns.data_seed,
-                          fold=ns.fold, resample=ns.resample, **settings)
+        cfg = TrainConfig(**given_options(ns, TrainConfig, _DATA_OPTIONS), **settings)
         train_set, _ = build_datasets(cfg)
-        check_teachers(ns.teachers, list(train_set.classes), dict(sample_rate=cfg.sample_rate, n_fft=cfg.n_fft,
-                                                                  hop_length=cfg.hop_length, n_mels=cfg.n_mels))
+        check_teachers(ns.teachers, list(train_set.classes), frontend_settings(cfg))
         table = compute_teacher_logits(ns.teachers, train_set, batch_size=ns.batch_size,
                                        progress=not ns.quiet and sys.stderr.isatty())
         save_teacher_logits(table, ns.out)

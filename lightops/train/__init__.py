@@ -6,11 +6,11 @@
   ``metrics.json`` and figures; under ``torchrun`` the same call trains with DDP (:mod:`~lightops.train.distributed`).
 - :func:`evaluate_checkpoint` / :func:`evaluate` (:mod:`~lightops.train.evaluation`): accuracy, log loss,
   per-device (seen / unseen) figures (:mod:`~lightops.train.metrics`).
-- :func:`build_model`: lightops models, the DCASE baseline CNN and timm models (:mod:`lightops.checkpoint`).
+- :func:`build_model`: lightops models, the reference CNNs and timm models, by name (:mod:`lightops._factory`).
 
 The command line lives in :mod:`lightops.cli` (``train``, ``eval``, ``logits``).
 """
-from ..checkpoint import build_model, known_models
+from .._factory import build_model, known_models
 from .config import TrainConfig
 from .data import build_datasets
 from .distributed import DistEnv, ShardedBatchSampler, init_distributed

@@ -30,17 +30,16 @@ def build_datasets(cfg: TrainConfig) -> Tuple[Dataset, Dataset]:
         FileNotFoundError: ``cfg.data`` is neither ``"synthetic"`` nor an existing folder, or a TAU file is missing.
         ValueError: an empty split or bad metadata.
     """
-    if cfg.data == "synthetic":
-        seconds = cfg.clip_seconds or 1.0
-        n_train = cfg.num_clips or 1000
-        n_eval = cfg.num_eval_clips or max(n_train // 2, 1)
-        kw = dict(clip_seconds=seconds, sample_rate=cfg.sample_rate, seed=cfg.data_seed)
+    if cfg.synthetic:
+        n_train, n_eval = cfg.synthetic_clips()
+        kw = dict(clip_seconds=cfg.clip_length, sample_rate=cfg.sample_rate, seed=cfg.data_seed,
+                  device_family=cfg.synthetic_devices)
         return _subset(SyntheticScenes("train", num_clips=n_train, **kw), cfg), SyntheticScenes(
             "evaluate", num_clips=n_eval, **kw)
     if not os.path.isdir(cfg.data):
         raise FileNotFoundError(f"data folder not found: {cfg.data!r}; expected 'synthetic' or the folder of a TAU "
                                 f"Urban Acoustic Scenes 2020 Mobile download (with evaluation_setup/ and audio/)")
-    kw = dict(fold=cfg.fold, clip_seconds=cfg.clip_seconds or 10.0, sample_rate=cfg.sample_rate,
+    kw = dict(fold=cfg.fold, clip_seconds=cfg.clip_length, sample_rate=cfg.sample_rate,
               resample=cfg.resample)
     return (_subset(TAUUrbanAcousticScenes2020Mobile(cfg.data, "train", **kw), cfg),
             TAUUrbanAcousticScenes2020Mobile(cfg.data, "evaluate", **kw))

@@ -1,6 +1,6 @@
 """A training run from a :class:`~lightops.train.TrainConfig`: set-up, resume, epochs, checkpoints, results.
 
-``train(cfg)`` writes ``OUT/last.pt`` (the checkpoint format of :mod:`lightops.checkpoint`) after every epoch,
+``train(cfg)`` writes ``OUT/last.pt`` after every epoch (every key of :data:`lightops.checkpoint.CHECKPOINT_KEYS`),
 and ``OUT/metrics.json``, ``OUT/curves.png``, ``OUT/confusion.png`` when the run is complete. Only rank 0 writes.
 
 Reproducibility: the model is initialised from ``seed``; the data order of epoch ``e`` comes from a generator
@@ -26,8 +26,9 @@ from timm.optim import create_optimizer_v2
 from timm.scheduler import create_scheduler_v2
 from torch.utils.data import DataLoader, Dataset
 
+from .._factory import build_model, known_models
 from ..audio import FreqMixStyle, FrontEnd, LogMel
-from ..checkpoint import build_model, known_models, read_checkpoint, save_checkpoint
+from ..checkpoint import read_checkpoint, save_checkpoint
 from ..data import DeviceImpulseResponses, TimeRoll
 from ..fileio import atomic_write_json, check_writable_dir
 from .config import RESUME_FREE, TrainConfig
@@ -52,15 +53,11 @@ from .metrics import model_complexity
 from .plots import plot_confusion_matrix, plot_training_curves
 from .teacher import check_teachers, compute_teacher_logits, load_teacher_logits, save_teacher_logits, teacher_table
 
-__all__ = ["train", "check_model_name", "CHECKPOINT_NAME", "CHECKPOINT_KEYS", "METRICS_NAME", "CURVES_NAME",
-           "CONFUSION_NAME"]
+__all__ = ["train", "check_model_name", "CHECKPOINT_NAME", "METRICS_NAME", "CURVES_NAME", "CONFUSION_NAME"]
 
 CHECKPOINT_NAME = "last.pt"
 CURVES_NAME = "curves.png"
 TEACHER_LOGITS_NAME = "teacher_logits.pt"
-CHECKPOINT_KEYS = ("format_version", "model", "model_kwargs", "state_dict", "optimizer", "scheduler", "epoch", "rng",
-                   "args", "classes", "frontend", "history", "train_devices")
-"""Keys every training checkpoint holds (:mod:`lightops.checkpoint` reads the first four)."""
 
 
 def check_model_name(name: str) -> None:
@@ -315,7 +312,7 @@ class _Run:
             rng=dict(rng_per_rank[0], data_order=dict(seed=cfg.seed, epoch=epoch + 1, state=next_order.get_state())),
             rng_per_rank=rng_per_rank, args=cfg.to_dict(), classes=data.classes, frontend=engine.frontend.config(),
             history=history, train_devices=data.train_devices, world_size=self.env.world_size,
-            global_batch_size=sampler.global_batch_size, input_size=list(self.input_size),
+            global_batch_size=sampler.global_batch_size, input_size=list(self.input_size), clip_seconds=cfg.clip_length,
             versions=dict(torch=torch.__version__, timm=timm.__version__)), self.ckpt_path)
 
     def fit(self) -> Dict[str, Any]:
@@ -390,7 +387,7 @@ class _Run:
             complete=True, model=cfg.model, model_kwargs=self.model_kwargs, params=self.params, macs=self.macs,
             input_size=list(self.input_size), classes=data.classes, epochs=cfg.epochs, **last_eval,
             data=dict(source=cfg.data, train_clips=len(data.train_set), eval_clips=len(data.eval_set),
-                      clip_seconds=cfg.clip_seconds or (1.0 if cfg.data == "synthetic" else 10.0),
+                      clip_seconds=cfg.clip_length,
                       sample_rate=cfg.sample_rate, train_devices=data.train_devices),
             world_size=env.world_size, replicas_identical=len(set(digests)) == 1, params_sha256=digests[0],
             accum_steps=cfg.accum_steps, batch_size=cfg.batch_size, global_batch_size=sampler.global_batch_size,
@@ -405,7 +402,7 @@ class _Run:
         """``metrics.json``, the curves and the confusion matrix (rank 0)."""
         cfg, out = self.cfg, self.out
         atomic_write_json(result, os.path.join(out, METRICS_NAME))
-        title = f"{cfg.model} on {'synthetic scenes' if cfg.data == 'synthetic' else 'TAU 2020 Mobile'}"
+        title = f"{cfg.model} on {'synthetic scenes' if cfg.synthetic else 'TAU 2020 Mobile'}"
         plot_training_curves(result["history"], os.path.join(out, CURVES_NAME), title=title)
         plot_confusion_matrix(result["confusion_matrix"], data.classes, os.path.join(out, CONFUSION_NAME),
                               title=f"{title}: accuracy {result['accuracy']:.1%}")

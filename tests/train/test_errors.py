@@ -26,9 +26,9 @@ def test_unknown_model(tmp_path):
 
 @pytest.mark.parametrize("epochs", [0, -1])
 def test_epochs_must_be_positive(epochs, tmp_path):
-    with pytest.raises(ValueError, match="epochs must be a positive int"):
+    with pytest.raises(ValueError, match="epochs must be an int >= 1"):
         TrainConfig(epochs=epochs)
-    with pytest.raises(SystemExit, match="epochs must be a positive int"):
+    with pytest.raises(SystemExit, match="epochs must be an int >= 1"):
         train_main(TINY_ARGS + ["--epochs", str(epochs), "--out", str(tmp_path / "run")])
     assert not (tmp_path / "run").exists()
 
@@ -64,7 +64,7 @@ def test_empty_split(fake_tau, tmp_path):
     root = shutil.copytree(fake_tau, tmp_path / "tau")
     (root / "evaluation_setup" / "fold1_evaluate.csv").write_text("filename\tscene_label\n")
     _fails(["--data", str(root), "--out", str(tmp_path / "run")], "'evaluate' is empty")
-    _fails(["--num-clips", "0", "--out", str(tmp_path / "run")], "num_clips must be a positive int")
+    _fails(["--num-clips", "0", "--out", str(tmp_path / "run")], "num_clips must be an int >= 1")
     assert not (tmp_path / "run").exists()
 
 

@@ -6,13 +6,12 @@ import pytest
 import timm
 import torch
 
-from lightops.checkpoint import read_checkpoint
+from lightops.checkpoint import CHECKPOINT_KEYS, load_model, read_checkpoint
 from lightops.cli.eval import main as eval_main
 from lightops.cli.train import main as train_main
 from lightops.data import TAU_CLASSES
 from lightops.fileio import atomic_save, atomic_write
 from lightops.train import TrainConfig, train
-from lightops.train.run import CHECKPOINT_KEYS
 from tests.train.common import TINY, TINY_ARGS
 
 
@@ -29,7 +28,8 @@ def test_cli_train_then_eval(tmp_path):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     ckpt = read_checkpoint(out / "last.pt")
-    assert set(CHECKPOINT_KEYS) <= set(ckpt)
+    assert set(ckpt) == set(CHECKPOINT_KEYS)  # the format's table is what a run writes, no more, no less
+    assert ckpt["clip_seconds"] == TINY["clip_seconds"] and load_model(ckpt).clip_samples() == 8000
     assert ckpt["model"] == "dssdn_small" and ckpt["model_kwargs"] == {"width": 0.25, "num_classes": 10}
     assert ckpt["epoch"] == 1 and ckpt["args"]["epochs"] == 1 and ckpt["classes"] == list(TAU_CLASSES)
     assert {"torch", "numpy", "python", "data_order"} <= set(ckpt["rng"])
@@ -95,3 +95,13 @@ def test_atomic_write_keeps_the_old_file_on_error(tmp_path):
             fh.write(b"half a checkpoint")
             raise RuntimeError("crash while writing")
     assert torch.load(path)["epoch"] == 1 and _no_temp_files(tmp_path)
+
+
+def test_save_checkpoint_refuses_keys_outside_the_format(tmp_path):
+    from lightops.checkpoint import save_checkpoint
+
+    with pytest.raises(ValueError, match=r"keys \['weights'\] are not in the checkpoint format"):
+        save_checkpoint(dict(model="dssdn_small", state_dict={}, weights={}), tmp_path / "x.pt")
+    with pytest.raises(ValueError, match="lacks keys"):
+        save_checkpoint(dict(model="dssdn_small"), tmp_path / "x.pt")
+    assert not (tmp_path / "x.pt").exists()
