@@ -1,12 +1,13 @@
 """``lightops predict``: scene labels for recordings in DCASE's submission format, or for a live stream."""
 import argparse
 import sys
-from typing import BinaryIO, Sequence
+from typing import BinaryIO, Callable, Sequence
 
 import numpy as np
 
 from lightops.deploy.predict import Predictor, predict_files, write_predictions
 from lightops.deploy.streaming import StreamingClassifier
+from lightops.fileio import atomic_write
 
 from ._args import subcommand
 
@@ -15,19 +16,36 @@ __all__ = ["add_arguments", "add_parser", "main"]
 _FORMATS = {"f32": np.float32, "s16": np.int16}
 
 
+def _positive(kind: type) -> Callable[[str], object]:
+    """An argparse type: a number of ``kind`` above 0 (argparse names the option in its error)."""
+
+    def parse(text: str) -> object:
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or not value > 0 or value != value or value == float("inf"):
+            raise argparse.ArgumentTypeError(f"expected a positive {kind.__name__}, got {text!r}")
+        return value
+
+    parse.__name__ = f"positive {kind.__name__}"
+    return parse
+
+
 def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Add the ``lightops predict`` options to ``p``."""
     p.add_argument("model", help="a last.pt from lightops train, or an .onnx from lightops export")
     p.add_argument("paths", nargs="*", help="audio files and folders (searched recursively)")
     p.add_argument("--out", default="predictions.csv", help="tab-separated output (default predictions.csv)")
-    p.add_argument("--window", type=float, default=None, help="window in seconds (default: the model's clip)")
-    p.add_argument("--hop", type=float, default=None, help="hop between windows in seconds (default: the window; "
-                                                           "half the window with --stream)")
+    p.add_argument("--window", type=_positive(float), default=None,
+                   help="window in seconds (default: the model's clip)")
+    p.add_argument("--hop", type=_positive(float), default=None,
+                   help="hop between windows in seconds (default: the window; half the window with --stream)")
     p.add_argument("--per-window", action="store_true", help="one row per window, with its onset in seconds")
     p.add_argument("--resample", action="store_true", help="resample files at another rate instead of failing them")
     p.add_argument("--errors", default=None, help="write the files that failed, with their reason, to this file")
-    p.add_argument("--batch-size", type=int, default=32, help="windows per model call (default 32)")
-    p.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads (default 1)")
+    p.add_argument("--batch-size", type=_positive(int), default=32, help="windows per model call (default 32)")
+    p.add_argument("--threads", type=_positive(int), default=1, help="onnxruntime intra-op threads (default 1)")
     p.add_argument("--stream", action="store_true", help="read raw mono audio from standard input at the model's "
                                                          "sample rate; print one line per window")
     p.add_argument("--stream-format", choices=sorted(_FORMATS), default="f32",
@@ -43,7 +61,7 @@ def _stream(predictor: Predictor, args: argparse.Namespace, source: BinaryIO) ->
     scale = 1.0 / 32768.0 if args.stream_format == "s16" else 1.0
     chunk_bytes = stream.hop * dtype.itemsize
     print("onset\tscene_label\t" + "\t".join(stream.classes), flush=True)
-    pending = b""
+    pending, received = b"", 0
     while True:
         data = source.read(chunk_bytes)
         if not data:
@@ -52,7 +70,15 @@ def _stream(predictor: Predictor, args: argparse.Namespace, source: BinaryIO) ->
         usable = len(pending) - len(pending) % dtype.itemsize
         samples = np.frombuffer(pending[:usable], dtype=dtype).astype(np.float32) * scale
         pending = pending[usable:]
-        for onset, probs in stream.push(samples):
+        if not samples.size:
+            continue
+        try:
+            windows = stream.push(samples)
+        except ValueError as e:  # the stream stops: later onsets would be wrong without these samples
+            raise SystemExit(f"lightops predict: standard input, samples {received}-{received + samples.size - 1}: "
+                             f"{e}; the stream stopped there") from None
+        received += samples.size
+        for onset, probs in windows:
             _print_window(onset, probs, stream.classes)
     for onset, probs in stream.flush():
         _print_window(onset, probs, stream.classes)
@@ -80,7 +106,7 @@ def _run(args: argparse.Namespace) -> int:
     for name, reason in errors.items():
         print(f"lightops predict: {name}: {reason}", file=sys.stderr)
     if args.errors:
-        with open(args.errors, "w", encoding="utf-8") as fh:
+        with atomic_write(args.errors, "w") as fh:
             fh.writelines(f"{name}\t{reason}\n" for name, reason in errors.items())
     if not args.quiet:
         print(f"wrote {args.out}: {len(predictions)} row(s); {len(errors)} file(s) failed")

@@ -24,11 +24,38 @@ from ..audio import FrontEnd
 from ..checkpoint import LoadedModel, load_model
 from ..data import AudioFileError, fit_length, read_audio
 from ..fileio import PathLike, atomic_write
+from ..validation import check_int
 
-__all__ = ["Predictor", "Prediction", "window_starts", "find_audio", "predict_files", "write_predictions",
-           "AUDIO_EXTENSIONS"]
+__all__ = ["Predictor", "Prediction", "NonFiniteError", "window_starts", "find_audio", "predict_files",
+           "write_predictions", "check_finite", "AUDIO_EXTENSIONS"]
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".au")
+
+
+class NonFiniteError(ValueError):
+    """Audio holding NaN or infinite samples, or a model giving non-finite outputs: nothing to classify."""
+
+
+def check_finite(x: np.ndarray, what: str) -> None:
+    """Raise :class:`NonFiniteError` naming ``what`` when ``x`` holds NaN or infinite values."""
+    bad = ~np.isfinite(x)
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        raise NonFiniteError(f"{what} holds {int(bad.sum())} non-finite sample(s) (NaN or inf; the first at index "
+                             f"{first}): finite audio expected")
+
+
+def _positive_samples(seconds: Optional[float], name: str, sample_rate: int) -> Optional[int]:
+    """Samples of a duration in seconds (None stays None); ``ValueError`` naming ``name`` unless >= 1 sample."""
+    if seconds is None:
+        return None
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not np.isfinite(seconds):
+        raise ValueError(f"{name} must be a positive duration in seconds, got {seconds!r}")
+    n = int(round(seconds * sample_rate))
+    if n < 1:
+        raise ValueError(f"{name} must be a positive duration in seconds (at least one sample at {sample_rate} Hz), "
+                         f"got {seconds!r}")
+    return n
 
 
 def window_starts(num_samples: int, window: int, hop: int) -> List[int]:
@@ -96,7 +123,13 @@ class Predictor:
 
         if not os.path.isfile(path):
             raise FileNotFoundError(f"ONNX file not found: {path}")
-        session = ort_session(path, threads)
+        try:
+            session = ort_session(path, threads)
+        except ImportError:
+            raise
+        except Exception as e:  # onnxruntime raises its own classes (InvalidProtobuf, InvalidArgument, Fail, ...)
+            why = (str(e).strip().splitlines() or [type(e).__name__])[0].split(" : ")[-1].split("failed:")[-1]
+            raise ValueError(f"{path} is not an ONNX model onnxruntime can load ({why})") from None
         meta = read_metadata(session)
         missing = [k for k in ("lightops.frontend", "lightops.input", "lightops.clip_samples") if meta[k] is None]
         if missing:
@@ -124,14 +157,33 @@ class Predictor:
         if logits.shape[-1] != len(self.classes):
             raise ValueError(f"the model gives {logits.shape[-1]} outputs but {len(self.classes)} class names are "
                              f"known ({self.source})")
-        return torch.softmax(logits, dim=-1).numpy()
+        probs = torch.softmax(logits, dim=-1).numpy()
+        if not np.isfinite(probs).all():  # finite but huge samples can overflow the log-mel power
+            raise NonFiniteError(f"the model gives non-finite outputs for {int((~np.isfinite(probs)).any(-1).sum())} "
+                                 f"of {len(probs)} window(s) (audio too loud to classify?)")
+        return probs
 
     def predict_waveform(self, waveform: np.ndarray, *, window: Optional[int] = None, hop: Optional[int] = None,
                          batch_size: int = 32) -> Tuple[List[int], np.ndarray]:
-        """Onsets (samples) and probabilities ``(W, K)`` of the windows of one recording ``(samples,)``."""
-        window = window or self.clip_samples
-        hop = hop or window
+        """Onsets (samples) and probabilities ``(W, K)`` of the windows of one recording ``(samples,)``.
+
+        Args:
+            waveform: mono samples at :attr:`sample_rate`.
+            window: window length in samples (None: the model's clip).
+            hop: hop between windows in samples (None: the window).
+            batch_size: windows per model call.
+
+        Raises:
+            ValueError: ``window``, ``hop`` or ``batch_size`` below 1, or ``waveform`` not 1-D or empty.
+            NonFiniteError: the waveform holds NaN or inf (or the model's outputs are not finite).
+        """
+        window = self.clip_samples if window is None else check_int(window, "window", minimum=1)
+        hop = window if hop is None else check_int(hop, "hop", minimum=1)
+        check_int(batch_size, "batch_size", minimum=1)
         waveform = np.asarray(waveform, dtype=np.float32)
+        if waveform.ndim != 1 or waveform.shape[0] == 0:
+            raise ValueError(f"waveform must be 1-D mono samples, got shape {tuple(waveform.shape)}")
+        check_finite(waveform, "the waveform")
         starts = window_starts(waveform.shape[0], window, hop)
         probs = []
         for i in range(0, len(starts), batch_size):
@@ -150,17 +202,24 @@ class Prediction:
 
 
 def find_audio(paths: Sequence[PathLike]) -> List[Tuple[str, str]]:
-    """``(path, filename as written in the CSV)`` of every audio file given or found (recursively) in a folder."""
+    """``(path, filename as written in the CSV)`` of every audio file given or found (recursively) in a folder.
+
+    Raises:
+        ValueError: a folder holds no audio file (``AUDIO_EXTENSIONS``).
+    """
     found = []
     for p in paths:
         p = os.fspath(p)
         if os.path.isdir(p):
+            before = len(found)
             base = os.path.dirname(os.path.abspath(p))
             for root, _, files in sorted(os.walk(p)):
                 for name in sorted(files):
                     if name.lower().endswith(AUDIO_EXTENSIONS):
                         full = os.path.join(root, name)
                         found.append((full, os.path.relpath(os.path.abspath(full), base).replace(os.sep, "/")))
+            if len(found) == before:
+                raise ValueError(f"no audio files ({', '.join(AUDIO_EXTENSIONS)}) in folder {p}")
         else:
             found.append((p, os.path.basename(p)))
     return found
@@ -182,22 +241,26 @@ def predict_files(predictor: Predictor, paths: Sequence[PathLike], *, window: Op
         progress: show a progress bar on stderr.
 
     Returns:
-        The predictions, and ``{filename: reason}`` for the files that could not be predicted.
+        The predictions, and ``{filename: reason}`` for the files that could not be predicted (unreadable, or
+        holding non-finite samples).
+
+    Raises:
+        ValueError: ``window``, ``hop`` or ``batch_size`` not positive, or a folder without audio files.
     """
     sr = predictor.sample_rate
-    win = int(round(window * sr)) if window else None
-    hop_n = int(round(hop * sr)) if hop else None
-    if (win is not None and win < 1) or (hop_n is not None and hop_n < 1):
-        raise ValueError(f"window and hop must be positive durations in seconds, got {window!r}, {hop!r}")
+    win = _positive_samples(window, "window", sr)
+    hop_n = _positive_samples(hop, "hop", sr)
+    check_int(batch_size, "batch_size", minimum=1)
     predictions: List[Prediction] = []
     errors: Dict[str, str] = {}
     for path, name in tqdm(find_audio(paths), desc="predict", disable=not progress):
         try:
             x = read_audio(path, sr, resample_audio=resample)
-        except (AudioFileError, FileNotFoundError, ImportError) as e:
+            check_finite(x, f"audio file {path}")
+            starts, probs = predictor.predict_waveform(x, window=win, hop=hop_n, batch_size=batch_size)
+        except (AudioFileError, FileNotFoundError, ImportError, NonFiniteError) as e:
             errors[name] = str(e)
             continue
-        starts, probs = predictor.predict_waveform(x, window=win, hop=hop_n, batch_size=batch_size)
         if per_window:
             predictions += [Prediction(name, p, s / sr) for s, p in zip(starts, probs)]
         else:

@@ -5,8 +5,13 @@ window starting at ``0, hop, 2 hop, ...`` as soon as its last sample has arrived
 :meth:`~StreamingClassifier.flush` the window aligned to the end of the stream when a tail is left (or the
 zero-padded stream when it was shorter than one window): exactly the windows, and the probabilities, of
 ``lightops predict --per-window`` on the same recording.
+
+A chunk must be a non-empty 1-D array of real numbers (floats or integers; booleans, complex numbers, strings and
+objects are refused with ``TypeError``) whose samples are finite as float32. A chunk that fails these checks, or
+whose windows the model cannot classify (non-finite outputs), raises ``ValueError``/``TypeError`` and leaves the
+stream as it was before the call: the caller may skip it and push the next one.
 """
-from typing import List, Optional, Tuple, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -14,9 +19,31 @@ import torch
 from ..checkpoint import LoadedModel
 from ..data import fit_length
 from ..fileio import PathLike
-from .predict import Predictor
+from .predict import Predictor, _positive_samples, check_finite
 
 __all__ = ["StreamingClassifier"]
+
+
+def _as_chunk(samples: object) -> np.ndarray:
+    """A pushed chunk as float32 ``(n,)``, or ``TypeError``/``ValueError`` saying what was wrong with it."""
+    if isinstance(samples, torch.Tensor):
+        samples = samples.detach().cpu().numpy()
+    try:
+        arr = np.asarray(samples)
+    except (ValueError, TypeError) as e:  # ragged nested lists
+        raise ValueError(f"StreamingClassifier.push: expected a 1-D array of samples, got {type(samples).__name__} "
+                         f"({e})") from None
+    if arr.dtype == np.bool_ or arr.dtype.kind not in "iuf":
+        raise TypeError(f"StreamingClassifier.push: expected real-valued samples (float or int), got dtype {arr.dtype}")
+    if arr.ndim != 1:
+        raise ValueError(f"StreamingClassifier.push: expected a 1-D chunk of mono samples (n,), got shape "
+                         f"{tuple(arr.shape)}; mix channels down to mono first")
+    if arr.shape[0] == 0:
+        raise ValueError("StreamingClassifier.push: the chunk is empty; push at least one sample")
+    with np.errstate(over="ignore"):  # float64 beyond float32's range becomes inf and is refused just below
+        chunk = arr.astype(np.float32)
+    check_finite(chunk, "StreamingClassifier.push: the chunk")
+    return chunk
 
 
 class StreamingClassifier:
@@ -41,10 +68,8 @@ class StreamingClassifier:
                  hop: Optional[float] = 0.5) -> None:
         self.predictor = model if isinstance(model, Predictor) else Predictor.from_path(model)
         sr = self.predictor.sample_rate
-        self.window = int(round(window * sr)) if window else self.predictor.clip_samples
-        self.hop = int(round(hop * sr)) if hop else max(1, self.window // 2)
-        if self.window < 1 or self.hop < 1:
-            raise ValueError(f"StreamingClassifier: window and hop must be positive, got {window!r}, {hop!r}")
+        self.window = _positive_samples(window, "StreamingClassifier: window", sr) or self.predictor.clip_samples
+        self.hop = _positive_samples(hop, "StreamingClassifier: hop", sr) or max(1, self.window // 2)
         self._buf = np.zeros(0, dtype=np.float32)  # the most recent samples, at most one window
         self._seen = 0  # samples received so far
         self._next = 0  # onset (in samples) of the next window to emit
@@ -71,18 +96,23 @@ class StreamingClassifier:
         probs = self.predictor.probabilities(torch.from_numpy(batch))
         return [(s / self.sample_rate, p) for s, p in zip(starts, probs)]
 
-    def push(self, samples: Union[np.ndarray, torch.Tensor]) -> List[Tuple[float, np.ndarray]]:
+    def push(self, samples: Union[np.ndarray, torch.Tensor, Sequence[float]]) -> List[Tuple[float, np.ndarray]]:
         """Add a chunk of samples ``(n,)``; return ``(onset seconds, probabilities (K,))`` of every window it
-        completed."""
-        chunk = np.asarray(samples, dtype=np.float32).reshape(-1)
+        completed.
+
+        Raises:
+            TypeError: the chunk is not an array of real numbers.
+            ValueError: the chunk is not 1-D, is empty, holds NaN/inf
+                (:class:`~lightops.deploy.predict.NonFiniteError`), or completes a window the model gives
+                non-finite outputs for; the stream is then left unchanged.
+        """
+        chunk = _as_chunk(samples)
         offset = self._seen - self._buf.shape[0]  # stream position of data[0]
         data = np.concatenate([self._buf, chunk])
-        self._seen += chunk.shape[0]
-        starts = []
-        while self._next + self.window <= self._seen:
-            starts.append(self._next)
-            self._next += self.hop
-        out = self._emit(starts, data, offset)
+        seen = self._seen + chunk.shape[0]
+        starts = list(range(self._next, seen - self.window + 1, self.hop))
+        out = self._emit(starts, data, offset)  # may raise: commit the new state only after it succeeded
+        self._seen, self._next = seen, self._next + self.hop * len(starts)
         self._buf = data[-self.window:].copy()
         return out
 

@@ -1,0 +1,71 @@
+"""`lightops predict` refuses what it cannot classify: one line naming the file or argument, a non-zero exit, and no
+partial output presented as complete."""
+import io
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from lightops.cli import main
+
+
+def test_non_finite_file_is_listed_like_an_unreadable_one(trained_tau_run, tmp_path, capsys):
+    _, ckpt, _ = trained_tau_run
+    sf.write(tmp_path / "ok.wav", np.zeros(8000, dtype=np.float32), 16000)
+    wave = np.zeros(8000, dtype=np.float32)
+    wave[100] = np.nan
+    sf.write(tmp_path / "nan.wav", wave, 16000, subtype="FLOAT")
+    out, errors = tmp_path / "p.csv", tmp_path / "errors.tsv"
+    assert main(["predict", ckpt, str(tmp_path / "ok.wav"), str(tmp_path / "nan.wav"), "--out", str(out),
+                 "--errors", str(errors), "--quiet"]) == 1
+    rows = out.read_text().splitlines()
+    assert len(rows) == 2 and rows[1].startswith("ok.wav\t") and "nan" not in rows[1].lower()
+    assert errors.read_text().startswith("nan.wav\t") and "non-finite" in errors.read_text()
+    err = capsys.readouterr().err
+    assert "nan.wav" in err and "non-finite" in err
+
+
+@pytest.mark.parametrize("option,value", [("--window", "0"), ("--window", "-1"), ("--hop", "0"), ("--hop", "nan"),
+                                          ("--batch-size", "0"), ("--batch-size", "-2"), ("--threads", "0")])
+def test_non_positive_sizes_are_refused_naming_the_option(trained_tau_run, tmp_path, capsys, option, value):
+    _, ckpt, _ = trained_tau_run
+    sf.write(tmp_path / "a.wav", np.zeros(8000, dtype=np.float32), 16000)
+    with pytest.raises(SystemExit) as info:
+        main(["predict", ckpt, str(tmp_path / "a.wav"), "--out", str(tmp_path / "p.csv"), option, value])
+    assert info.value.code != 0
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert option in err and "positive" in err and "Traceback" not in err
+    assert not (tmp_path / "p.csv").exists()
+
+
+def test_folder_without_audio_writes_no_csv(trained_tau_run, tmp_path):
+    _, ckpt, _ = trained_tau_run
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("x")
+    out = tmp_path / "p.csv"
+    with pytest.raises(SystemExit, match=r"no audio files .* in folder .*empty"):
+        main(["predict", ckpt, str(tmp_path / "empty"), "--out", str(out)])
+    assert not out.exists()
+
+
+def test_onnx_file_that_is_not_a_model_names_the_file(tmp_path):
+    pytest.importorskip("onnxruntime")
+    bad = tmp_path / "broken.onnx"
+    bad.write_bytes(b"\x00garbage")
+    sf.write(tmp_path / "a.wav", np.zeros(8000, dtype=np.float32), 16000)
+    with pytest.raises(SystemExit) as info:
+        main(["predict", str(bad), str(tmp_path / "a.wav"), "--out", str(tmp_path / "p.csv")])
+    message = str(info.value.code)
+    assert "broken.onnx is not an ONNX model" in message and "\n" not in message
+    assert "ONNXRuntimeError" not in message and not (tmp_path / "p.csv").exists()
+
+
+def test_stream_with_non_finite_samples_stops_with_an_error(trained_tau_run, monkeypatch, capsys):
+    _, ckpt, _ = trained_tau_run
+    wave = np.zeros(12000, dtype=np.float32)
+    wave[9000] = np.inf
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(wave.astype("<f4").tobytes())))
+    with pytest.raises(SystemExit, match=r"standard input, samples 8000-9999: .*non-finite.*stream stopped"):
+        main(["predict", ckpt, "--stream", "--window", "0.5", "--hop", "0.125"])
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [float(line.split("\t")[0]) for line in lines[1:]] == [0.0]  # the window before the bad samples only
