@@ -13,13 +13,13 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from ..validation import check_float, check_int
+
 __all__ = ["SpecAugment", "mixup"]
 
 
 def _check_width(value: int, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"SpecAugment: {name} must be an int >= 0, got {value!r}")
-    return value
+    return check_int(value, f"SpecAugment: {name}", minimum=0)
 
 
 def _band_masks(num: int, max_width: int, size: int, batch: int, device: Union[str, torch.device],
@@ -128,8 +128,7 @@ def mixup(x: torch.Tensor, y: torch.Tensor, alpha: float = 0.3, *, num_classes: 
         raise ValueError(f"mixup: expected floating-point inputs x, got dtype {x.dtype}")
     if y.shape[0] != x.shape[0]:
         raise ValueError(f"mixup: x has batch {x.shape[0]} but y has {y.shape[0]}; expected y (B,) or (B, K)")
-    if not 0.0 <= label_smoothing < 1.0:
-        raise ValueError(f"mixup: label_smoothing must be in [0, 1), got {label_smoothing}")
+    check_float(label_smoothing, "mixup: label_smoothing", minimum=0.0, maximum=1.0, open_max=True)
     if y.dim() == 1 and not y.is_floating_point():
         if num_classes is None or num_classes < 1:
             raise ValueError(f"mixup: index targets y (B,) need num_classes >= 1, got {num_classes!r}")

@@ -19,6 +19,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from ..validation import check_float
+
 __all__ = ["FreqMixStyle"]
 
 
@@ -39,11 +41,9 @@ class FreqMixStyle(nn.Module):
     def __init__(self, p: float = 0.4, alpha: float = 0.3, eps: float = 1e-6,
                  generator: Optional[torch.Generator] = None) -> None:
         super().__init__()
-        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0:
-            raise ValueError(f"FreqMixStyle: p must be in [0, 1], got {p!r}")
-        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not alpha > 0:
-            raise ValueError(f"FreqMixStyle: alpha must be > 0, got {alpha!r}")
-        self.p, self.alpha, self.eps = float(p), float(alpha), float(eps)
+        self.p = check_float(p, "FreqMixStyle: p", minimum=0.0, maximum=1.0)
+        self.alpha = check_float(alpha, "FreqMixStyle: alpha", minimum=0.0, open_min=True)
+        self.eps = check_float(eps, "FreqMixStyle: eps", minimum=0.0, open_min=True)
         self.generator = generator
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

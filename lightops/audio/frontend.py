@@ -13,6 +13,7 @@ from typing import Any, Dict, List, Optional, Sequence
 import torch
 import torch.nn as nn
 
+from ..validation import check_float
 from .augment import SpecAugment
 from .mel import LogMel
 
@@ -48,8 +49,7 @@ class FrontEnd(nn.Module):
                  mean: float = 0.0, std: float = 1.0, freq_mask: int = 0, time_mask: int = 0,
                  steps: Sequence[nn.Module] = ()) -> None:
         super().__init__()
-        if not std > 0:
-            raise ValueError(f"FrontEnd: std must be > 0, got {std!r}")
+        check_float(std, "FrontEnd: std", minimum=0.0, open_min=True)
         self.logmel = LogMel(sample_rate=sample_rate, n_fft=n_fft, hop_length=hop_length, n_mels=n_mels)
         self.mean, self.std = float(mean), float(std)
         self.specaug = SpecAugment(freq_mask, time_mask) if freq_mask or time_mask else None

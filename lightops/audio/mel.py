@@ -18,6 +18,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from ..validation import check_float, check_int
+
 __all__ = ["LogMel", "mel_filterbank", "hz_to_mel", "mel_to_hz"]
 
 # Slaney's Auditory Toolbox mel scale (librosa's default, htk=False): linear below 1 kHz, logarithmic above.
@@ -116,23 +118,18 @@ class LogMel(nn.Module):
         super().__init__()
         for name, value in (("sample_rate", sample_rate), ("n_fft", n_fft), ("hop_length", hop_length),
                             ("n_mels", n_mels)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"LogMel: {name} must be a positive int, got {value!r}")
+            check_int(value, f"LogMel: {name}", minimum=1)
         win_length = n_fft if win_length is None else win_length
-        if isinstance(win_length, bool) or not isinstance(win_length, int) or not 1 <= win_length <= n_fft:
-            raise ValueError(f"LogMel: win_length must be an int in [1, n_fft={n_fft}], got {win_length!r}")
+        check_int(win_length, "LogMel: win_length", minimum=1, maximum=n_fft)  # at most n_fft
         f_max = sample_rate / 2.0 if f_max is None else float(f_max)
         if not 0.0 <= f_min < f_max <= sample_rate / 2.0:
             raise ValueError(f"LogMel: need 0 <= f_min < f_max <= sample_rate / 2 = {sample_rate / 2}, "
                              f"got f_min={f_min}, f_max={f_max}")
         if pad_mode not in ("constant", "reflect"):
             raise ValueError(f"LogMel: pad_mode must be 'constant' or 'reflect', got {pad_mode!r}")
-        if not power > 0:
-            raise ValueError(f"LogMel: power must be > 0, got {power}")
-        if not amin > 0:
-            raise ValueError(f"LogMel: amin must be > 0, got {amin}")
-        if top_db is not None and not top_db >= 0:
-            raise ValueError(f"LogMel: top_db must be None or >= 0, got {top_db}")
+        check_float(power, "LogMel: power", minimum=0.0, open_min=True)
+        check_float(amin, "LogMel: amin", minimum=0.0, open_min=True)
+        check_float(top_db, "LogMel: top_db", minimum=0.0, optional=True)
         self.sample_rate = sample_rate
         self.n_fft = n_fft
         self.win_length = win_length

@@ -21,7 +21,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import torch
 import torch.nn as nn
 
-from ..validation import check_input_size
+from ..validation import check_float, check_input_size, check_int
 from .memory import Device, check_batch_size, inference_context, make_input, on_device
 
 __all__ = ["LatencyResult", "AllocatorInfo", "MallocConfig", "allocator_info", "configure_malloc", "latency"]
@@ -142,14 +142,12 @@ def configure_malloc(mmap_threshold: Optional[int] = 32 * 2**20,
         use glibc's malloc (another libc, or jemalloc/tcmalloc loaded) or ``mallopt`` refused a value.
 
     Raises:
-        ValueError: a threshold that is not an int in ``[0, 2**31 - 1]``.
+        TypeError: a threshold that is not an int (or None).
+        ValueError: a threshold outside ``[0, 2**31 - 1]``.
     """
     requested = {"M_MMAP_THRESHOLD": mmap_threshold, "M_TRIM_THRESHOLD": trim_threshold}
     for name, value in requested.items():
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or
-                                  not 0 <= value <= _INT_MAX):
-            raise ValueError(f"configure_malloc: {name} must be an int in [0, {_INT_MAX}] bytes or None, "
-                             f"got {value!r}")
+        check_int(value, f"configure_malloc: {name} (bytes)", minimum=0, maximum=_INT_MAX, optional=True)
     info = allocator_info()
     if not info.glibc_malloc:
         why = f"{info.replacement} is loaded" if info.replacement else f"libc is {info.libc}, not glibc"
@@ -270,10 +268,8 @@ def latency(module: nn.Module, input_size: Sequence[int], *, batch_size: int = 1
     batch_size = check_batch_size(batch_size, "latency")
     for name, value, low in (("warmup", warmup, 0), ("repeats", repeats, 1), ("threads", threads, 1),
                              ("max_repeats", max_repeats, 1)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise ValueError(f"latency: {name} must be an int >= {low}, got {value!r}")
-    if not isinstance(min_time, (int, float)) or min_time < 0:
-        raise ValueError(f"latency: min_time must be a number of seconds >= 0, got {min_time!r}")
+        check_int(value, f"latency: {name}", minimum=low)
+    check_float(min_time, "latency: min_time (seconds)", minimum=0.0)
     dev = torch.device(device)
     work = on_device(module, dev)
     x = make_input(work, size, batch_size, dev)

@@ -24,7 +24,7 @@ import torch.nn as nn
 import torch.nn.utils.parametrize as parametrize
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from ..validation import check_input_size
+from ..validation import check_input_size, check_int
 
 __all__ = [
     "DCASE_MAX_PARAM_BYTES", "ParamMemory", "param_memory", "ActivationTracker", "peak_activation_memory",
@@ -39,9 +39,7 @@ Device = Union[str, torch.device]
 
 def check_batch_size(batch_size: int, caller: str) -> int:
     """Validate a batch size (a positive int)."""
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"{caller}: batch_size must be a positive int, got {batch_size!r}")
-    return batch_size
+    return check_int(batch_size, f"{caller}: batch_size", minimum=1)
 
 
 def module_device(module: nn.Module) -> Optional[torch.device]:

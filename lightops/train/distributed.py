@@ -25,6 +25,8 @@ import torch.distributed as dist
 import torch.nn as nn
 from torch.utils.data import Sampler
 
+from ..validation import check_int
+
 __all__ = ["DistEnv", "init_distributed", "cleanup_distributed", "all_gather_objects", "broadcast_object",
            "barrier", "wrap_ddp", "unwrap_model", "sync_buffers", "params_digest", "ShardedBatchSampler", "derive_seed"]
 
@@ -193,10 +195,8 @@ class ShardedBatchSampler(Sampler[List[int]]):
                  shuffle: bool = True, seed: int = 0) -> None:
         for name, value in (("num_items", num_items), ("batch_size", batch_size), ("world_size", world_size),
                             ("accum_steps", accum_steps)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"ShardedBatchSampler: {name} must be a positive int, got {value!r}")
-        if not 0 <= rank < world_size:
-            raise ValueError(f"ShardedBatchSampler: rank must be in [0, {world_size}), got {rank!r}")
+            check_int(value, f"ShardedBatchSampler: {name}", minimum=1)
+        check_int(rank, "ShardedBatchSampler: rank", minimum=0, maximum=world_size - 1)
         self.num_items = num_items
         self.batch_size = batch_size
         self.world_size = world_size

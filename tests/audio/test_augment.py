@@ -61,9 +61,10 @@ def test_masks_differ_per_example():
     assert len({tuple(out[b, 0, :, 0].tolist()) for b in range(16)}) > 1
 
 
-@pytest.mark.parametrize("kw", [{"freq_mask": -1}, {"time_mask": 1.5}, {"n_freq_masks": True}])
-def test_specaugment_errors(kw):
-    with pytest.raises(ValueError, match=next(iter(kw))):
+@pytest.mark.parametrize("kw,exc", [({"freq_mask": -1}, ValueError), ({"time_mask": 1.5}, TypeError),
+                                    ({"n_freq_masks": True}, TypeError)])
+def test_specaugment_errors(kw, exc):
+    with pytest.raises(exc, match=next(iter(kw))):
         SpecAugment(**kw)
     with pytest.raises(ValueError, match=r"\(B, C, F, T\)"):
         SpecAugment()(torch.zeros(2, 3, 4))

@@ -57,9 +57,11 @@ def test_reproducible_with_a_generator_and_changes_the_batch():
 
 
 def test_bad_arguments():
-    with pytest.raises(ValueError, match="p must be in"):
+    with pytest.raises(ValueError, match=r"p must be a number in \[0.0, 1.0\]"):
         FreqMixStyle(p=1.5)
-    with pytest.raises(ValueError, match="alpha must be > 0"):
+    with pytest.raises(ValueError, match=r"alpha must be a number in \(0.0, inf"):
         FreqMixStyle(alpha=0)
+    with pytest.raises(TypeError, match="p must be a number"):
+        FreqMixStyle(p=True)
     with pytest.raises(ValueError, match="4-D"):
         FreqMixStyle()(torch.zeros(2, 8, 10))

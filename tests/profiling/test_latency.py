@@ -91,7 +91,8 @@ def test_configure_malloc_is_a_no_op_without_glibc():
     assert not cfg.applied and cfg.detail.startswith("not applied")
 
 
-@pytest.mark.parametrize("kw", [dict(mmap_threshold=-5), dict(trim_threshold=2**31), dict(mmap_threshold=1.5)])
-def test_configure_malloc_rejects_bad_values(kw):
-    with pytest.raises(ValueError, match="M_"):
+@pytest.mark.parametrize("kw,exc", [(dict(mmap_threshold=-5), ValueError), (dict(trim_threshold=2**31), ValueError),
+                                    (dict(mmap_threshold=1.5), TypeError)])
+def test_configure_malloc_rejects_bad_values(kw, exc):
+    with pytest.raises(exc, match="M_"):
         configure_malloc(**kw)
