@@ -3,7 +3,8 @@
 The operator here is BSConv-U with a full 3x3 depthwise kernel (pointwise 1x1, then depthwise 3x3), a
 natural baseline for SC, which splits that kernel into 3x1 and 1x3. It subclasses
 ``lightops.ops.SeparableOpBase``, which supplies validation, ``output_size``, the optional norm and
-activation and ``params()``; the subclass implements ``_forward``, ``_conv_params`` and ``macs``.
+activation and ``params()``; the subclass implements ``_forward``, ``_conv_params`` and ``macs``, and here also
+``inference_form`` (its deployed form: the two convolutions as a ``ConvChain``, which ``lightops.deploy.fuse`` uses).
 The script checks the ``macs`` formula against ``torch.utils.flop_counter.FlopCounterMode`` (FLOPs / 2)
 on the operator, on a DSSDB built from it and on ``create_model("dssdn_small", op="my_op")``.
 
@@ -20,7 +21,8 @@ import torch.nn as nn
 from torch.utils.flop_counter import FlopCounterMode
 
 import lightops
-from lightops.ops import SeparableOpBase, count_params
+from lightops.deploy import fuse
+from lightops.ops import ConvChain, SeparableOpBase, count_params
 from lightops.ops.base import LayerType
 from lightops.profiling import fit_budget
 
@@ -58,6 +60,12 @@ class PointwiseDepthwise3x3(SeparableOpBase):
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.dw(self.pw(x))  # (B, Cin, F, T) -> (B, Cout, F, T) -> (B, Cout, F', T')
 
+    def inference_form(self) -> nn.Module:
+        """Deployed form: the convolutions and the activation alone, once ``fold_norm`` folded the norm into ``dw``."""
+        if not isinstance(self.norm, nn.Identity):
+            return self
+        return ConvChain(self.pw, self.dw, self.act)
+
 
 def counted_macs(module: nn.Module, input_size: Tuple[int, int, int]) -> int:
     """MACs of one forward pass at batch 1 as measured by ``FlopCounterMode`` (FLOPs / 2)."""
@@ -90,6 +98,10 @@ def main() -> None:
 
     block = lightops.DSSDB(32, 32, op="my_op", time_pool=2)  # every refine/distill operator is my_op
     report("DSSDB(32, 32, op='my_op')", block, (32, 64, 40))
+    deployed = fuse(block)  # norms folded, every layer in its inference form: my_op as its ConvChain
+    with torch.no_grad():
+        assert torch.allclose(deployed(x), block.eval()(x), atol=1e-4)
+    report("DSSDB(32, 32, op='my_op'), deployed", deployed, (32, 64, 40))
 
     input_size = (1, args.mels, args.frames)
     model = lightops.create_model("dssdn_small", op="my_op")  # every block of DSSDN-Small now uses my_op

@@ -46,7 +46,7 @@ def test_summary(name, capsys):
 def test_summary_depth_and_errors(capsys):
     assert cli.main(["summary", "dssdn_small", "--input", "1,64,48", "--depth", "3"]) == 0
     out = capsys.readouterr().out
-    assert "fuse" in out and "SeparablePartialConv2d" in out
+    assert "merge" in out and "SeparablePartialConv2d" in out
     with pytest.raises(SystemExit, match="unknown model"):
         cli.main(["summary", "dssdn_tiny"])
     with pytest.raises(SystemExit, match="F >= 33"):

@@ -13,6 +13,7 @@ from ..ops import bands, create_op
 from ..ops.base import LayerType, count_params
 from ..validation import check_channels, check_input_size, check_ratio
 from .attention import create_attn
+from .dssdb_deploy import DeployDSSDB
 
 __all__ = ["DSSDB", "PointwiseNormAct"]
 
@@ -46,7 +47,7 @@ class DSSDB(nn.Module):
               d2 = pw(r1)              r2 = act(op2(r1) + r1)
               d3 = pw(r2)              r3 = act(op3(r2) + r2)
               d4 = act(op4(r3): C -> Cd)
-              y  = fuse(cat[d1, d2, d3, d4])                                       1x1 4*Cd -> C, norm
+              y  = merge(cat[d1, d2, d3, d4])                                      1x1 4*Cd -> C, norm
         high: h  = match_bins(pw(high): Cin -> C, Fl)                              1x1, norm; pooled to Fl bins
         out = act(attn(y + h)), then average pooling over time by ``time_pool``    (C, Fl, ceil(T / time_pool))
 
@@ -109,7 +110,7 @@ class DSSDB(nn.Module):
         self.refine = nn.ModuleList([make_op(in_chs, c), make_op(c, c), make_op(c, c)])
         self.first_residual = in_chs == c
         self.last = make_op(c, cd)
-        self.fuse = PointwiseNormAct(4 * cd, c, norm, None)
+        self.merge = PointwiseNormAct(4 * cd, c, norm, None)
         self.high = PointwiseNormAct(in_chs, c, norm, None)
         self.attn = create_attn(attn, c)
         self.act = create_act_layer(act, inplace=False) or nn.Identity()
@@ -130,7 +131,7 @@ class DSSDB(nn.Module):
     def params(self) -> int:
         """Trainable parameters (operators' formulas + the 1x1 convolutions + norms + attention)."""
         ops = sum(m.params() for m in (*self.refine, self.last))
-        pw = sum(m.in_chs * m.out_chs + count_params(m.bn) for m in (*self.distill, self.fuse, self.high))
+        pw = sum(m.in_chs * m.out_chs + count_params(m.bn) for m in (*self.distill, self.merge, self.high))
         return ops + pw + count_params(self.attn)
 
     def macs(self, input_size: Tuple[int, int, int]) -> int:
@@ -141,7 +142,7 @@ class DSSDB(nn.Module):
         low_in, low = (cin, fl, t), (c, fl, t)
         macs = self.distill[0].macs(low_in) + sum(d.macs(low) for d in self.distill[1:])
         macs += self.refine[0].macs(low_in) + sum(r.macs(low) for r in self.refine[1:]) + self.last.macs(low)
-        macs += self.fuse.macs((4 * self.distill_chs, fl, t)) + self.high.macs((cin, f - fl, t))
+        macs += self.merge.macs((4 * self.distill_chs, fl, t)) + self.high.macs((cin, f - fl, t))
         if hasattr(self.attn, "macs"):
             macs += self.attn.macs(low)
         return macs
@@ -161,9 +162,20 @@ class DSSDB(nn.Module):
         taps.append(self.distill[2](r))
         r = self.act(r + self.drop_path(self.refine[2](r)))  # (B, C, Fl, T)
         taps.append(self.act(self.last(r)))
-        y = self.fuse(torch.cat(taps, dim=1))  # (B, 4 Cd, Fl, T) -> (B, C, Fl, T)
+        y = self.merge(torch.cat(taps, dim=1))  # (B, 4 Cd, Fl, T) -> (B, C, Fl, T)
         h = bands.match_bins(self.high(high), y.shape[2])  # (B, C, Fl, T)
         return self.pool(self.act(self.attn(y + h)))
+
+    def inference_form(self) -> nn.Module:
+        """The block as a short chain of convolutions (:class:`~lightops.blocks.DeployDSSDB`), in eval mode once its
+        pointwise norms are folded (``lightops.deploy.fuse``; its operators and attention already in their
+        inference form); ``self`` otherwise."""
+        pnas = (*self.distill, self.merge, self.high)
+        folded = all(isinstance(getattr(p, "bn", None) or nn.Identity(), nn.Identity) for p in pnas)
+        no_act = all(isinstance(getattr(p, "act", None) or nn.Identity(), nn.Identity) for p in (self.merge, self.high))
+        if self.training or not (folded and no_act):
+            return self
+        return DeployDSSDB(self)
 
     def extra_repr(self) -> str:
         return f"{self.in_chs}, {self.out_chs}, op={self.op_name!r}, low_ratio={self.low_ratio}, " \

@@ -1,9 +1,9 @@
 """Deployment: inference rewrites (:func:`fuse`), ONNX export (:func:`export_onnx`), int8 (:func:`quantize_int8`).
 
-- :mod:`~lightops.deploy.fuse`: the generic walk that folds norms (each operator's ``fuse_norm()``), merges
-  convolutions and drops training-only layers;
-- :mod:`~lightops.deploy.graph`: the deployment form of DSSDB and DSSDN (a short chain of convolutions), which
-  ``fuse`` and the export build;
+- :mod:`~lightops.deploy.fuse`: the generic walk that turns every layer into its ``inference_form()`` (each layer
+  owns its form: operators as conv chains, DSSDB as a short chain of convolutions), folds norms (each operator's
+  ``fold_norm()``) and drops training-only layers;
+- :mod:`~lightops.deploy.align`: channel widths padded to whole blocks of ONNX Runtime's NCHWc layout;
 - :mod:`~lightops.deploy.freeze`: the frozen TorchScript form, the fastest in eager PyTorch;
 - :mod:`~lightops.deploy.module`: the module to deploy (front end or input normalisation, then the fused model);
 - :mod:`~lightops.deploy.export`: ONNX writing with two exporters, checked by :mod:`~lightops.deploy.parity`;
@@ -20,7 +20,7 @@ from typing import Any, List
 # Imported eagerly (torch only): a function named like its module must be bound after the module is imported, or
 # `from lightops.deploy import fuse` could return the module.
 from .freeze import freeze
-from .fuse import fuse, inference_params, register_norm_fold
+from .fuse import fuse, inference_params
 
 _EXPORTS = {
     "deploy_module": "module", "InputNorm": "module",
@@ -31,10 +31,9 @@ _EXPORTS = {
     "calibration_inputs": "quantize", "int8_agreement": "quantize",
     "Predictor": "predict", "predict_files": "predict", "write_predictions": "predict",
     "StreamingClassifier": "streaming",
-    "DeployDSSDB": "graph", "DeployDSSDN": "graph",
 }
 
-__all__ = ["fuse", "inference_params", "register_norm_fold", "freeze"] + list(_EXPORTS) + ["LoadedModel"]
+__all__ = ["fuse", "inference_params", "freeze"] + list(_EXPORTS) + ["LoadedModel"]
 
 
 def __getattr__(name: str) -> Any:

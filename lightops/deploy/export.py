@@ -39,7 +39,7 @@ EXPORTERS = ("auto", "dynamo", "torchscript")
 _MAX_TIME = 1 << 20  # upper bound of the dynamic time axis (frames, or samples with the front end)
 _MAX_BATCH = 1 << 16
 # DSSDB's distilled taps padded to whole channel blocks of ONNX Runtime's NCHWc layout (16 floats on AVX-512, a
-# multiple of AVX2's 8): their concatenation then stays in that layout (lightops.deploy.graph).
+# multiple of AVX2's 8): their concatenation then stays in that layout (lightops.deploy.align).
 EXPORT_CHANNEL_ALIGN = 16
 
 
@@ -285,7 +285,7 @@ def export_onnx(model_or_name: Union[nn.Module, str, os.PathLike, LoadedModel], 
         static: fix the time length to the example's (the batch stays dynamic): no shape arithmetic is left in the
             graph, for a deployment whose clip length is fixed (``lightops predict`` runs windows of the model's
             clip); a DSSDN's multi-scale pooling becomes constant weights
-            (:class:`~lightops.deploy.graph.DeployDSSDN`).
+            (:class:`~lightops.models.dssdn_deploy.DeployDSSDN`).
 
     The file carries ``metadata_props`` (:data:`~lightops.deploy.onnx_runtime.METADATA_KEYS`): the model name,
     front-end settings, class names, input size and input kind, which ``lightops predict`` reads.

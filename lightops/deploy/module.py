@@ -6,7 +6,6 @@ import torch.nn as nn
 
 from ..checkpoint import LoadedModel
 from .fuse import fuse
-from .graph import DeployDSSDN
 
 __all__ = ["InputNorm", "deploy_module"]
 
@@ -42,15 +41,15 @@ def deploy_module(loaded: LoadedModel, *, with_frontend: bool = False, n_mels: O
         n_mels: mel bins of the front end (default: the checkpoint's, else the model's ``pretrained_cfg``).
         fused: apply :func:`lightops.deploy.fuse` to the model.
         fuse_kwargs: its options.
-        export_size: the log-mel ``(C, F, T)`` of an export: a fused DSSDN becomes a
-            :class:`~lightops.deploy.graph.DeployDSSDN` for these ``(C, F)`` (its multi-scale pooling as constant
-            frequency weights).
+        export_size: the log-mel ``(C, F, T)`` of an export: a fused model with an ``export_form(input_size,
+            fixed_length)`` method becomes that form (DSSDN: :class:`~lightops.models.dssdn_deploy.DeployDSSDN`
+            for these ``(C, F)``, its multi-scale pooling as constant frequency weights).
         fixed_length: with ``export_size``, for that ``T`` only (constant time weights too).
     """
     kwargs = {"time_pool": False, **(fuse_kwargs or {})}  # its parity branch would fix the time length
     net = fuse(loaded.model, **kwargs) if fused else loaded.model
-    if fused and export_size is not None and DeployDSSDN.convertible(net):
-        net = DeployDSSDN(net, tuple(export_size), fixed_length=fixed_length)
+    if fused and export_size is not None and callable(getattr(net, "export_form", None)):
+        net = net.export_form(tuple(export_size), fixed_length=fixed_length)
     if with_frontend:
         overrides = {"n_mels": int(n_mels)} if n_mels else {}
         return nn.Sequential(loaded.front_end(**overrides), net).eval()

@@ -23,6 +23,7 @@ from ..blocks import DSSDB, MultiScaleFusion
 from ..ops import get_op_class
 from ..stems import STEM_TYPES, create_stem
 from ..validation import check_channels, check_ratio
+from .dssdn_deploy import DeployDSSDN, PlainHead
 
 __all__ = ["DSSDN", "DSSDNCfg", "BlockCfg", "StemCfg", "AUDIO_CFG", "model_cfgs"]
 
@@ -300,6 +301,22 @@ class DSSDN(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, in_chans, F, T) -> (B, num_classes)``."""
         return self.forward_head(self.forward_features(x))
+
+    # ---- inference forms (lightops.deploy.fuse builds them on an eval-mode copy) ------------------------------
+    def inference_form(self) -> nn.Module:
+        """The model with timm's head swapped for :class:`~lightops.models.dssdn_deploy.PlainHead` (no dropout or
+        flatten calls), in place; its stem and blocks are already in their inference form."""
+        if PlainHead.convertible(self.head):
+            self.head = PlainHead(self.head)
+        return self
+
+    def export_form(self, input_size: Tuple[int, int, int], fixed_length: bool = True) -> nn.Module:
+        """The exported model for inputs ``(C, F, T)`` (:class:`~lightops.models.dssdn_deploy.DeployDSSDN`: the
+        multi-scale pooling as constant weights; ``fixed_length``: for that ``T`` only); ``self`` without an
+        average-pool classifier."""
+        if not DeployDSSDN.convertible(self):
+            return self
+        return DeployDSSDN(self, tuple(input_size), fixed_length=fixed_length)
 
 
 def _blocks(chs: Tuple[int, ...], op: str, time_pool: Tuple[int, ...], attn: str = "eca") -> Tuple[BlockCfg, ...]:

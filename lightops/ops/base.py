@@ -16,10 +16,15 @@ from timm.layers import create_act_layer, get_norm_layer
 
 from .. import validation
 from ..validation import IntOrPair, check_channels, check_input_size, conv_out_len, to_pair
+from .conv_chain import ConvChain
+from .depthwise_pair import DepthwiseConv3x3, DepthwisePair
+from .folding import fold_norm_into
 
 LayerType = Union[str, Type[nn.Module], Callable[..., nn.Module], None]
 
 __all__ = ["SeparableOpBase", "LayerType", "count_params"]
+
+_PLAIN_CONVS = (nn.Conv2d, DepthwiseConv3x3)
 
 
 def count_params(module: Optional[nn.Module]) -> int:
@@ -40,10 +45,16 @@ class SeparableOpBase(nn.Module):
         norm_layer: normalisation applied to the output (name such as ``"batchnorm2d"`` or a class), or None.
         act_layer: activation applied after the norm (name such as ``"relu"`` or a class), or None.
 
-    Subclasses build their convolutions and implement ``_forward``, ``macs`` and ``_conv_params``. For
-    inference, :meth:`fuse_norm` folds a BatchNorm ``norm`` into the last convolution, which by default is the
-    depthwise pair's time convolution ``self.dw.conv_t`` (or a merged ``self.dw``); an operator whose output comes
-    from elsewhere overrides :meth:`fuse_norm`.
+    Subclasses build their convolutions and implement ``_forward``, ``macs`` and ``_conv_params``. Two methods give
+    the operator's inference form, both called by :func:`lightops.deploy.fuse` on an eval-mode copy:
+
+    - :meth:`fold_norm` folds a BatchNorm ``norm`` into the last convolution, by default the depthwise pair's time
+      convolution ``self.dw.conv_t`` (or a merged ``self.dw``); an operator whose output comes from elsewhere
+      overrides it;
+    - :meth:`inference_form` returns the module that replaces the operator at inference (its children already in
+      theirs): every layer of lightops with a deployment form has this method, and the walk
+      (:func:`lightops.deploy.inference_form`) knows no layer by name. The default is the operator itself; an
+      operator that can run as a plainer module (SC, OSC, SPC: a :class:`~lightops.ops.ConvChain`) overrides it.
     """
 
     def __init__(
@@ -90,22 +101,37 @@ class SeparableOpBase(nn.Module):
         validation.check_input(x, self.in_chs, self.op_label)
         return self.act(self.norm(self._forward(x)))
 
-    def fuse_norm(self) -> nn.Module:
+    def fold_norm(self) -> nn.Module:
         """Fold the eval-mode BatchNorm ``self.norm`` into the operator's last convolution, in place.
 
         Returns:
             The module to use instead (``self``, its ``norm`` now an ``nn.Identity``).
         """
-        from .depthwise_pair import DepthwisePair
-        from .fusion import fold_norm_into
-
         dw = getattr(self, "dw", None)
         if isinstance(dw, DepthwisePair):
             return fold_norm_into(self, dw, "conv_t")
         if isinstance(dw, nn.Conv2d):  # a depthwise pair already merged into one convolution
             return fold_norm_into(self, self, "dw")
-        raise NotImplementedError(f"{type(self).__name__}.fuse_norm: no depthwise pair 'dw' to fold the norm into; "
-                                  f"override fuse_norm()")
+        raise NotImplementedError(f"{type(self).__name__}.fold_norm: no depthwise pair 'dw' to fold the norm into; "
+                                  f"override fold_norm()")
+
+    def inference_form(self) -> nn.Module:
+        """The module that computes this operator at inference, built from it as it stands (eval mode, its norm
+        folded, its children already in their inference form); it may reuse the operator's children.
+
+        Returns:
+            ``self`` here: a user's operator runs as it is unless it overrides this method (SC, OSC and SPC return
+            their :class:`~lightops.ops.ConvChain`).
+        """
+        return self
+
+    def _chain_of(self, *convs: nn.Module) -> nn.Module:
+        """``ConvChain(*convs[, act])`` when the norm is folded and every one of ``convs`` is a plain convolution
+        (a depthwise pair merged, a parametrized weight baked); ``self`` otherwise."""
+        if not isinstance(self.norm, nn.Identity) or not all(type(c) in _PLAIN_CONVS for c in convs):
+            return self
+        layers = list(convs) + ([] if isinstance(self.act, nn.Identity) else [self.act])
+        return ConvChain(*layers).train(self.training)
 
     def extra_repr(self) -> str:
         return f"{self.in_chs}, {self.out_chs}, stride={self.stride}, dilation={self.dilation}"

@@ -7,7 +7,7 @@ import torch
 import torch.nn as nn
 
 from ..validation import conv_out_len
-from .fusion import build_like
+from .folding import build_like
 
 __all__ = ["DepthwisePair", "DepthwiseConv3x3"]
 

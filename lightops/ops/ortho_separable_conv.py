@@ -13,6 +13,8 @@ from ..validation import IntOrPair, check_channels, check_input_size, check_rati
 from ._registry import register_op
 from .base import LayerType, SeparableOpBase
 from .depthwise_pair import DepthwisePair
+from .folding import build_like
+from .separable_conv import SeparableConv2d
 
 __all__ = ["OrthoSeparableConv2d", "OSC", "OrthoPointwise", "ortho_reg_loss"]
 
@@ -38,6 +40,14 @@ class OrthoPointwise(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, Cin, F, T) -> (B, m, F, T)``."""
         return F.conv2d(x, self.weight[:, :, None, None])
+
+    def inference_form(self) -> nn.Conv2d:
+        """A plain 1x1 ``nn.Conv2d`` with the (orthonormal) weight evaluated once."""
+        w = self.weight.detach()
+        conv = build_like(lambda: nn.Conv2d(w.shape[1], w.shape[0], 1, bias=False), w)
+        with torch.no_grad():
+            conv.weight.copy_(w[:, :, None, None])
+        return conv.train(self.training)
 
 
 @register_op("osc")
@@ -111,6 +121,25 @@ class OrthoSeparableConv2d(SeparableOpBase):
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.dw(self.expand(self.reduce(x)))
+
+    def inference_form(self) -> nn.Module:
+        """``ConvChain(reduce 1x1, expand 1x1, depthwise kxk[, act])`` once the norm is folded, the pair merged and
+        an exact ``reduce`` a plain convolution; else ``self``."""
+        return self._chain_of(self.reduce, self.expand, self.dw)
+
+    def merge_pointwise(self) -> SeparableConv2d:
+        """An SC equal to this operator: the 1x1 factors ``Cin -> m -> Cout`` multiplied into one ``Cin -> Cout``
+        1x1 (MACs ``Cin Cout F T`` instead of ``m (Cin + Cout) F T``); depthwise, norm and activation move over."""
+        w_reduce = self.ortho_weight().detach().double()  # (m, Cin), also under a parametrization
+        w_expand = self.expand.weight.detach().double()[:, :, 0, 0]  # (Cout, m)
+        ref = self.expand.weight
+        sc = build_like(lambda: SeparableConv2d(self.in_chs, self.out_chs, stride=self.stride,
+                                                dilation=self.dilation), ref)
+        with torch.no_grad():
+            sc.pw.weight.copy_((w_expand @ w_reduce).to(ref.dtype)[:, :, None, None])
+        sc.dw, sc.norm, sc.act = self.dw, self.norm, self.act
+        sc.op_label = self.op_label
+        return sc.train(self.training)
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, mid_chs={self.mid_chs}, orthogonal={self.orthogonal!r}"

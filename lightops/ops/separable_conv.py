@@ -59,5 +59,9 @@ class SeparableConv2d(SeparableOpBase):
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.dw(self.pw(x))
 
+    def inference_form(self) -> nn.Module:
+        """``ConvChain(1x1, depthwise kxk[, act])`` once the norm is folded and the pair merged; else ``self``."""
+        return self._chain_of(self.pw, self.dw)
+
 
 SC = SeparableConv2d

@@ -11,8 +11,9 @@ import torch.nn as nn
 from ..validation import IntOrPair, check_input_size, check_ratio, conv_out_len
 from ._registry import register_op
 from .base import LayerType, SeparableOpBase
+from .conv_chain import ConvChain
 from .depthwise_pair import DepthwiseConv3x3, DepthwisePair
-from .fusion import build_like
+from .folding import bn_affine, build_like, fold_norm_into
 from .separable_conv import SeparableConv2d
 
 __all__ = ["SeparablePartialConv2d", "SPC", "FusedPartialConv2d"]
@@ -84,7 +85,7 @@ class SeparablePartialConv2d(SeparableOpBase):
             rest = rest[:, :, :: self.stride[0], :: self.stride[1]]
         return self.proj(torch.cat([self.sc(part), rest], dim=1))
 
-    def fuse_norm(self) -> nn.Module:
+    def fold_norm(self) -> nn.Module:
         """Fold the eval-mode BatchNorm ``self.norm``: into the projection when there is one; else the norm of
         the first ``Cp`` channels into the inner SC and the rest as a per-channel affine
         (:class:`FusedPartialConv2d`).
@@ -92,14 +93,12 @@ class SeparablePartialConv2d(SeparableOpBase):
         Returns:
             The module to use instead.
         """
-        from .fusion import bn_affine, fold_norm_into
-
         if isinstance(self.proj, nn.Conv2d):
             return fold_norm_into(self, self, "proj")
         bn = self.norm
         if self.rest_chs == 0:
             self.sc.norm, self.norm = bn, nn.Identity()
-            self.sc.fuse_norm()
+            self.sc.fold_norm()
             return self
         scale, shift = bn_affine(bn)
         part_bn = copy.deepcopy(bn)  # the norm of the first Cp channels, folded into the inner SC
@@ -110,11 +109,17 @@ class SeparablePartialConv2d(SeparableOpBase):
         for key in ("running_mean", "running_var"):
             setattr(part_bn, key, getattr(bn, key)[: self.part_chs].clone())
         self.sc.norm = part_bn
-        self.sc.fuse_norm()
+        self.sc.fold_norm()
         dtype = bn.running_var.dtype
         return FusedPartialConv2d(self, scale[self.part_chs:].to(dtype), shift[self.part_chs:].to(dtype))
 
-    def as_full_width(self) -> nn.Sequential:
+    def inference_form(self) -> nn.Module:
+        """:meth:`as_full_width` once the norm is folded and the inner pair merged; else ``self``."""
+        if not isinstance(self.norm, nn.Identity) or isinstance(getattr(self.sc, "dw", None), DepthwisePair):
+            return self
+        return self.as_full_width()
+
+    def as_full_width(self) -> ConvChain:
         """The operator as ``1x1 (Cin -> Cin) -> depthwise kxk (Cin) [-> projection] [-> activation]`` over all
         channels: the same function, with no split and no concatenation.
 
@@ -156,7 +161,7 @@ class SeparablePartialConv2d(SeparableOpBase):
             layers.append(self.proj)
         if not isinstance(self.act, nn.Identity):
             layers.append(self.act)
-        return nn.Sequential(*layers).train(self.training)
+        return ConvChain(*layers).train(self.training)
 
     def _inner_convs(self) -> Tuple[nn.Conv2d, nn.Conv2d]:
         """The inner SC's 1x1 and its depthwise kernel as one ``k x k`` convolution (its norm folded)."""
@@ -182,7 +187,7 @@ class FusedPartialConv2d(SeparablePartialConv2d):
         x --split--> [:Cp] --SC (norm folded)----------------> --+
                      [Cp:] --decimate--> * scale + shift ---> --cat--> (then the activation, as SPC)
 
-    Built by :meth:`SeparablePartialConv2d.fuse_norm` (called by :func:`lightops.deploy.fuse`); params and MACs
+    Built by :meth:`SeparablePartialConv2d.fold_norm` (called by :func:`lightops.deploy.fuse`); params and MACs
     formulas are SPC's (the affine, like the norm it replaces, is not counted).
     """
 

@@ -6,7 +6,7 @@ band (:class:`CutStem`) or processes it at a fraction of the low band's cost (:c
 """
 from __future__ import annotations
 
-from typing import Tuple
+from typing import List, Tuple
 
 import torch
 import torch.nn as nn
@@ -15,6 +15,7 @@ from timm.layers import create_act_layer, get_act_layer, get_norm_layer
 from .. import validation
 from ..ops import bands
 from ..ops.base import LayerType, count_params
+from ..ops.padding import pad_out, zero_at_zero
 from ..validation import check_channels, check_input_size, check_ratio
 
 __all__ = ["ConvStem", "CutStem", "HighLowStem", "create_stem", "STEM_TYPES"]
@@ -48,6 +49,27 @@ class _StemBase(nn.Module):
 
     def _size(self, input_size: Tuple[int, int, int]) -> Tuple[int, int, int]:
         return check_input_size(input_size, type(self).__name__, self.in_chs)
+
+    def _output_convs(self) -> List[Tuple[nn.Sequential, int]]:
+        """``(sequential, index)`` of each convolution writing the output, when only activations with act(0) = 0
+        follow it (empty otherwise)."""
+        found = []
+        for seq in (m for m in self.children() if isinstance(m, nn.Sequential)):
+            layers = list(seq)
+            convs = [i for i, m in enumerate(layers) if isinstance(m, nn.Conv2d)]
+            if not convs or layers[convs[-1]].groups != 1 or not all(zero_at_zero(m) for m in layers[convs[-1] + 1:]):
+                return []
+            found.append((seq, convs[-1]))
+        return found
+
+    def can_pad_output(self) -> bool:
+        """Whether the output can carry always-zero extra channels (inference form: norms folded)."""
+        return bool(self._output_convs())
+
+    def pad_output(self, width: int) -> None:
+        """Write ``width`` output channels, the ones past ``out_chs`` always 0 (:meth:`can_pad_output` first)."""
+        for seq, i in self._output_convs():
+            seq[i] = pad_out(seq[i], width)
 
 
 class ConvStem(_StemBase):

@@ -9,18 +9,17 @@ from timm.layers import DropPath
 from torchinfo import summary
 
 import lightops
-from lightops.deploy.fuse import (
-    DepthwiseConv3x3,
-    FusedPartialConv2d,
-    TimeAvgPool2,
-    fold_conv_bn,
-    fuse,
-    inference_params,
-    merge_depthwise_pair,
-    pointwise_merge_pays,
-)
+from lightops.deploy.fuse import TimeAvgPool2, fuse, inference_params, pointwise_merge_pays
 from lightops.models import model_cfgs
-from lightops.ops import DepthwisePair, OrthoPointwise, OrthoSeparableConv2d, SeparableConv2d
+from lightops.ops import (
+    DepthwiseConv3x3,
+    DepthwisePair,
+    FusedPartialConv2d,
+    OrthoPointwise,
+    OrthoSeparableConv2d,
+    SeparableConv2d,
+)
+from lightops.ops.folding import fold_conv_bn
 from tests.deploy.conftest import SMALL_INPUT, make_model, randomize_norms
 from tests.utils import flop_counter_macs
 
@@ -111,7 +110,7 @@ def test_op_parity(op, kwargs, in_chs, out_chs, stride, dilation):
 
 def test_spc_without_projection_keeps_an_affine_on_the_passed_channels():
     layer = randomize_norms(lightops.create_op("spc", 16, 16, norm_layer="batchnorm2d")).eval()
-    fused = fuse(layer)
+    fused = fuse(layer, deploy_blocks=False)  # deploy_blocks: its full-width chain (tests/ops)
     assert isinstance(fused, FusedPartialConv2d) and fused.rest_scale.shape == (1, 12, 1, 1)
     assert max_diff(layer, fused, torch.randn(2, 16, 7, 9)) <= ATOL
 
@@ -120,7 +119,7 @@ def test_depthwise_pair_equals_one_3x3():
     torch.manual_seed(0)
     for stride, dilation in [((1, 1), (1, 1)), ((2, 1), (1, 3)), ((1, 3), (2, 2))]:
         pair = DepthwisePair(8, stride, dilation, bias=True).eval()
-        dw = merge_depthwise_pair(pair)
+        dw = pair.inference_form()
         assert isinstance(dw, DepthwiseConv3x3) and dw.kernel_size == (3, 3)
         x = torch.randn(2, 8, 11, 13)
         assert max_diff(pair, dw, x) <= 1e-6
@@ -249,7 +248,7 @@ def test_operator_without_a_fusion_rule_keeps_its_norm():
     from lightops.ops import SeparableOpBase
 
     class Plain(SeparableOpBase):
-        """A user's operator with no depthwise pair and no fuse_norm() of its own."""
+        """A user's operator with no depthwise pair and no fold_norm() of its own."""
 
         def __init__(self, in_chs, out_chs, **kw):
             super().__init__(in_chs, out_chs, **kw)

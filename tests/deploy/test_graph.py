@@ -1,4 +1,4 @@
-"""lightops.deploy.graph: the deployment form of DSSDB and DSSDN computes the same values with fewer, plainer nodes."""
+"""The deployed DSSDN (its export form, aligned widths) computes the same values; its exported graph has few nodes."""
 import os
 
 import pytest
@@ -9,124 +9,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import lightops
-from lightops.blocks import DSSDB
-from lightops.blocks.attention import ECA
+from lightops.blocks import DSSDB, DeployDSSDB
 from lightops.deploy import fuse
-from lightops.deploy.fuse import DepthwiseConv3x3
-from lightops.deploy.graph import (
-    ChannelGate,
-    DeployDSSDB,
-    DeployDSSDN,
-    adaptive_mean_weights,
-    conv_chain,
-    partial_as_full,
-    pool_into_conv,
-)
+from lightops.models.dssdn_deploy import DeployDSSDN, adaptive_mean_weights
+from lightops.ops.conv_chain import pool_into_conv
 from tests.deploy.conftest import make_model, randomize_norms
-from tests.utils import flop_counter_macs
 
 RTOL = 1e-5  # relative to the output's largest magnitude
 
 
 def close(a: torch.Tensor, b: torch.Tensor) -> bool:
     return (a - b).abs().max().item() <= RTOL * max(1.0, b.abs().max().item())
-
-
-def trained_block(seed: int = 0, **kwargs) -> DSSDB:
-    """A DSSDB in eval mode whose norms hold non-trivial statistics."""
-    torch.manual_seed(seed)
-    return randomize_norms(DSSDB(**kwargs), seed).eval()
-
-
-BLOCK_CASES = [
-    dict(in_chs=12, out_chs=20),  # projection in the first operator, Cd = 10 (not a multiple of 16)
-    dict(in_chs=16, out_chs=16, time_pool=2),  # first residual, pooling
-    dict(in_chs=8, out_chs=24, op="sc", attn="cca"),
-    dict(in_chs=8, out_chs=24, op="osc", attn=None, act_layer="gelu"),
-    dict(in_chs=8, out_chs=24, op="osc", op_kwargs={"orthogonal": "exact"}, distill_ratio=0.25),
-    dict(in_chs=6, out_chs=12, op="spc", low_ratio=0.75, time_pool=3),
-]
-
-
-@pytest.mark.parametrize("kwargs", BLOCK_CASES, ids=[f"case{i}" for i in range(len(BLOCK_CASES))])
-@pytest.mark.parametrize("align", [1, 16])
-@pytest.mark.parametrize("size", [(9, 7), (16, 10)])
-def test_block_parity_shapes_and_macs(kwargs, align, size):
-    block = trained_block(**kwargs)
-    fused = fuse(block, channel_align=align)
-    assert isinstance(fused, DeployDSSDB)
-    x = torch.randn(2, kwargs["in_chs"], *size)
-    with torch.inference_mode():
-        ref, out = block(x), fused(x)
-    assert out.shape == ref.shape and close(out, ref)
-    in_size = (kwargs["in_chs"], *size)
-    assert fused.output_size(in_size) == block.output_size(in_size) == tuple(ref.shape[1:])
-    assert fused.macs(in_size) == flop_counter_macs(fused, x[:1])
-    if align > 1:  # every tap fills whole channel blocks
-        assert fused.fuse.in_channels % align == 0 and fused.d0.out_channels % align == 0
-
-
-def test_block_keeps_what_it_cannot_rewrite():
-    block = trained_block(in_chs=8, out_chs=16)
-    assert isinstance(fuse(block, fold_bn=False), DSSDB)  # norms left: the block stays as it is
-    x = torch.randn(1, 8, 12, 6)
-
-    class Wrapped(nn.Module):  # a user operator fuse knows nothing about
-        def __init__(self, op: nn.Module) -> None:
-            super().__init__()
-            self.op = op
-
-        def forward(self, t: torch.Tensor) -> torch.Tensor:
-            return self.op(t)
-
-    block.last = Wrapped(block.last)
-    for align in (1, 16):  # taps are not padded when the last operator is not a plain chain
-        fused = fuse(block, channel_align=align)
-        assert isinstance(fused, DeployDSSDB) and isinstance(fused.op3, Wrapped)
-        with torch.inference_mode():
-            assert close(fused(x), block(x))
-
-
-@pytest.mark.parametrize("in_chs,out_chs", [(16, 16), (12, 20), (5, 5)])
-@pytest.mark.parametrize("stride,dilation", [(1, 1), ((2, 1), 1), ((1, 2), (2, 1)), (2, 2)])
-def test_partial_conv_as_full_width_chain(in_chs, out_chs, stride, dilation):
-    """SPC (projection or folded affine, any stride and dilation) as 1x1 -> depthwise [-> 1x1], exactly."""
-    torch.manual_seed(0)
-    op = randomize_norms(lightops.create_op("spc", in_chs, out_chs, stride=stride, dilation=dilation, bias=True))
-    op.eval()
-    fused = fuse(op, deploy_blocks=False)
-    chain = partial_as_full(fused)
-    assert chain is not None
-    assert isinstance(chain[0], nn.Conv2d) and chain[0].in_channels == chain[0].out_channels == in_chs
-    assert isinstance(chain[1], DepthwiseConv3x3) and chain[1].chs == in_chs
-    x = torch.randn(2, in_chs, 11, 9)
-    with torch.inference_mode():
-        assert close(chain(x), op(x))
-    assert conv_chain(fuse(op, deploy_blocks=False, merge_depthwise=False)) is None  # a pair is not a kxk kernel
-
-
-@pytest.mark.parametrize("op", ["sc", "osc"])
-def test_conv_chain_of_other_operators(op):
-    torch.manual_seed(0)
-    layer = randomize_norms(lightops.create_op(op, 12, 20, bias=True)).eval()
-    chain = conv_chain(fuse(layer, deploy_blocks=False))
-    assert isinstance(chain, nn.Sequential) and all(isinstance(m, nn.Conv2d) for m in chain)
-    x = torch.randn(2, 12, 8, 7)
-    with torch.inference_mode():
-        assert close(chain(x), layer(x))
-
-
-@pytest.mark.parametrize("chs", [1, 3, 24, 80, 224])
-def test_channel_gate_equals_eca(chs):
-    torch.manual_seed(0)
-    eca = ECA(chs).eval()
-    with torch.no_grad():
-        eca.conv.weight.normal_()
-    gate = ChannelGate(eca)
-    x = torch.randn(2, chs, 5, 4)
-    with torch.inference_mode():
-        assert close(gate(x), eca(x))
-    assert gate.macs((chs, 5, 4)) == flop_counter_macs(gate, x[:1])
 
 
 @settings(max_examples=30, deadline=None)
@@ -251,8 +144,8 @@ def test_channel_align_pads_widths_and_keeps_logits(name):
     x = torch.randn(2, 1, 64, 45)
     with torch.inference_mode():
         assert close(fused(x), model(x))
-    widths = [blk.fuse.out_channels for blk in fused.blocks]
-    assert all(w % 16 == 0 for w in widths) and all(blk.fuse.in_channels % 64 == 0 for blk in fused.blocks)
+    widths = [blk.merge.out_channels for blk in fused.blocks]
+    assert all(w % 16 == 0 for w in widths) and all(blk.merge.in_channels % 64 == 0 for blk in fused.blocks)
     assert fused.head.fc.in_features == sum(widths) >= model.num_features
 
 
@@ -266,7 +159,7 @@ def test_channel_align_leaves_a_block_whose_successor_adds_its_input():
     torch.manual_seed(0)
     model = randomize_norms(lightops.DSSDN(cfg)).eval()
     fused = fuse(model, channel_align=16)
-    assert [blk.fuse.out_channels for blk in fused.blocks] == [40, 40, 40, 40, 48]
+    assert [blk.merge.out_channels for blk in fused.blocks] == [40, 40, 40, 40, 48]
     assert fused.blocks[0].d0.in_channels == 32  # the stem's 24 channels padded
     x = torch.randn(2, 1, 64, 32)
     with torch.inference_mode():

@@ -1,7 +1,7 @@
-"""Fusion primitives the operators use to fold their output norm (:meth:`SeparableOpBase.fuse_norm`).
+"""Norm folding: the primitives an operator's :meth:`~lightops.ops.SeparableOpBase.fold_norm` is written with.
 
-Each operator carries its own fusion rule as a method, so one registration (the operator registry) is enough for a
-user's operator: :func:`lightops.deploy.fuse` walks the model and calls ``fuse_norm()`` where an operator's
+Each operator carries its own folding rule as a method, so one registration (the operator registry) is enough for a
+user's operator: :func:`lightops.deploy.fuse` walks the model and calls ``fold_norm()`` where an operator's
 ``norm`` is a BatchNorm. The folding is computed in float64 and cast back, adding at most one rounding.
 """
 import copy
