@@ -3,6 +3,7 @@ import argparse
 from typing import Any, Optional
 
 import lightops
+from lightops.train.config import SYNTHETIC_TRAIN_CLIPS
 
 from .budget import budget_table
 from .ops import op_table
@@ -54,7 +55,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     """Add ``demo`` to the subcommands."""
     p = sub.add_parser("demo", help="the main job: operator and model tables, latency, a short training")
     p.add_argument("--epochs", type=int, default=8, help="training epochs (default 8)")
-    p.add_argument("--clips", type=int, default=1000, help="synthetic training clips (default 1000)")
+    p.add_argument("--clips", type=int, default=SYNTHETIC_TRAIN_CLIPS,
+                   help=f"synthetic training clips (default {SYNTHETIC_TRAIN_CLIPS})")
     p.add_argument("--repeats", type=int, default=30, help="timed runs per latency figure (default 30)")
     p.add_argument("--out", default="runs/demo", help="training output folder (default runs/demo)")
     p.set_defaults(func=_run)

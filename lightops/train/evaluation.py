@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 from ..audio import FrontEnd
 from ..checkpoint import check_classes, load_model, read_checkpoint
 from ..fileio import atomic_write_json, check_writable_dir
-from .config import TrainConfig
+from .config import SYNTHETIC, TrainConfig
 from .data import build_datasets, preflight
 from .distributed import DistEnv, all_gather_objects, cleanup_distributed, init_distributed, unwrap_model
 from .isolation import isolated_state
@@ -85,7 +85,7 @@ def evaluate(model: nn.Module, frontend: FrontEnd, dataset: Dataset, *, classes:
     return classification_metrics(all_logits, all_labels, all_devices, classes, seen_devices)
 
 
-def evaluate_checkpoint(checkpoint: str, data: str = "synthetic", out: Optional[str] = None, *,
+def evaluate_checkpoint(checkpoint: str, data: str = SYNTHETIC, out: Optional[str] = None, *,
                         batch_size: int = 64, workers: int = 0, num_clips: Optional[int] = None,
                         device: Optional[str] = None, threads: Optional[int] = None,
                         quiet: bool = True) -> Dict[str, Any]:
