@@ -6,7 +6,8 @@ the CLI prints them (``lightops budget``), tests assert them.
 from dataclasses import dataclass
 from typing import Dict, Tuple
 
-__all__ = ["Budget", "BUDGETS", "DCASE_MAX_PARAMS", "DCASE_MAX_MACS", "CLIP_10S", "CLIP_1S"]
+__all__ = ["Budget", "BUDGETS", "DCASE_MAX_PARAMS", "DCASE_MAX_MACS", "DCASE2025_MAX_PARAM_BYTES", "DCASE2025_INPUT",
+           "CLIP_10S", "CLIP_1S"]
 
 CLIP_10S = (1, 256, 431)  # (C, F, T): a 10-s clip of the default front end
 CLIP_1S = (1, 256, 44)  # a 1-s clip
@@ -14,6 +15,10 @@ CLIP_1S = (1, 256, 44)  # a 1-s clip
 # DCASE 2022-2024 Task 1 (low-complexity ASC): 128K parameters, 30 MMACs for one 1-s clip.
 DCASE_MAX_PARAMS = 128_000
 DCASE_MAX_MACS = 30_000_000
+# DCASE 2025 Task 1: 30 MMACs (torchinfo) and 128,000 bytes of parameters at the dtype they hold, per device model
+# (lightops.profiling.dcase); the baseline's input is a 1-s clip at 32 kHz, hop 500, 256 mels.
+DCASE2025_MAX_PARAM_BYTES = 128_000
+DCASE2025_INPUT = (1, 256, 65)
 
 
 def _si(n: int) -> str:

@@ -8,6 +8,7 @@ for RNG states); ``trusted=True`` falls back to full unpickling for files you tr
 the network (:func:`lightops._factory.build_model`) and returns it as a :class:`LoadedModel` with its front-end
 settings; train, eval, export and predict all go through these functions.
 """
+import copy
 import os
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
@@ -19,8 +20,8 @@ from ._factory import build_frontend, build_model, known_models
 from .audio import FrontEnd
 from .fileio import PathLike, atomic_save
 
-__all__ = ["FORMAT_VERSION", "CHECKPOINT_KEYS", "REQUIRED_KEYS", "save_checkpoint", "read_checkpoint", "LoadedModel",
-           "load_model", "resolve_model", "check_classes", "DEFAULT_INPUT_SIZE"]
+__all__ = ["FORMAT_VERSION", "CHECKPOINT_KEYS", "DEVICE_KEYS", "REQUIRED_KEYS", "save_checkpoint", "read_checkpoint",
+           "LoadedModel", "load_model", "resolve_model", "check_classes", "DEFAULT_INPUT_SIZE"]
 
 FORMAT_VERSION = 1
 """Version of the checkpoint layout; bumped when a key changes meaning."""
@@ -52,6 +53,12 @@ CHECKPOINT_KEYS: Dict[str, str] = {
 }
 """The keys of a checkpoint and what each holds; every key is optional except :data:`REQUIRED_KEYS`."""
 
+DEVICE_KEYS: Dict[str, str] = {
+    "device_models": "{device id: state_dict} of fine-tuned copies of the model, one per training device (the "
+                     "general model is state_dict; other devices use it)",
+}
+"""Keys ``lightops finetune --per-device`` adds to a training checkpoint's (``lightops train`` writes none)."""
+
 REQUIRED_KEYS = ("model", "state_dict")
 """Keys every checkpoint must hold (``model_kwargs`` defaults to ``{}``)."""
 
@@ -67,7 +74,7 @@ def save_checkpoint(ckpt: Dict[str, Any], path: PathLike) -> None:
     missing = [k for k in REQUIRED_KEYS if k not in ckpt]
     if missing:
         raise ValueError(f"save_checkpoint: the checkpoint dict lacks keys {missing}")
-    unknown = sorted(k for k in ckpt if k not in CHECKPOINT_KEYS)
+    unknown = sorted(k for k in ckpt if k not in CHECKPOINT_KEYS and k not in DEVICE_KEYS)
     if unknown:
         raise ValueError(f"save_checkpoint: keys {unknown} are not in the checkpoint format; expected keys of "
                          f"lightops.checkpoint.CHECKPOINT_KEYS {list(CHECKPOINT_KEYS)}")
@@ -147,6 +154,8 @@ class LoadedModel:
         classes: class names in output order, when known.
         name: the model's registered name, when known.
         clip_seconds: length of the training clips, when known (a training checkpoint's options).
+        device_models: ``{device id: network}`` of a ``finetune --per-device`` checkpoint (empty otherwise); other
+            devices use ``model``.
     """
 
     model: nn.Module
@@ -156,6 +165,7 @@ class LoadedModel:
     classes: Optional[List[str]] = field(default=None)
     name: Optional[str] = None
     clip_seconds: Optional[float] = None
+    device_models: Dict[str, nn.Module] = field(default_factory=dict)
 
     @property
     def norm(self) -> Tuple[float, float]:
@@ -216,11 +226,19 @@ def load_model(checkpoint: Union[PathLike, Dict[str, Any]], *, trusted: bool = F
     except RuntimeError as e:
         raise ValueError(f"checkpoint {source!r}: state_dict does not fit {name} with model_kwargs={kwargs}: "
                          f"{_first_line(e)}") from e
+    devices = {}
+    for device, state in (ckpt.get("device_models") or {}).items():
+        devices[str(device)] = copy.deepcopy(model)
+        try:
+            devices[str(device)].load_state_dict(_strip_ddp(state), strict=True)
+        except RuntimeError as e:
+            raise ValueError(f"checkpoint {source!r}: device model {device!r} does not fit {name}: "
+                             f"{_first_line(e)}") from e
     size = ckpt.get("input_size")
     frontend = ckpt.get("frontend") if isinstance(ckpt.get("frontend"), dict) else None
     classes = list(ckpt["classes"]) if ckpt.get("classes") else None
     return LoadedModel(model.eval(), frontend, tuple(int(v) for v in size) if size else None, source, classes, name,
-                       _clip_seconds(ckpt))
+                       _clip_seconds(ckpt), {d: m.eval() for d, m in devices.items()})
 
 
 def resolve_model(model_or_name: Union[nn.Module, PathLike, LoadedModel], *, trusted: bool = False) -> LoadedModel:

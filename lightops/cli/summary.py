@@ -4,6 +4,7 @@ from typing import Any, Optional, Tuple
 
 import lightops
 from lightops.profiling import BUDGETS, BudgetCheck, check_budget, profile
+from lightops.profiling.dcase import dcase_complexity
 
 from ._args import parse_size
 
@@ -30,6 +31,9 @@ def summary_text(name: str, input_size: Optional[Tuple[int, int, int]] = None, d
         lines.append("  torchinfo counts conv/linear bias and BatchNorm affine parameters as mult-adds and gives "
                      "parametrized weights (OSC exact) 0 MACs; the table uses the operators' own formulas, "
                      "which FlopCounterMode confirms.")
+    held, fp16 = dcase_complexity(model, size), dcase_complexity(model, size, dtype="fp16")
+    lines.append(f"DCASE 2025 counting (lightops complexity): {held}; at fp16 {fp16.param_bytes:,} B, "
+                 f"{'passes' if fp16.ok else 'fails'}")
     check = None
     if name in BUDGETS:
         budget = BUDGETS[name]

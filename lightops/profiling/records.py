@@ -152,8 +152,9 @@ class Profile:
                                    if self.total_params >= 1000 else f"{self.total_params}"],
             ["MACs", f"{total:,} ({_macs_str(total)}) at batch {self.batch_size}"],
             ["FlopCounterMode / 2", f"{self.counter_macs:,}"],
-            ["param memory", f"{format_bytes(pm.fp32_bytes)} fp32, {format_bytes(pm.fp16_bytes)} fp16, "
-                             f"{format_bytes(pm.int8_bytes)} int8 (DCASE limit 128 kB at int8)"],
+            ["param memory", f"{format_bytes(pm.fp32_bytes)} at fp32, {format_bytes(pm.fp16_bytes)} at fp16, "
+                             f"{format_bytes(pm.int8_bytes)} at int8 (DCASE 2025: 128 kB at the dtype the parameters "
+                             f"hold; lightops complexity)"],
         ]
         if self.peak_activation_bytes is not None:
             totals.append(["peak activations", f"{format_bytes(self.peak_activation_bytes)} "
