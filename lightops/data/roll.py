@@ -1,7 +1,9 @@
-"""Time rolling: a random circular shift of each waveform (CP-JKU's DCASE recipe rolls by up to the clip length)."""
+"""Time rolling: a random circular shift of each waveform (the DCASE 2025 Task 1 baseline rolls by up to 0.1 s)."""
 from typing import Optional
 
 import torch
+
+from ..validation import check_float, check_int
 
 __all__ = ["TimeRoll"]
 
@@ -11,17 +13,19 @@ class TimeRoll:
 
     Args:
         p: probability that an example is rolled.
-        max_shift: largest shift in samples, either way (None: the whole length).
+        max_shift: largest shift in samples, either way (None: the whole length). ``lightops train --roll`` uses
+            ``roll_seconds`` (0.1 s, the DCASE 2025 baseline's ``roll_sec``).
 
     Shape:
         ``(N,)`` or ``(B, N)`` -> the same; picklable, for DataLoader workers.
     """
 
     def __init__(self, p: float = 1.0, max_shift: Optional[int] = None) -> None:
-        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0:
-            raise ValueError(f"TimeRoll: p must be in [0, 1], got {p!r}")
-        if max_shift is not None and (isinstance(max_shift, bool) or not isinstance(max_shift, int) or max_shift < 0):
-            raise ValueError(f"TimeRoll: max_shift must be an int >= 0 or None, got {max_shift!r}")
+        try:
+            check_float(p, "p", minimum=0.0, maximum=1.0)
+            check_int(max_shift, "max_shift", minimum=0, optional=True)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"TimeRoll: {e}") from None
         self.p, self.max_shift = float(p), max_shift
 
     def __call__(self, waveform: torch.Tensor, generator: Optional[torch.Generator] = None) -> torch.Tensor:

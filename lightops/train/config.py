@@ -64,7 +64,8 @@ def default_clip_seconds(data: str) -> float:
 class TrainConfig:
     """Everything a training run depends on; ``lightops train`` builds one from its options.
 
-    The fields are listed with their help text in docs/training.md (``lightops train --help``).
+    Each field's help text is its ``metadata["help"]`` (:func:`option`); ``lightops train --help`` shows them with
+    their defaults.
     """
 
     model: str = option("dssdn_small", "model: a lightops model, a reference model such as dcase2020_baseline, or "
@@ -128,6 +129,8 @@ class TrainConfig:
                                       "off unless given", metavar="SOURCE", group="recipe")
     dir_p: float = option(0.6, "probability per clip of a device response", metavar="P", group="recipe")
     roll: bool = option(False, "random circular time shift of each training waveform", group="recipe")
+    roll_seconds: float = option(0.1, "largest shift of the time roll, seconds either way (the DCASE 2025 baseline's)",
+                                 metavar="S", group="recipe")
     train_fraction: float = option(1.0, "DCASE 2024 data-efficient subset of the training split, stratified by "
                                         "class and device", choices=TRAIN_FRACTIONS, group="recipe")
     teacher: Tuple[str, ...] = option((), "checkpoints of teacher models (an ensemble: mean of their logits)",
@@ -153,6 +156,7 @@ class TrainConfig:
             check_float(getattr(self, name), name, minimum=0.0)
         check_float(self.label_smoothing, "label_smoothing", minimum=0.0, maximum=1.0, open_max=True)
         check_float(self.clip_seconds, "clip_seconds", minimum=0.0, open_min=True, optional=True)
+        check_float(self.roll_seconds, "roll_seconds", minimum=0.0)
         if not isinstance(self.model_kwargs, dict):
             raise ValueError(f"model_kwargs must be a dict, got {type(self.model_kwargs).__name__}")
         if isinstance(self.model_kwargs.get("cfg"), DSSDNCfg):  # JSON-ready, for checkpoints and metrics.json

@@ -142,7 +142,7 @@ def waveform_augmentations(cfg: TrainConfig) -> List[Any]:
     if cfg.dir:
         augment.append(DeviceImpulseResponses(cfg.dir, p=cfg.dir_p, sample_rate=cfg.sample_rate))
     if cfg.roll:
-        augment.append(TimeRoll())
+        augment.append(TimeRoll(max_shift=int(round(cfg.roll_seconds * cfg.sample_rate))))
     return augment
 
 

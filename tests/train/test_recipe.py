@@ -43,6 +43,20 @@ def test_recipe_wires_the_augmentations():
     assert run_mod.waveform_augmentations(TrainConfig(**TINY)) == []
 
 
+def test_roll_is_the_dcase2025_baselines_at_most_0_1_s():
+    """The DCASE 2025 baseline rolls every training clip by a uniform shift of at most 0.1 s (``roll_sec``)."""
+    cfg = recipe_config("dcase", **TINY)
+    roll = run_mod.waveform_augmentations(cfg)[-1]
+    assert roll.max_shift == round(0.1 * cfg.sample_rate) and roll.p == 1.0
+    wider = run_mod.waveform_augmentations(recipe_config("dcase", **TINY, roll_seconds=0.5))[-1]
+    assert wider.max_shift == round(0.5 * cfg.sample_rate)
+    x = torch.arange(cfg.sample_rate, dtype=torch.float32).repeat(64, 1)
+    shifts = [int(torch.argmin(row)) for row in roll(x, torch.Generator().manual_seed(0))]
+    assert max(min(s, cfg.sample_rate - s) for s in shifts) <= roll.max_shift
+    with pytest.raises(ValueError, match="roll_seconds"):
+        TrainConfig(**TINY, roll_seconds=-0.1)
+
+
 def test_kd_loss_matches_hand_computation():
     gen = torch.Generator().manual_seed(0)
     student, teacher_logits = torch.randn(4, 10, generator=gen), torch.randn(4, 10, generator=gen)
