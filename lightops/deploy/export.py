@@ -10,7 +10,7 @@ and only then moves it to ``out`` (:func:`lightops.fileio.atomic_path`): a failu
 Exporter: ``torch.onnx.export(..., dynamo=True, dynamic_shapes=...)`` first; the TorchScript-based exporter
 (``dynamo=False, dynamic_axes=...``) is the fallback, and the result says which one wrote the file and why the
 first failed. The model exports as it stands: DSSDN's multi-scale pooling
-(:class:`~lightops.blocks.MultiScaleFusion`) computes its averages in an export-exact form while being exported.
+(:class:`~lightops.blocks.MultiScaleConcat`) computes its averages in an export-exact form while being exported.
 """
 import contextlib
 import io
@@ -27,7 +27,7 @@ import torch.nn as nn
 
 from ..checkpoint import LoadedModel, resolve_model
 from ..fileio import atomic_path, check_output_path
-from ..validation import check_model_input_size
+from ..validation import check_int, check_model_input_size
 from .module import deploy_module
 from .onnx_runtime import require_onnx
 from .parity import ParityCheck, onnx_parity
@@ -301,8 +301,7 @@ def export_onnx(model_or_name: Union[nn.Module, str, os.PathLike, LoadedModel], 
     """
     if exporter not in EXPORTERS:
         raise ValueError(f"exporter must be one of {EXPORTERS}, got {exporter!r}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    check_int(batch_size, "export_onnx: batch_size", minimum=1)
     path = check_output_path(out)
     loaded = resolve_model(model_or_name, trusted=trusted)
     size = tuple(input_size) if input_size is not None else loaded.default_input_size()

@@ -19,7 +19,7 @@ knows no layer by name beyond the two switches that are about one layer. The rew
     ``PointwiseNormAct``), and an operator's output ``norm`` into its last convolution by the operator's own
     ``fold_norm()`` (:meth:`lightops.ops.SeparableOpBase.fold_norm`; SPC overrides it). SPC without projection
     ends with a concatenation: the norm's first ``Cp`` channels fold into the inner SC and the passed-through channels
-    keep a per-channel affine (:class:`~lightops.ops.FusedPartialConv2d`), which neither counter counts, like the norm.
+    keep a per-channel affine (:class:`~lightops.ops.FoldedPartialConv2d`), which neither counter counts, like the norm.
 ``merge_pointwise``
     A layer with a ``merge_pointwise()`` method (OSC: two 1x1 factors ``Cin -> m -> Cout``) becomes the module it
     returns (an SC with one ``Cin -> Cout`` 1x1). This changes the MACs from ``m (Cin + Cout) F T`` to

@@ -4,7 +4,7 @@ Paper: "Deep Space Separable Distillation for Lightweight Acoustic Scene Classif
 ShuQi Ye and Yuan Tian, arXiv 2405.03567 (2024). https://arxiv.org/abs/2405.03567
 
 A frequency-split stem, five Deep Space Separable Distilled Blocks (each keeps the low half of the mel
-axis on its deep path), and multi-scale fusion: every block's output is pooled to the last block's grid
+axis on its deep path), and multi-scale concatenation: every block's output is pooled to the last block's grid
 and concatenated on channels before the classifier. Where the paper is silent, the choices are written
 in docs/models.md. Large uses SC, Middle OSC, Small SPC.
 """
@@ -19,7 +19,7 @@ from timm.layers import ClassifierHead, make_divisible
 from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
 
 from .. import validation
-from ..blocks import DSSDB, MultiScaleFusion
+from ..blocks import DSSDB, MultiScaleConcat
 from ..ops import get_op_class
 from ..stems import STEM_TYPES, create_stem
 from ..validation import check_channels, check_ratio
@@ -197,7 +197,7 @@ class DSSDN(nn.Module):
                                     norm_layer=cfg.norm_layer, act_layer=cfg.act_layer, drop_path=dpr[i]))
                 prev = b.out_chs
             self.blocks = nn.Sequential(*blocks)
-            self.fusion = MultiScaleFusion()  # every block's output pooled to the last grid, concatenated
+            self.scales = MultiScaleConcat()  # every block's output pooled to the last grid, concatenated
             self.num_features = self.head_hidden_size = sum(b.out_chs for b in cfg.blocks)
             self.head = ClassifierHead(self.num_features, num_classes, pool_type=global_pool, drop_rate=drop_rate)
         if dtype is not None:
@@ -285,14 +285,14 @@ class DSSDN(nn.Module):
         self.head.to(device=ref.device, dtype=ref.dtype)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, in_chans, F, T) -> (B, num_features, F5, T5)``: stem, blocks, multi-scale fusion."""
+        """``(B, in_chans, F, T) -> (B, num_features, F5, T5)``: stem, blocks, multi-scale concatenation."""
         _check_model_input(x, self.in_chans, self.min_bins, self.min_frames)
         x = self.stem(x)
         feats: List[torch.Tensor] = []
         for blk in self.blocks:
             x = blk(x)
             feats.append(x)
-        return self.fusion(feats)
+        return self.scales(feats)
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         """Global pooling, dropout, classifier (``pre_logits=True`` stops before the classifier)."""

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from timm.layers import ClassifierHead
 
 from ..blocks import DeployDSSDB, global_mean
-from ..blocks.scale_fusion import adaptive_avg_exportable
+from ..blocks.multi_scale import adaptive_avg_exportable
 from ..ops import bands
 from ..ops.conv_chain import merge_pools
 from ..stems import HighLowStem
@@ -54,15 +54,15 @@ def adaptive_mean_weights(length: int, bins: int) -> torch.Tensor:
 
 
 class DeployDSSDN(nn.Module):
-    """A DSSDN in inference form as exported: multi-scale fusion and global average pooling as one weighted sum per
-    block output, and the high/low stem handing its two bands straight to the first block.
+    """A DSSDN in inference form as exported: multi-scale concatenation and global average pooling as one weighted
+    sum per block output, and the high/low stem handing its two bands straight to the first block.
 
     DSSDN average-pools every block output to the last block's ``(F5, T5)`` grid, concatenates and takes the global
     mean: per block, a weighted sum over its map, separable in frequency and time (:func:`adaptive_mean_weights`).
     The frequency axis is fixed in an exported graph, so its weights are constants; with ``fixed_length`` the time
     weights are too, and each block's pooling is one ``MatMul`` with a constant vector. Otherwise the frequency sum is
     a depthwise ``(F_i, 1)`` convolution and only the time axis, already reduced to one row, keeps the cumulative-sum
-    form that is exact at every length (:func:`lightops.blocks.scale_fusion.adaptive_avg_exportable`), instead of
+    form that is exact at every length (:func:`lightops.blocks.multi_scale.adaptive_avg_exportable`), instead of
     pooling whole maps that way. When the stem's low band has exactly the first block's low-band bins, the stem's
     concatenation on frequency and the block's split undo each other and are skipped; with ``fixed_length`` the
     stem's pooling and 1x1 become one strided convolution where the length divides. Same logits; inputs of other

@@ -57,14 +57,14 @@ def fold_conv_bn(conv: M, bn: nn.modules.batchnorm._BatchNorm) -> M:
         raise ValueError(f"fold_bn: {type(conv).__name__} has {conv.out_channels} output channels but "
                          f"{type(bn).__name__} normalises {bn.num_features}")
     scale, shift = bn_affine(bn)
-    fused = copy.deepcopy(conv)
+    folded = copy.deepcopy(conv)
     w = conv.weight.detach()
     shape = (-1,) + (1,) * (w.dim() - 1)
     bias = conv.bias.detach().double() if conv.bias is not None else torch.zeros_like(scale)
     with torch.no_grad():
-        fused.weight = nn.Parameter((w.double() * scale.reshape(shape)).to(w.dtype))
-        fused.bias = nn.Parameter((bias * scale + shift).to(w.dtype))
-    return fused
+        folded.weight = nn.Parameter((w.double() * scale.reshape(shape)).to(w.dtype))
+        folded.bias = nn.Parameter((bias * scale + shift).to(w.dtype))
+    return folded
 
 
 def fold_norm_into(op: nn.Module, parent: nn.Module, name: str) -> nn.Module:

@@ -16,7 +16,7 @@ from .depthwise_pair import DepthwiseConv3x3, DepthwisePair
 from .folding import bn_affine, build_like, fold_norm_into
 from .separable_conv import SeparableConv2d
 
-__all__ = ["SeparablePartialConv2d", "SPC", "FusedPartialConv2d"]
+__all__ = ["SeparablePartialConv2d", "SPC", "FoldedPartialConv2d"]
 
 
 @register_op("spc")
@@ -88,7 +88,7 @@ class SeparablePartialConv2d(SeparableOpBase):
     def fold_norm(self) -> nn.Module:
         """Fold the eval-mode BatchNorm ``self.norm``: into the projection when there is one; else the norm of
         the first ``Cp`` channels into the inner SC and the rest as a per-channel affine
-        (:class:`FusedPartialConv2d`).
+        (:class:`FoldedPartialConv2d`).
 
         Returns:
             The module to use instead.
@@ -111,7 +111,7 @@ class SeparablePartialConv2d(SeparableOpBase):
         self.sc.norm = part_bn
         self.sc.fold_norm()
         dtype = bn.running_var.dtype
-        return FusedPartialConv2d(self, scale[self.part_chs:].to(dtype), shift[self.part_chs:].to(dtype))
+        return FoldedPartialConv2d(self, scale[self.part_chs:].to(dtype), shift[self.part_chs:].to(dtype))
 
     def inference_form(self) -> nn.Module:
         """:meth:`as_full_width` once the norm is folded and the inner pair merged; else ``self``."""
@@ -178,7 +178,7 @@ class SeparablePartialConv2d(SeparableOpBase):
         return f"{super().extra_repr()}, part_chs={self.part_chs}"
 
 
-class FusedPartialConv2d(SeparablePartialConv2d):
+class FoldedPartialConv2d(SeparablePartialConv2d):
     """SPC without projection, its output norm folded: the norm of the convolved channels sits in the inner SC,
     the passed-through channels get the norm's per-channel affine ``rest * scale + shift``.
 

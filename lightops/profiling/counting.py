@@ -37,7 +37,7 @@ import torch.nn as nn
 import torch.nn.utils.parametrize as parametrize
 from torch.utils.flop_counter import FlopCounterMode
 
-from ..blocks import MultiScaleFusion
+from ..blocks import MultiScaleConcat
 from ..validation import check_input_size
 from .memory import (
     Device,
@@ -78,7 +78,7 @@ ZERO_MAC_TYPES: Tuple[type, ...] = (
     nn.modules.padding._ReplicationPadNd, *_optional(nn.modules.padding, "_CircularPadNd"),
     nn.Upsample, nn.PixelShuffle, nn.PixelUnshuffle, nn.ChannelShuffle,
     timm.layers.DropPath,
-    MultiScaleFusion,  # adaptive average pooling and concatenation
+    MultiScaleConcat,  # adaptive average pooling and concatenation
     *_activation_types(),
 )
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import lightops
-from lightops.blocks.scale_fusion import adaptive_avg_exportable
+from lightops.blocks.multi_scale import adaptive_avg_exportable
 from lightops.checkpoint import LoadedModel
 from lightops.checkpoint import load_model as load_checkpoint
 from lightops.cli.export import main as main_export

@@ -14,7 +14,7 @@ from lightops.models import model_cfgs
 from lightops.ops import (
     DepthwiseConv3x3,
     DepthwisePair,
-    FusedPartialConv2d,
+    FoldedPartialConv2d,
     OrthoPointwise,
     OrthoSeparableConv2d,
     SeparableConv2d,
@@ -111,7 +111,7 @@ def test_op_parity(op, kwargs, in_chs, out_chs, stride, dilation):
 def test_spc_without_projection_keeps_an_affine_on_the_passed_channels():
     layer = randomize_norms(lightops.create_op("spc", 16, 16, norm_layer="batchnorm2d")).eval()
     fused = fuse(layer, deploy_blocks=False)  # deploy_blocks: its full-width chain (tests/ops)
-    assert isinstance(fused, FusedPartialConv2d) and fused.rest_scale.shape == (1, 12, 1, 1)
+    assert isinstance(fused, FoldedPartialConv2d) and fused.rest_scale.shape == (1, 12, 1, 1)
     assert max_diff(layer, fused, torch.randn(2, 16, 7, 9)) <= ATOL
 
 

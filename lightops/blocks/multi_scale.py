@@ -1,11 +1,12 @@
-"""Multi-scale fusion: every block's output average-pooled to the last block's grid, concatenated on channels.
+"""Multi-scale concatenation: every block's output average-pooled to the last block's grid, concatenated on channels.
 
-DSSDN fuses its five block outputs (different scales, low and high level) this way before the classifier. The
-pooling is ``adaptive_avg_pool2d`` to the last output's ``(F, T)``; window ``i`` of a length-``L`` axis pooled to
-``n`` bins is ``[floor(i L / n), ceil((i + 1) L / n))``. PyTorch's ONNX decomposition of ``adaptive_avg_pool2d``
-picks fixed kernels for the length it is traced at, which would be wrong at other lengths; while a model is being
-exported (``torch.onnx.export``, ``torch.export``) the same average is computed from cumulative sums with window
-bounds derived from the (symbolic) lengths, exact at every length. The module has no parameters.
+DSSDN joins its five block outputs (different scales, low and high level; the paper's "multi-scale fusion") this
+way before the classifier. The pooling is ``adaptive_avg_pool2d`` to the last output's ``(F, T)``; window ``i`` of
+a length-``L`` axis pooled to ``n`` bins is ``[floor(i L / n), ceil((i + 1) L / n))``. PyTorch's ONNX decomposition
+of ``adaptive_avg_pool2d`` picks fixed kernels for the length it is traced at, which would be wrong at other
+lengths; while a model is being exported (``torch.onnx.export``, ``torch.export``) the same average is computed
+from cumulative sums with window bounds derived from the (symbolic) lengths, exact at every length. The module has
+no parameters.
 """
 from typing import List
 
@@ -13,7 +14,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-__all__ = ["MultiScaleFusion", "adaptive_avg_exportable", "fuse_scales"]
+__all__ = ["MultiScaleConcat", "adaptive_avg_exportable", "concat_scales"]
 
 
 def adaptive_avg_exportable(x: torch.Tensor, dim: int, out_len: int) -> torch.Tensor:
@@ -41,7 +42,7 @@ def _exporting() -> bool:
 
 
 @torch.fx.wrap
-def fuse_scales(feats: List[torch.Tensor]) -> torch.Tensor:
+def concat_scales(feats: List[torch.Tensor]) -> torch.Tensor:
     """Average-pool every tensor of ``feats`` to the last one's ``(F, T)`` grid and concatenate on channels.
 
     Shape:
@@ -57,8 +58,8 @@ def fuse_scales(feats: List[torch.Tensor]) -> torch.Tensor:
     return torch.cat(pooled + [last], dim=1)
 
 
-class MultiScaleFusion(nn.Module):
-    """:func:`fuse_scales` as a module (the last stage of :class:`~lightops.models.DSSDN`'s features).
+class MultiScaleConcat(nn.Module):
+    """:func:`concat_scales` as a module (the last stage of :class:`~lightops.models.DSSDN`'s features).
 
     Shape:
         ``[(B, C_i, F_i, T_i)] -> (B, sum C_i, F_last, T_last)``.
@@ -66,4 +67,4 @@ class MultiScaleFusion(nn.Module):
 
     def forward(self, feats: List[torch.Tensor]) -> torch.Tensor:
         """Pool to the last grid and concatenate."""
-        return fuse_scales(feats)
+        return concat_scales(feats)
