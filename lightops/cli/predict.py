@@ -1,10 +1,12 @@
 """``lightops predict``: scene labels for recordings in DCASE's submission format, or for a live stream."""
 import argparse
 import sys
+from collections import Counter
 from typing import BinaryIO, Callable, Sequence
 
 import numpy as np
 
+from lightops.deploy.device_ids import read_device_ids
 from lightops.deploy.predict import Predictor, predict_files, write_predictions
 from lightops.deploy.streaming import StreamingClassifier
 from lightops.fileio import atomic_write
@@ -43,6 +45,10 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
                    help="hop between windows in seconds (default: the window; half the window with --stream)")
     p.add_argument("--per-window", action="store_true", help="one row per window, with its onset in seconds")
     p.add_argument("--resample", action="store_true", help="resample files at another rate instead of failing them")
+    p.add_argument("--device-ids", default=None, metavar="FILE",
+                   help="recording devices of the files: a TAU meta.csv (source_label), an evaluation_setup file "
+                        "(device_id) or a two-column table filename,device; files of a device with a fine-tuned "
+                        "model (lightops finetune --per-device) go through it, all others through the general model")
     p.add_argument("--errors", default=None, help="write the files that failed, with their reason, to this file")
     p.add_argument("--batch-size", type=_positive(int), default=32, help="windows per model call (default 32)")
     p.add_argument("--threads", type=_positive(int), default=1, help="onnxruntime intra-op threads (default 1)")
@@ -96,10 +102,11 @@ def _run(args: argparse.Namespace) -> int:
             return _stream(predictor, args, sys.stdin.buffer)
         if not args.paths:
             raise ValueError("give audio files or folders to predict (or --stream)")
+        device_ids = read_device_ids(args.device_ids) if args.device_ids else None
         predictions, errors = predict_files(predictor, args.paths, window=args.window, hop=args.hop,
                                             per_window=args.per_window, resample=args.resample,
                                             batch_size=args.batch_size, progress=not args.quiet and
-                                            sys.stderr.isatty())
+                                            sys.stderr.isatty(), device_ids=device_ids)
         write_predictions(predictions, predictor.classes, args.out, per_window=args.per_window)
     except (ValueError, OSError, ImportError) as e:
         raise SystemExit(f"lightops predict: {e}") from e
@@ -109,7 +116,10 @@ def _run(args: argparse.Namespace) -> int:
         with atomic_write(args.errors, "w") as fh:
             fh.writelines(f"{name}\t{reason}\n" for name, reason in errors.items())
     if not args.quiet:
-        print(f"wrote {args.out}: {len(predictions)} row(s); {len(errors)} file(s) failed")
+        used = Counter(p.model for p in predictions)
+        models = ", ".join(f"{k} {v}" for k, v in sorted(used.items())) if predictor.devices else ""
+        print(f"wrote {args.out}: {len(predictions)} row(s); {len(errors)} file(s) failed"
+              + (f"; rows per model: {models}" if models else ""))
     return 1 if errors else 0
 
 

@@ -14,7 +14,7 @@ directly.
 import csv
 import os
 from dataclasses import dataclass
-from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -25,6 +25,7 @@ from ..checkpoint import LoadedModel, load_model
 from ..data import AudioFileError, fit_length, read_audio
 from ..fileio import PathLike, atomic_write
 from ..validation import check_int
+from .device_ids import device_index, device_of
 
 __all__ = ["Predictor", "Prediction", "NonFiniteError", "window_starts", "find_audio", "predict_files",
            "write_predictions", "check_finite", "AUDIO_EXTENSIONS"]
@@ -78,11 +79,15 @@ class Predictor:
         sample_rate: rate the model expects, Hz.
         clip_samples: samples of one model input (the default window).
         source: where the model came from.
+        device_runs: ``{device id: run}`` of device-specific models (a ``finetune --per-device`` checkpoint);
+            windows of other devices, or of no known device, go through ``run`` (the general model).
     """
 
     def __init__(self, run: Callable[[torch.Tensor], object], classes: Sequence[str], sample_rate: int,
-                 clip_samples: int, source: str = "") -> None:
+                 clip_samples: int, source: str = "",
+                 device_runs: Optional[Mapping[str, Callable[[torch.Tensor], object]]] = None) -> None:
         self._run = run
+        self._device_runs = dict(device_runs or {})
         self.classes = list(classes)
         self.sample_rate = int(sample_rate)
         self.clip_samples = int(clip_samples)
@@ -111,11 +116,20 @@ class Predictor:
         num_classes = getattr(model, "num_classes", None)
         classes = loaded.classes or [str(i) for i in range(num_classes or 0)]
 
-        def run(waves: torch.Tensor) -> torch.Tensor:
-            with torch.inference_mode():
-                return model(frontend(waves))
+        def runner(net: torch.nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
+            def run(waves: torch.Tensor) -> torch.Tensor:
+                with torch.inference_mode():
+                    return net(frontend(waves))
+            return run
 
-        return cls(run, classes, frontend.logmel.sample_rate, loaded.clip_samples(), loaded.source)
+        devices = {d: runner(m.eval()) for d, m in loaded.device_models.items()}
+        return cls(runner(model), classes, frontend.logmel.sample_rate, loaded.clip_samples(), loaded.source,
+                   devices)
+
+    @property
+    def devices(self) -> List[str]:
+        """Device ids with a device-specific model (sorted); other devices use the general model."""
+        return sorted(self._device_runs)
 
     @classmethod
     def _from_onnx(cls, path: str, threads: int) -> "Predictor":
@@ -151,9 +165,10 @@ class Predictor:
         classes = meta["lightops.classes"] or [str(i) for i in range(out if isinstance(out, int) else 0)]
         return cls(run, classes, frontend.logmel.sample_rate, meta["lightops.clip_samples"], path)
 
-    def probabilities(self, windows: torch.Tensor) -> np.ndarray:
-        """Softmax probabilities ``(B, K)`` of windows ``(B, samples)``."""
-        logits = torch.as_tensor(self._run(windows.float())).float()
+    def probabilities(self, windows: torch.Tensor, device: Optional[str] = None) -> np.ndarray:
+        """Softmax probabilities ``(B, K)`` of windows ``(B, samples)`` recorded by ``device`` (its model when it has
+        one, else the general model)."""
+        logits = torch.as_tensor(self._device_runs.get(device or "", self._run)(windows.float())).float()
         if logits.shape[-1] != len(self.classes):
             raise ValueError(f"the model gives {logits.shape[-1]} outputs but {len(self.classes)} class names are "
                              f"known ({self.source})")
@@ -164,7 +179,7 @@ class Predictor:
         return probs
 
     def predict_waveform(self, waveform: np.ndarray, *, window: Optional[int] = None, hop: Optional[int] = None,
-                         batch_size: int = 32) -> Tuple[List[int], np.ndarray]:
+                         batch_size: int = 32, device: Optional[str] = None) -> Tuple[List[int], np.ndarray]:
         """Onsets (samples) and probabilities ``(W, K)`` of the windows of one recording ``(samples,)``.
 
         Args:
@@ -172,6 +187,7 @@ class Predictor:
             window: window length in samples (None: the model's clip).
             hop: hop between windows in samples (None: the window).
             batch_size: windows per model call.
+            device: the recording device (its model when it has one, else the general model).
 
         Raises:
             ValueError: ``window``, ``hop`` or ``batch_size`` below 1, or ``waveform`` not 1-D or empty.
@@ -188,7 +204,7 @@ class Predictor:
         probs = []
         for i in range(0, len(starts), batch_size):
             batch = np.stack([fit_length(waveform[s:s + window], window) for s in starts[i:i + batch_size]])
-            probs.append(self.probabilities(torch.from_numpy(batch)))
+            probs.append(self.probabilities(torch.from_numpy(batch), device))
         return starts, np.concatenate(probs)
 
 
@@ -199,6 +215,7 @@ class Prediction:
     filename: str
     probabilities: np.ndarray  # (K,)
     onset: Optional[float] = None  # seconds, per-window rows only
+    model: str = "general"  # the device model used, or "general"
 
 
 def find_audio(paths: Sequence[PathLike]) -> List[Tuple[str, str]]:
@@ -227,7 +244,8 @@ def find_audio(paths: Sequence[PathLike]) -> List[Tuple[str, str]]:
 
 def predict_files(predictor: Predictor, paths: Sequence[PathLike], *, window: Optional[float] = None,
                   hop: Optional[float] = None, per_window: bool = False, resample: bool = False,
-                  batch_size: int = 32, progress: bool = False) -> Tuple[List[Prediction], Dict[str, str]]:
+                  batch_size: int = 32, progress: bool = False, device_ids: Optional[Mapping[str, str]] = None
+                  ) -> Tuple[List[Prediction], Dict[str, str]]:
     """Predict every audio file of ``paths``; files that fail are collected with their reason.
 
     Args:
@@ -239,6 +257,9 @@ def predict_files(predictor: Predictor, paths: Sequence[PathLike], *, window: Op
         resample: resample files at another rate instead of failing them.
         batch_size: windows per model call.
         progress: show a progress bar on stderr.
+        device_ids: ``{filename: device id}`` (:func:`~lightops.deploy.device_ids.read_device_ids`): a file whose
+            device has a device-specific model goes through it; files without an id, or with an id no model has,
+            go through the general model.
 
     Returns:
         The predictions, and ``{filename: reason}`` for the files that could not be predicted (unreadable, or
@@ -253,18 +274,21 @@ def predict_files(predictor: Predictor, paths: Sequence[PathLike], *, window: Op
     check_int(batch_size, "batch_size", minimum=1)
     predictions: List[Prediction] = []
     errors: Dict[str, str] = {}
+    index = device_index(device_ids or {})
     for path, name in tqdm(find_audio(paths), desc="predict", disable=not progress):
+        device = device_of(name, index)
+        model = device if device in predictor.devices else "general"
         try:
             x = read_audio(path, sr, resample_audio=resample)
             check_finite(x, f"audio file {path}")
-            starts, probs = predictor.predict_waveform(x, window=win, hop=hop_n, batch_size=batch_size)
+            starts, probs = predictor.predict_waveform(x, window=win, hop=hop_n, batch_size=batch_size, device=device)
         except (AudioFileError, FileNotFoundError, ImportError, NonFiniteError) as e:
             errors[name] = str(e)
             continue
         if per_window:
-            predictions += [Prediction(name, p, s / sr) for s, p in zip(starts, probs)]
+            predictions += [Prediction(name, p, s / sr, model) for s, p in zip(starts, probs)]
         else:
-            predictions.append(Prediction(name, probs.mean(axis=0)))
+            predictions.append(Prediction(name, probs.mean(axis=0), model=model))
     return predictions, errors
 
 
