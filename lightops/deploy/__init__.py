@@ -20,7 +20,7 @@ from typing import Any, List
 # Imported eagerly (torch only): a function named like its module must be bound after the module is imported, or
 # `from lightops.deploy import fuse` could return the module.
 from .freeze import freeze
-from .fuse import fuse, inference_params
+from .fuse import fuse, inference_params, to_inference_form
 
 _EXPORTS = {
     "deploy_module": "module", "InputNorm": "module",
@@ -33,7 +33,7 @@ _EXPORTS = {
     "StreamingClassifier": "streaming",
 }
 
-__all__ = ["fuse", "inference_params", "freeze"] + list(_EXPORTS) + ["LoadedModel"]
+__all__ = ["fuse", "inference_params", "to_inference_form", "freeze"] + list(_EXPORTS) + ["LoadedModel"]
 
 
 def __getattr__(name: str) -> Any:

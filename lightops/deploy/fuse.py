@@ -34,7 +34,7 @@ knows no layer by name beyond the two switches that are about one layer. The rew
     DSSDB's ``AvgPool2d((1, 2), ceil_mode=True)`` over time becomes :class:`TimeAvgPool2` (two strided views and
     an add, the same values): PyTorch's NCHW average-pooling kernel is many times slower. Off for ONNX export.
 ``deploy_blocks``
-    Every other layer becomes its ``inference_form()``, children first (:func:`inference_form`): operators as conv
+    Every other layer becomes its ``inference_form()``, children first (:func:`to_inference_form`): operators as conv
     chains over all channels (SPC included), ECA as a 1x1 gate, DSSDB as :class:`~lightops.blocks.DeployDSSDB`,
     DSSDN with a plain head. ``nn.Identity`` children left in an ``nn.Sequential`` by folding are removed first:
     no ``state_dict`` key moves, but a position after a removed identity shifts by one (``seq[i]``). With
@@ -67,7 +67,7 @@ from ..ops.folding import fold_conv_bn
 from ..validation import check_int
 from .align import align_channels
 
-__all__ = ["fuse", "inference_form", "bake_parametrized", "pointwise_merge_pays", "inference_params",
+__all__ = ["fuse", "to_inference_form", "bake_parametrized", "pointwise_merge_pays", "inference_params",
            "TimeAvgPool2", "POINTWISE_MERGE_MAX_EXTRA_MACS"]
 
 MergeMode = Union[bool, str]
@@ -84,7 +84,7 @@ POINTWISE_MERGE_MAX_EXTRA_MACS = 400_000
 
 # ---- the generic walk ---------------------------------------------------------------------------------------------
 
-def inference_form(module: nn.Module, keep: Callable[[nn.Module], bool] = lambda m: False) -> nn.Module:
+def to_inference_form(module: nn.Module, keep: Callable[[nn.Module], bool] = lambda m: False) -> nn.Module:
     """``module`` with every layer replaced by its ``inference_form()``, children first, in place; the new root.
 
     Like ``timm.utils.model.reparameterize_model``, it knows no layer by name: a layer with an ``inference_form()``
@@ -92,7 +92,7 @@ def inference_form(module: nn.Module, keep: Callable[[nn.Module], bool] = lambda
     (its children are still walked).
     """
     for name, child in list(module.named_children()):
-        new = inference_form(child, keep)
+        new = to_inference_form(child, keep)
         if new is not child:
             setattr(module, name, new)
     form = getattr(module, "inference_form", None)
@@ -333,7 +333,7 @@ def fuse(model: nn.Module, *, fold_bn: bool = True, bake_parametrizations: bool 
             return not bake_parametrizations
         return not deploy_blocks
 
-    net = inference_form(net, keep)
+    net = to_inference_form(net, keep)
     if deploy_blocks and channel_align > 1:
         align_channels(net, channel_align)
     if bias_buffers:

@@ -53,7 +53,7 @@ class SeparableOpBase(nn.Module):
       overrides it;
     - :meth:`inference_form` returns the module that replaces the operator at inference (its children already in
       theirs): every layer of lightops with a deployment form has this method, and the walk
-      (:func:`lightops.deploy.inference_form`) knows no layer by name. The default is the operator itself; an
+      (:func:`lightops.deploy.to_inference_form`) knows no layer by name. The default is the operator itself; an
       operator that can run as a plainer module (SC, OSC, SPC: a :class:`~lightops.ops.ConvChain`) overrides it.
     """
 

@@ -263,3 +263,27 @@ def test_operator_without_a_fusion_rule_keeps_its_norm():
     x = torch.randn(1, 4, 5, 5)
     with torch.no_grad():
         assert torch.allclose(fused(x), op(x)) and isinstance(fused.norm, torch.nn.BatchNorm2d)
+
+
+def test_walk_builds_each_form_from_its_children_forms():
+    """to_inference_form knows no layer: any module with inference_form() is replaced, children first."""
+    from lightops.deploy import to_inference_form
+
+    seen = []
+
+    class Layer(nn.Module):
+        def __init__(self, name, *children):
+            super().__init__()
+            self.name, self.inner = name, nn.Sequential(*children)
+
+        def forward(self, x):
+            return self.inner(x) + 1
+
+        def inference_form(self):
+            seen.append((self.name, [type(m).__name__ for m in self.inner]))
+            return nn.Sequential(self.inner, nn.Identity())
+
+    tree = nn.Sequential(Layer("outer", Layer("inner", nn.ReLU())), Layer("kept"))
+    out = to_inference_form(tree, keep=lambda m: getattr(m, "name", "") == "kept")
+    assert seen == [("inner", ["ReLU"]), ("outer", ["Sequential"])]  # the outer layer saw the inner one's form
+    assert isinstance(out[0], nn.Sequential) and isinstance(out[1], Layer)
