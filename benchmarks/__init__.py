@@ -1,1 +1,2 @@
-"""Timing suites, ablations and the writers of the generated docs blocks; run each as ``python -m benchmarks.<name>``."""
+"""Timing suites, ablations and the writers of the generated docs blocks; run each as
+``python -m benchmarks.<name>``."""

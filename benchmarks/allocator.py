@@ -13,9 +13,9 @@ lowest median of the rounds and the speed-up of each variant over ``default``.
 
 Usage::
 
-    python benchmarks/allocator.py                      # all cases, 2 rounds, table on stdout
-    python benchmarks/allocator.py --json out.json      # also write every measurement
-    python benchmarks/allocator.py --cases conv3x3 sc   # cases whose name contains one of these words
+    python -m benchmarks.allocator                      # all cases, 2 rounds, table on stdout
+    python -m benchmarks.allocator --json out.json      # also write every measurement
+    python -m benchmarks.allocator --cases conv3x3 sc   # cases whose name contains one of these words
 """
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ import subprocess
 import sys
 from typing import Callable, Dict, List, Tuple
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MMAP_THRESHOLD = 32 * 2**20
 TRIM_THRESHOLD = 2**30
 VARIANTS = ("default", "mallopt", "env")
@@ -36,7 +37,10 @@ def cases() -> List[Tuple[str, Callable, Tuple[int, int, int]]]:
     import torch.nn as nn
 
     import lightops
+    from benchmarks.common import CLIPS, stated_clip
 
+    models = [(f"{n} {clip[:-1]} s ({','.join(map(str, CLIPS[clip]))})", n, CLIPS[clip])
+              for n in lightops.list_models() for clip in [stated_clip(n)]]
     return [
         ("conv3x3 64->64 (64,128,216)", lambda: nn.Conv2d(64, 64, 3, padding=1, bias=False), (64, 128, 216)),
         ("sc 48->64 (48,64,216)", lambda: lightops.SC(48, 64), (48, 64, 216)),
@@ -45,10 +49,7 @@ def cases() -> List[Tuple[str, Callable, Tuple[int, int, int]]]:
         ("spc 64->64 (64,64,216)", lambda: lightops.SPC(64, 64), (64, 64, 216)),
         ("sc 96->96 (96,32,108)", lambda: lightops.SC(96, 96), (96, 32, 108)),
         ("sc 32->32 (32,64,22)", lambda: lightops.SC(32, 32), (32, 64, 22)),
-        ("dssdn_large 10 s (1,256,431)", lambda: lightops.create_model("dssdn_large"), (1, 256, 431)),
-        ("dssdn_middle 10 s (1,256,431)", lambda: lightops.create_model("dssdn_middle"), (1, 256, 431)),
-        ("dssdn_small 1 s (1,256,44)", lambda: lightops.create_model("dssdn_small"), (1, 256, 44)),
-    ]
+    ] + [(label, lambda n=n: lightops.create_model(n), size) for label, n, size in models]
 
 
 def worker(variant: str, selected: List[str], threads: int, min_time: float) -> None:
@@ -78,9 +79,9 @@ def run_variant(variant: str, selected: List[str], threads: int, min_time: float
     env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_") and k != "GLIBC_TUNABLES"}
     if variant == "env":
         env.update(MALLOC_MMAP_THRESHOLD_=str(MMAP_THRESHOLD), MALLOC_TRIM_THRESHOLD_=str(TRIM_THRESHOLD))
-    cmd = [sys.executable, os.path.abspath(__file__), "--worker", variant, "--threads", str(threads),
+    cmd = [sys.executable, "-m", "benchmarks.allocator", "--worker", variant, "--threads", str(threads),
            "--min-time", str(min_time), "--cases", *selected]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True, cwd=ROOT)
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 

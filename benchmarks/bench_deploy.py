@@ -14,7 +14,8 @@ One group per model and clip (``(1, 256, 44)`` and ``(1, 256, 431)``), batch 1, 
 MACs counted on the fused model. Run (about 3 minutes)::
 
     python -m pytest benchmarks/bench_deploy.py --benchmark-only --benchmark-json=deploy.json
-    python benchmarks/deploy_table.py deploy.json --write docs/deploy.md
+    python -m benchmarks.docs.deploy_table deploy.json --write docs/deploy.md
+    python -m benchmarks.bench_deploy --rounds 5   # the interleaved fuse() rewrite study
 """
 from __future__ import annotations
 
@@ -27,12 +28,12 @@ import torch
 import torch.nn as nn
 
 import lightops
+from benchmarks.common import CLIPS, build
 from lightops.checkpoint import LoadedModel
 from lightops.deploy.export import export_onnx
 from lightops.deploy.fuse import fuse, inference_params
 from lightops.deploy.quantize import calibration_inputs, ort_session, quantize_onnx
 
-CLIPS = {"1s": (1, 256, 44), "10s": (1, 256, 431)}
 MODELS = lightops.list_models()
 VARIANTS = ("eager", "fused", "fused_cl", "ort_fp32", "ort_int8")
 _CACHE: Dict[Tuple[str, str], Any] = {}
@@ -42,8 +43,7 @@ pytest.importorskip("onnxruntime")
 
 def _model(name: str) -> nn.Module:
     if ("model", name) not in _CACHE:
-        torch.manual_seed(0)
-        _CACHE[("model", name)] = lightops.create_model(name).eval()
+        _CACHE[("model", name)] = build(name)
     return _CACHE[("model", name)]
 
 

@@ -22,20 +22,17 @@ import warnings
 from typing import Any, Callable, Dict, List, Tuple
 
 import pytest
-import timm
 import torch
 import torch.nn as nn
-from conftest import QUICK
 
 import lightops
+from benchmarks.common import CLIPS, build, stated_clip
+from benchmarks.timing import QUICK, interleaved_ratio
 from lightops.ops import SeparablePartialConv2d
 from lightops.profiling import profile
 
-CLIPS = {"1s": (1, 256, 44), "10s": (1, 256, 431)}
 PEER_MODELS = ("mobilenetv3_small_050", "mobilenetv3_small_100")
 REFERENCE_MODEL = "mobilenetv3_small_050"
-STATED_CLIP = {"dssdn_large": "10s", "dssdn_middle": "10s", "dssdn_small": "1s", REFERENCE_MODEL: "1s",
-               "mobilenetv3_small_100": "1s"}
 MODELS = list(lightops.list_models()) + list(PEER_MODELS)
 _COUNTS: Dict[Tuple[str, Tuple[int, int, int]], Tuple[int, int]] = {}
 
@@ -43,49 +40,10 @@ _COUNTS: Dict[Tuple[str, Tuple[int, int, int]], Tuple[int, int]] = {}
 SPC_WIDEN_MAX_EXTRA_MACS = 1_000_000  # measured break-even of study: spc (full-width SC against fused SPC)
 
 
-class FullWidthSPC(nn.Module):
-    """A fused SPC without projection as one full-width 1x1 and one depthwise 3x3 (no split, no concatenation).
-
-    The 1x1 is ``blockdiag(W_p, diag(s))`` with bias ``[b_p; t]`` and the 3x3 holds the inner SC's kernel on the
-    first ``Cp`` channels and a centred 1 on the others, where ``(s, t)`` is the folded norm's affine on the
-    passed-through channels (1 and 0 without a norm); the operator's activation follows.
-    """
-
-    def __init__(self, spc: SeparablePartialConv2d) -> None:
-        super().__init__()
-        c, cp = spc.in_chs, spc.part_chs
-        sc = spc.sc
-        dw = sc.dw
-        if hasattr(dw, "conv_f"):  # a depthwise pair: outer-product kernel, bias on the time conv
-            kernel, dw_bias = dw.conv_f.weight * dw.conv_t.weight, dw.conv_t.bias
-        else:
-            kernel, dw_bias = dw.weight, dw.bias
-        scale = getattr(spc, "rest_scale", torch.ones(1, c - cp, 1, 1)).reshape(-1)
-        shift = getattr(spc, "rest_shift", torch.zeros(1, c - cp, 1, 1)).reshape(-1)
-        self.pw = nn.Conv2d(c, c, 1)
-        self.dw = nn.Conv2d(c, c, 3, padding=1, groups=c)
-        with torch.no_grad():
-            w = torch.zeros(c, c)
-            w[:cp, :cp] = sc.pw.weight[:, :, 0, 0]
-            w[cp:, cp:] = torch.diag(scale)
-            self.pw.weight.copy_(w[:, :, None, None])
-            self.pw.bias.copy_(torch.cat([sc.pw.bias if sc.pw.bias is not None else torch.zeros(cp), shift]))
-            k = torch.zeros(c, 1, 3, 3)
-            k[:, 0, 1, 1] = 1.0
-            k[:cp] = kernel
-            self.dw.weight.copy_(k)
-            self.dw.bias.copy_(torch.cat([dw_bias if dw_bias is not None else torch.zeros(cp), torch.zeros(c - cp)]))
-        self.act = spc.act
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, C, F, T) -> (B, C, F, T)``."""
-        return self.act(self.dw(self.pw(x)))
-
-
 def widen_spc(model: nn.Module, input_size: Tuple[int, int, int],
               max_extra_macs: int = SPC_WIDEN_MAX_EXTRA_MACS) -> nn.Module:
     """Replace, in place, each fused SPC without projection whose full-width form costs at most ``max_extra_macs``
-    more MACs on ``input_size`` (``(C^2 - Cp^2 + 9 (C - Cp)) F T``) by :class:`FullWidthSPC`."""
+    more MACs on ``input_size`` (``(C^2 - Cp^2 + 9 (C - Cp)) F T``) by that form (``SPC.as_full_width()``)."""
     sizes: Dict[int, Tuple[int, ...]] = {}
 
     def _record(mod: nn.Module, args: Tuple[torch.Tensor, ...]) -> None:
@@ -108,16 +66,8 @@ def widen_spc(model: nn.Module, input_size: Tuple[int, int, int],
             c, f, t = sizes[id(child)]
             cp = child.part_chs
             if (c * c - cp * cp + 9 * (c - cp)) * f * t <= max_extra_macs:
-                setattr(parent, name, FullWidthSPC(child).eval())
+                setattr(parent, name, child.as_full_width().eval())
     return model
-
-
-def build(name: str) -> nn.Module:
-    """A model in eval mode, seeded: a DSSDN variant, or a timm model with one input channel and 10 classes."""
-    torch.manual_seed(0)
-    if lightops.is_lightops_model(name):
-        return lightops.create_model(name).eval()
-    return timm.create_model(name, in_chans=1, num_classes=10).eval()
 
 
 def counts(name: str, model: nn.Module, size: Tuple[int, int, int]) -> Tuple[int, int]:
@@ -184,7 +134,7 @@ def _cases() -> List[Tuple[str, str, str]]:
     cases = []
     for clip in CLIPS:
         for name in MODELS:
-            if QUICK and clip != STATED_CLIP[name] and name != REFERENCE_MODEL:
+            if QUICK and clip != stated_clip(name) and name != REFERENCE_MODEL:
                 continue
             modes = ("eager", "fused", "frozen") if lightops.is_lightops_model(name) else ("eager", "frozen")
             cases += [(name, clip, mode) for mode in modes]
@@ -213,7 +163,7 @@ def test_model(bench, fuse, case: Tuple[str, str, str]) -> None:
     macs, params = counts(name, model, size)
     bench(run, x, group=f"model {clip} {size}", label=name + LABELS[mode], macs=macs, params=params,
           reference=name == REFERENCE_MODEL and mode == "eager", kind="model", model=name, mode=mode, clip=clip,
-          shape=list(size), stated_clip=STATED_CLIP[name] == clip)
+          shape=list(size), stated_clip=stated_clip(name) == clip)
 
 
 STUDY_MODES = ("fused_cl", "frozen", "frozen_cl", "ofi", "mkldnn_off", "spcw_fused", "spcw_frozen_cl", "compiled")
@@ -242,7 +192,7 @@ STUDY_CASES = _study_cases()
 def test_study_model(bench, fuse, case: Tuple[str, str]) -> None:
     """Deployment options on each model at its stated clip; reference: ``fused`` (DSSDN) or ``eager`` (MobileNet)."""
     name, mode = case
-    clip = STATED_CLIP[name]
+    clip = stated_clip(name)
     size = CLIPS[clip]
     model = build(name)
     x = _input(size, mode)
@@ -318,8 +268,6 @@ MODEL_PAIRS = [(("dssdn_small", m), (REFERENCE_MODEL, "eager")) for m in ("eager
 @pytest.mark.parametrize("pair", MODEL_PAIRS, ids=[f"{a[0]}-{a[1]}-vs-{b[0]}-{b[1]}" for a, b in MODEL_PAIRS])
 def test_pairs_model(fuse, pairs, pair) -> None:
     """dssdn_small against the reference MobileNet on a 1-s clip, timed in alternation."""
-    from conftest import interleaved_ratio
-
     (na, mode_a), (nb, mode_b) = pair
     size = CLIPS["1s"]
     xa, xb = _input(size, mode_a), _input(size, mode_b)

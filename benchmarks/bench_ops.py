@@ -11,7 +11,7 @@ outer-product kernel, channels-last against contiguous memory, and ways of writi
 
 Run::
 
-    python -m pytest benchmarks/bench_ops.py --benchmark-json=ops.json   # or: python benchmarks/run.py
+    python -m pytest benchmarks/bench_ops.py --benchmark-json=ops.json   # or: python -m benchmarks.run
 """
 from __future__ import annotations
 
@@ -21,14 +21,12 @@ import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from conftest import QUICK
-from peers import PEERS, REFERENCE_PEER, create_peer, list_peers
 
 import lightops
+from benchmarks.common import CLIPS, stated_clip
+from benchmarks.timing import QUICK, interleaved_ratio
 from lightops.ops import DepthwisePair, SeparablePartialConv2d
-
-CLIPS = {"1s": (1, 256, 44), "10s": (1, 256, 431)}
-STATED_CLIP = {"dssdn_large": "10s", "dssdn_middle": "10s", "dssdn_small": "1s"}
+from tests._peers import PEERS, REFERENCE_PEER, create_peer, list_peers
 
 
 class OpShape(NamedTuple):
@@ -55,7 +53,7 @@ def dssdn_op_shapes(blocks: Tuple[int, ...] = (1, 3, 5), quick: bool = False) ->
     for variant in lightops.list_models():
         model = lightops.create_model(variant)
         for clip, size in CLIPS.items():
-            if quick and clip != STATED_CLIP.get(variant, "10s"):
+            if quick and clip != stated_clip(variant):
                 continue
             stages = model.stage_sizes(size)  # stem output, then every block's output
             for i, blk in enumerate(model.blocks, start=1):
@@ -149,9 +147,7 @@ STUDY_SHAPES = _study_shapes()
 
 
 def _merged(pair: DepthwisePair) -> nn.Module:
-    from lightops.deploy.fuse import merge_depthwise_pair
-
-    return merge_depthwise_pair(pair).eval()
+    return pair.inference_form().eval()
 
 
 @pytest.mark.parametrize("shape", STUDY_SHAPES, ids=_ids(STUDY_SHAPES))
@@ -232,37 +228,10 @@ class SPCSplitProjection(SeparablePartialConv2d):
         return F.conv2d(self.sc(part), w[:, : self.part_chs]).add_(F.conv2d(rest, w[:, self.part_chs:]))
 
 
-class SPCAsSC(nn.Module):
-    """SPC without projection rewritten as a full-width SC: no split, no concatenation, two convolutions.
-
-    The 1x1 is ``blockdiag(W_p, I)`` and the depthwise 3x3 holds the merged kernel on the first ``Cp`` channels
-    and a centred 1 on the others, so the passed-through channels come out unchanged. It costs
-    ``(C^2 - Cp^2) F T + 9 (C - Cp) F T`` more MACs than SPC and one split and one concatenation fewer.
-    """
-
-    def __init__(self, spc: SeparablePartialConv2d) -> None:
-        super().__init__()
-        c, cp = spc.in_chs, spc.part_chs
-        self.pw = nn.Conv2d(c, c, 1, bias=False)
-        self.dw = nn.Conv2d(c, c, 3, padding=1, groups=c, bias=False)
-        with torch.no_grad():
-            w = torch.eye(c)
-            w[:cp, :cp] = spc.sc.pw.weight[:, :, 0, 0]
-            self.pw.weight.copy_(w[:, :, None, None])
-            k = torch.zeros(c, 1, 3, 3)
-            k[:, 0, 1, 1] = 1.0
-            k[:cp] = spc.sc.dw.conv_f.weight * spc.sc.dw.conv_t.weight  # (Cp, 1, 3, 1) * (Cp, 1, 1, 3)
-            self.dw.weight.copy_(k)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, C, F, T) -> (B, C, F, T)``."""
-        return self.dw(self.pw(x))
-
-
 SPC_VARIANTS: Dict[str, type] = {
     "split + cat (current)": SeparablePartialConv2d, "clone + slice assign": SPCCloneAssign,
     "preallocated + copy_": SPCPreallocated, "projection split, no cat": SPCSplitProjection,
-    "split + cat, fuse()": SeparablePartialConv2d, "full-width SC (identity blocks)": SPCAsSC,
+    "split + cat, fuse()": SeparablePartialConv2d, "full-width SC (as_full_width)": SeparablePartialConv2d,
 }
 
 
@@ -296,7 +265,7 @@ def test_study_spc(bench, fuse, case: Tuple[OpShape, int], variant: str) -> None
     torch.manual_seed(0)
     ref = SeparablePartialConv2d(c, out_chs).eval()
     if variant.startswith("full-width"):
-        module = SPCAsSC(ref).eval()
+        module = ref.as_full_width().eval()  # the library's full-width form: no split, no concatenation
     elif variant.endswith("fuse()"):
         module = fuse(ref)
     else:
@@ -332,8 +301,6 @@ def _pair_module(key: str, mode: str, c: int, fuse: Callable) -> nn.Module:
 @pytest.mark.parametrize("shape", SHAPES, ids=_ids(SHAPES))
 def test_pairs_op(fuse, pairs, shape: OpShape) -> None:
     """The operator targets as ratios of calls timed in alternation (``conftest.interleaved_ratio``)."""
-    from conftest import interleaved_ratio
-
     c, f, t = shape.size
     x = torch.randn(1, c, f, t)
     cache: Dict[Tuple[str, str], nn.Module] = {}

@@ -11,13 +11,13 @@ median, its GMAC/s (the model's MACs as lightops counts them, divided by the tim
 mobilenetv3_small_100 exported the same way (same MACs as dssdn_small on 1 s), both as a ratio of medians ("back to
 back") and as the median of per-round ratios ("alternating"); int8 rows also give their ratio to their fp32 file.
 From the graph ORT optimises (``optimized_model_filepath``) it counts nodes, and from ORT's profiler the share of
-node time per operator type. Writes ``benchmarks/bench_ort.json``, the table between ``<!-- BEGIN ort-bench -->``
-and ``<!-- END ort-bench -->`` in docs/deploy.md, and ``docs/deploy_ort.png``.
+node time per operator type. Writes ``benchmarks/results/bench_ort.json``, the block ``ort-bench`` of docs/deploy.md
+and ``docs/deploy_ort.png``.
 
 ::
 
-    python benchmarks/bench_ort.py                  # fixed-length and dynamic exports, int8
-    python benchmarks/bench_ort.py --exports static --no-int8 --quick --no-docs   # a look
+    python -m benchmarks.bench_ort                  # fixed-length and dynamic exports, int8
+    python -m benchmarks.bench_ort --exports static --no-int8 --quick --no-docs   # a look
     lightops bench --runtime onnxruntime            # the same
 """
 import argparse
@@ -34,11 +34,13 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
+from benchmarks.common import CLIPS, ROOT, build
+from benchmarks.docs.blocks import write_block
+
 DSSDN = ["dssdn_small", "dssdn_middle", "dssdn_large"]
 PEERS = ["mobilenetv3_small_050", "mobilenetv3_small_100"]
 REFERENCE = "mobilenetv3_small_100"
-SIZES = {"1 s": (1, 256, 44), "10 s": (1, 256, 431)}
+SIZES = {"1 s": CLIPS["1s"], "10 s": CLIPS["10s"]}
 MARKER = "ort-bench"
 EXPORTS = ("static", "dynamic")
 
@@ -57,37 +59,24 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument("--runs", type=int, default=30, help="timed runs per model and round")
     p.add_argument("--quick", action="store_true", help="3 rounds of 10 runs")
     p.add_argument("--exporter", default="auto", help="torch.onnx exporter (auto, dynamo, torchscript)")
-    p.add_argument("--json", default=str(ROOT / "benchmarks" / "bench_ort.json"))
+    p.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "bench_ort.json"))
     p.add_argument("--docs", default=str(ROOT / "docs" / "deploy.md"))
     p.add_argument("--png", default=str(ROOT / "docs" / "deploy_ort.png"))
     p.add_argument("--no-docs", action="store_true", help="do not touch docs/deploy.md or the figure")
     return p.parse_args(argv)
 
 
-def _model(name: str) -> Any:
-    import timm
-
-    import lightops
-
-    if name in DSSDN:
-        return lightops.create_model(name).eval()
-    return timm.create_model(name, in_chans=1, num_classes=10).eval()
-
-
 def export_all(folder: str, exports: Sequence[str], exporter: str, int8: bool, int8_ops: str = "all"
                ) -> Dict[str, Dict[str, str]]:
     """ONNX files per ``"model export"`` and clip: one fixed-length file per clip, one dynamic file for both; with
     ``int8``, the fixed-length DSSDN files quantized (``"model int8"``)."""
-    import torch
-
     from lightops.checkpoint import LoadedModel
     from lightops.deploy import export_onnx
     from lightops.deploy.quantize import calibration_inputs, quantize_onnx
 
     files: Dict[str, Dict[str, str]] = {}
     for name in DSSDN + PEERS:
-        torch.manual_seed(0)
-        model = _model(name)
+        model = build(name)
         for kind in exports:
             key = f"{name} {kind}"
             files[key] = {}
@@ -172,7 +161,7 @@ def summarise(times: Dict[str, Dict[str, List[float]]], profiles: Dict[str, Dict
         for key, t in per_file.items():
             model, kind = key.split(" ")
             ref = per_file[f"{REFERENCE} {'static' if kind == 'int8' else kind}"]
-            macs = complexity(_model(model), SIZES[clip])[1]
+            macs = complexity(build(model), SIZES[clip])[1]
             med = statistics.median(t)
             prof = profiles[f"{key} {clip}"]
             fp32 = per_file.get(f"{model} static") if kind == "int8" else None
@@ -245,7 +234,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         times = time_interleaved(files, rounds, runs)
     results = dict(rows=summarise(times, profiles), profiles=profiles, exports=exports, rounds=rounds, runs=runs,
                    int8_ops=args.int8_ops,
-                   command=" ".join(["python", "benchmarks/bench_ort.py", *(argv if argv is not None else
+                   command=" ".join(["python", "-m", "benchmarks.bench_ort", *(argv if argv is not None else
                                                                              sys.argv[1:])]),
                    date=time.strftime("%Y-%m-%d"),
                    machine=f"{platform.machine()}, {os.cpu_count()} cores, onnxruntime "
@@ -254,9 +243,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     text = table(results)
     print(text)
     if not args.no_docs:
-        sys.path.insert(0, str(ROOT / "benchmarks"))
-        from docs_blocks import write_block
-
         write_block(args.docs, MARKER, text)
         figure(results, args.png)
     return 0

@@ -4,7 +4,7 @@ Every run is its own ``lightops train`` process (one thread) in ``RUNS/<data>/<f
 a run whose folder holds a ``metrics.json`` written by the same options is reused (``--fresh`` retrains). The
 figures come from that ``metrics.json``: accuracy, seen- and unseen-device accuracy and their drop, per-device
 accuracy, log loss, params, MACs at the run's input size, parameter memory at fp16 and epoch time; the command
-writes them, as mean and spread over seeds, to a JSON file and to a docs block (``benchmarks.docs_blocks``).
+writes them, as mean and spread over seeds, to a JSON file and to a docs block (``benchmarks.docs.blocks``).
 
 Models are timm names, with model arguments in brackets: ``dcase2025_baseline[op=spc]``. Recipes are the
 named option lists of :data:`RECIPES`; a KD recipe's ``{teacher}`` is the ``last.pt`` of its teacher run (same
@@ -33,7 +33,7 @@ from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 import torch
 
 from benchmarks.compare_table import markdown, run_row
-from benchmarks.docs_blocks import write_block
+from benchmarks.docs.blocks import write_block
 
 __all__ = ["Recipe", "RECIPES", "Job", "parse_model", "plan", "main"]
 

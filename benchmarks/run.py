@@ -2,16 +2,16 @@
 
 ::
 
-    python benchmarks/run.py            # full run: every shape, model studies (torch.compile), allocator study
-    python benchmarks/run.py --quick    # a short run (under 2 minutes on a quiet 2-core machine)
-    python benchmarks/run.py -k "op and 64x64x216" --out /tmp/b.md --png ''   # a subset, elsewhere
+    python -m benchmarks.run            # full run: every shape, model studies (torch.compile), allocator study
+    python -m benchmarks.run --quick    # a short run (under 2 minutes on a quiet 2-core machine)
+    python -m benchmarks.run -k "op and 64x64x216" --out /tmp/b.md --png ''   # a subset, elsewhere
 
 Each suite runs in a fresh ``python -m pytest`` process with one OpenMP/MKL thread, ``MALLOC_*`` variables
 removed from its environment and ``LIGHTOPS_BENCH_MALLOC`` saying which allocator set-up to use
-(``benchmarks/conftest.py``). The full run also re-runs the eager model benchmarks under glibc's default malloc
+(``benchmarks/timing.py``). The full run also re-runs the eager model benchmarks under glibc's default malloc
 thresholds, ``configure_malloc()`` and the ``MALLOC_*_`` variables, each in its own process, the three settings
 alternating over two rounds (the report keeps each benchmark's lower median). JSON files go to
-``.benchmarks/lightops/`` (git-ignored), then :func:`report.main` writes the page and the figure.
+``.benchmarks/lightops/`` (git-ignored), then :func:`benchmarks.docs.report.main` writes the page and the figure.
 """
 from __future__ import annotations
 
@@ -78,8 +78,7 @@ def main(quick: bool = False, *, select: Optional[str] = None, allocator: Option
         0 on success, else the first failing pytest exit code (the page is still written from the benchmarks
         that ran when some failed).
     """
-    sys.path.insert(0, str(BENCH))
-    import report
+    from benchmarks.docs import report
 
     jdir = ROOT / json_dir / ("quick" if quick else "full")
     main_json = jdir / "bench.json"

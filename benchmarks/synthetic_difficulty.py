@@ -4,8 +4,8 @@ A multinomial logistic regression sees only the mean over time of the LogMel out
 clip), so it can use spectral colour but not the time structure of events. The data set is meant to keep it
 well above chance (10 %) and clearly below what a CNN on the full log-mel reaches.
 
-    python benchmarks/synthetic_difficulty.py                 # logistic regression, default data set
-    python benchmarks/synthetic_difficulty.py --cnn --json out.json
+    python -m benchmarks.synthetic_difficulty                 # logistic regression, default data set
+    python -m benchmarks.synthetic_difficulty --cnn --json out.json
 
 Prints train/evaluate accuracy, evaluate accuracy on seen and unseen devices, and the time to generate a clip.
 """

@@ -150,8 +150,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     text = table(results)
     print(text)
     if args.docs:
-        sys.path.insert(0, str(ROOT / "benchmarks"))
-        from docs_blocks import write_block
+        from benchmarks.docs.blocks import write_block
 
         write_block(str(ROOT / "docs" / "testing.md"), "mutation-table", text)
     return 0 if all(r["status"] == "caught" for r in results) else 1

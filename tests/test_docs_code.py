@@ -1,23 +1,21 @@
-"""The figures of the docs come from code: every generated block is current, and every block has a generator.
+"""The figures of the docs come from code: every generated block is current, and every block has a writer.
 
-``benchmarks/docs_figures.py`` writes the cheap blocks (MACs, params, memory, parity errors) between
-``<!-- BEGIN name -->`` and ``<!-- END name -->``; here each is recomputed and compared with its page. Timed blocks
-(latencies, trained baselines) are not re-measured: they only have to name the command that wrote them. The code
-blocks of the pages themselves run in ``tests/test_docs_build.py``.
+Every block (the text between ``<!-- BEGIN name -->`` and ``<!-- END name -->``) is named in one registry,
+:data:`benchmarks.docs.registry.BLOCKS`, with its page and the command that writes it. Cheap blocks (MACs, params,
+memory, parity errors) are recomputed here and compared with their page; timed blocks (latencies, trained
+baselines) are not re-measured: they only have to name the command that wrote them; the page of a block that
+another command writes names that command. The code blocks of the pages themselves run in
+``tests/test_docs_build.py``.
 """
 import importlib.util
-import re
 from pathlib import Path
 
 import pytest
 
-from benchmarks import docs_figures
+from benchmarks.docs import registry
+from benchmarks.docs.blocks import find_blocks, markers
 
 ROOT = Path(__file__).resolve().parents[1]
-MARKER = re.compile(r"^<!-- BEGIN ([\w-]+) -->$", re.M)
-# Blocks written by other scripts: name -> the script named in the page next to it.
-OTHER_WRITERS = {"mutation-table": "scripts/mutation_check.py", "ort-bench": "benchmarks/bench_ort.py",
-                 "compare-recipes": "python -m benchmarks.compare", "compare-models": "python -m benchmarks.compare"}
 SLOW = {"librosa-parity", "profile-variants", "counter-notes"}  # each takes 5-20 s on a shared 2-core machine
 
 
@@ -35,42 +33,39 @@ def _needs(name):
 
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=[pytest.mark.slow] if n in SLOW else [])
-                                  for n in docs_figures.CHEAP])
+                                  for n in registry.cheap_blocks()])
 def test_generated_block_is_current(name):
     reason = _needs(name)
     if reason:
         pytest.skip(reason)
-    problem = docs_figures.stale(name)
+    problem = registry.stale(name)
     assert problem is None, problem
 
 
-def test_every_block_in_the_docs_has_a_generator():
-    known = set(docs_figures.CHEAP) | set(docs_figures.TIMED) | set(OTHER_WRITERS)
+def test_every_block_in_the_docs_is_in_the_registry_and_on_its_page():
     found = {}
     for page in _pages():
         text = page.read_text()
-        for name in MARKER.findall(text):
-            assert f"<!-- END {name} -->" in text, f"{page}: <!-- BEGIN {name} --> has no END marker"
+        for name in find_blocks(text):
+            assert markers(name)[1] in text, f"{page}: {markers(name)[0]} has no END marker"
+            assert name not in found, f"block '{name}' is on {found[name]} and {page}"
             found[name] = page
-    unknown = {n: str(p.relative_to(ROOT)) for n, p in found.items() if n not in known}
-    assert not unknown, f"generated blocks nobody writes: {unknown}"
-    for name, block in docs_figures.CHEAP.items():
+    unknown = {n: str(p.relative_to(ROOT)) for n, p in found.items() if n not in registry.BLOCKS}
+    assert not unknown, f"generated blocks nobody writes (add them to benchmarks/docs/registry.py): {unknown}"
+    for name, block in registry.BLOCKS.items():
         assert found.get(name) == ROOT / block.page, f"block '{name}' is not on {block.page}"
-    for name, (page, _) in docs_figures.TIMED.items():
-        assert found.get(name) == ROOT / page, f"block '{name}' is not on {page}"
 
 
-@pytest.mark.parametrize("name", list(docs_figures.TIMED))
-def test_timed_blocks_name_their_command(name):
-    page, _ = docs_figures.TIMED[name]
-    text = docs_figures.current(page, name)
-    command = f"python benchmarks/docs_figures.py --timed {name}"
-    assert command in text, f"{page}: block '{name}' does not name `{command}`"
+@pytest.mark.parametrize("name", [n for n, b in registry.BLOCKS.items() if not b.kept])
+def test_blocks_name_their_command(name):
+    block = registry.BLOCKS[name]
+    where = registry.current(name) if block.kind == "timed" else (ROOT / block.page).read_text()
+    assert block.command in where, f"{block.page}: block '{name}' does not name `{block.command}`"
 
 
 def test_tolerant_comparison_accepts_rounding_and_rejects_real_changes():
     doc = "| sweep | defaults | 4.9e-6 |\n| speech | 27 files | 1.1e-5 |"
-    assert docs_figures._same(doc, doc.replace("4.9e-6", "6.1e-6"), tolerant=True)
-    assert not docs_figures._same(doc, doc.replace("4.9e-6", "2.0e-5"), tolerant=True)  # 4x: not rounding
-    assert not docs_figures._same(doc, doc.replace("27 files", "26 files"), tolerant=True)  # counts are exact
-    assert not docs_figures._same(doc, doc.replace("4.9e-6", "6.1e-6"), tolerant=False)
+    assert registry._same(doc, doc.replace("4.9e-6", "6.1e-6"), tolerant=True)
+    assert not registry._same(doc, doc.replace("4.9e-6", "2.0e-5"), tolerant=True)  # 4x: not rounding
+    assert not registry._same(doc, doc.replace("27 files", "26 files"), tolerant=True)  # counts are exact
+    assert not registry._same(doc, doc.replace("4.9e-6", "6.1e-6"), tolerant=False)

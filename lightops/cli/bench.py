@@ -1,4 +1,5 @@
-"""``lightops bench``: run the benchmark suite of a source checkout and regenerate its docs pages."""
+"""``lightops bench``: run the benchmark suite of a source checkout (``python -m benchmarks.run`` or
+``python -m benchmarks.bench_ort``) and regenerate its docs pages."""
 import argparse
 import subprocess
 import sys
@@ -9,13 +10,14 @@ __all__ = ["add_parser"]
 
 
 def _run(args: argparse.Namespace) -> int:
-    name = "bench_ort.py" if args.runtime == "onnxruntime" else "run.py"
-    script = Path(__file__).resolve().parents[2] / "benchmarks" / name
-    if not script.is_file():
-        raise SystemExit(f"lightops bench: {script} not found; the benchmarks ship with the source repository")
+    module = "benchmarks.bench_ort" if args.runtime == "onnxruntime" else "benchmarks.run"
+    root = Path(__file__).resolve().parents[2]
+    if not (root / "benchmarks" / "__init__.py").is_file():
+        raise SystemExit(f"lightops bench: {root / 'benchmarks'} not found; the benchmarks ship with the source "
+                         "repository")
     static = ["--static"] if args.static and args.runtime == "onnxruntime" else []
-    cmd = [sys.executable, str(script)] + (["--quick"] if args.quick else []) + static
-    return subprocess.call(cmd, cwd=script.parents[1])
+    cmd = [sys.executable, "-m", module] + (["--quick"] if args.quick else []) + static
+    return subprocess.call(cmd, cwd=root)
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:

@@ -9,8 +9,8 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from benchmarks import audio_parity
 from lightops.audio import LogMel, mel_filterbank
+from tests import _signals as audio_parity
 
 librosa = pytest.importorskip("librosa")
 sf = pytest.importorskip("soundfile")

@@ -3,7 +3,7 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from benchmarks.peers import PEERS, REFERENCE_PEER, PartialConv3, create_peer, list_peers
+from tests._peers import PEERS, REFERENCE_PEER, PartialConv3, create_peer, list_peers
 
 CASES = [(8, 8, 12, 5), (16, 24, 7, 9), (24, 16, 4, 3), (6, 10, 5, 5)]  # (Cin, Cout, F, T)
 

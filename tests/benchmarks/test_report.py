@@ -3,7 +3,8 @@ import json
 
 import pytest
 
-from benchmarks import report
+from benchmarks.docs import report
+from benchmarks.docs.blocks import markers
 
 PEAK = 10e9  # MAC/s
 
@@ -53,7 +54,8 @@ def test_rows_ratios_and_order():
 
 def test_render_tables_targets_and_notes(tmp_path):
     page = tmp_path / "benchmarks.md"
-    page.write_text(f"old\n{report.NOTES_START}\nkeep me\n{report.NOTES_END}\n")
+    begin, end = markers(report.NOTES)
+    page.write_text(f"old\n{begin}\nkeep me\n{end}\n")
     text = report.render(_data(), notes=report.existing_notes(page), png_name="fig.png")
     assert "| **depthwise-separable (timm)** (ref.) | 200.0 us | 1.00x | 160.0 us | 1.00x | 1,312 |" in text
     assert "| SC | 300.0 us | 1.50x | 240.0 us | 1.50x | 1,216 | 1.7 M |" in text

@@ -1,12 +1,11 @@
 """Turn the JSON of ``bench_deploy.py`` into the deployment results table, with ratios to ``eager``.
 
 Ratios are taken within one benchmark group (one model on one clip), so they come from one run. The table is
-printed, and with ``--write FILE`` it replaces the part of FILE between ``<!-- deploy-table:start -->`` and
-``<!-- deploy-table:end -->`` (docs/deploy.md).
+printed, and with ``--write FILE`` it replaces the block ``deploy-table`` of FILE (docs/deploy.md).
 
 Usage::
 
-    python benchmarks/deploy_table.py deploy.json [--write docs/deploy.md]
+    python -m benchmarks.docs.deploy_table deploy.json [--write docs/deploy.md]
 """
 from __future__ import annotations
 
@@ -16,7 +15,9 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
-START, END = "<!-- deploy-table:start -->", "<!-- deploy-table:end -->"
+from benchmarks.docs.blocks import write_block
+
+BLOCK = "deploy-table"
 VARIANT_ORDER = ("eager", "fused", "fused_cl", "ort_fp32", "ort_int8")
 CLIP_ORDER = ("1s", "10s")
 
@@ -72,26 +73,16 @@ def _load(values: Optional[Sequence[float]]) -> str:
     return "?" if not values else "/".join(f"{v:.2f}" for v in values)
 
 
-def write_between_markers(path: Path, table: str) -> None:
-    """Replace the text between the markers of ``path`` with ``table``."""
-    text = path.read_text()
-    if START not in text or END not in text:
-        raise ValueError(f"{path}: markers {START} and {END} not found")
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    path.write_text(f"{head}{START}\n{table}\n{END}{tail}")
-
-
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Command line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("json", help="--benchmark-json output of bench_deploy.py")
+    parser.add_argument("json", help="--benchmark-json output of benchmarks/bench_deploy.py")
     parser.add_argument("--write", default=None, help="Markdown file whose marked section is replaced")
     args = parser.parse_args(argv)
     table = markdown(json.loads(Path(args.json).read_text()))
     print(table)
     if args.write:
-        write_between_markers(Path(args.write), table)
+        write_block(args.write, BLOCK, table)
     return 0
 
 
