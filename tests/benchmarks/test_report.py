@@ -1,9 +1,9 @@
-"""benchmarks/report.py renders tables, targets and the figure from a small synthetic pytest-benchmark JSON."""
+"""benchmarks.docs.report and bench_rows render tables, targets and the figure from a small pytest-benchmark JSON."""
 import json
 
 import pytest
 
-from benchmarks.docs import report
+from benchmarks.docs import bench_rows, report
 from benchmarks.docs.blocks import markers
 
 PEAK = 10e9  # MAC/s
@@ -44,7 +44,7 @@ def _data():
 
 
 def test_rows_ratios_and_order():
-    groups = report.group_rows(report.rows_from(_data()))
+    groups = bench_rows.group_rows(bench_rows.rows_from(_data()))
     ops = groups["op 32x64x22 (dssdn_small block 1, 1s)"]
     assert ops[0].reference and ops[0].ratio == pytest.approx(1.0)
     sc = next(r for r in ops if r.label == "SC")
@@ -75,12 +75,12 @@ def test_render_tables_targets_and_notes(tmp_path):
 def test_allocator_table_and_merge():
     a, b = _data(), _data()
     b["benchmarks"] = [dict(x, stats={"median": x["stats"]["median"] / 2}) for x in b["benchmarks"]]
-    text = report.allocator_table({"default": report.rows_from(a), "mallopt": report.rows_from(b)})
+    text = report.allocator_table({"default": bench_rows.rows_from(a), "mallopt": bench_rows.rows_from(b)})
     assert "mallopt vs default" in text.splitlines()[0]
     assert "2.00x" in text
-    merged = report.merge([a, b])
+    merged = bench_rows.merge([a, b])
     assert len(merged["benchmarks"]) == 2 * len(a["benchmarks"])
-    best = report.best_of([a, b])
+    best = bench_rows.best_of([a, b])
     assert [x["stats"]["median"] for x in best["benchmarks"]] == [x["stats"]["median"] for x in b["benchmarks"]]
 
 
@@ -100,6 +100,6 @@ def test_bubble_png(tmp_path):
 
 
 def test_formatting():
-    assert report.fmt_time(1.5e-3) == "1.50 ms" and report.fmt_time(12.34e-6) == "12.3 us"
-    assert report.fmt_count(14_695_344) == "14.7 M" and report.fmt_count(875_490_832) == "875 M"
-    assert report.fmt_ratio(None) == "—" and report.fmt_ratio(1.234) == "1.23x"
+    assert bench_rows.fmt_time(1.5e-3) == "1.50 ms" and bench_rows.fmt_time(12.34e-6) == "12.3 us"
+    assert bench_rows.fmt_count(14_695_344) == "14.7 M" and bench_rows.fmt_count(875_490_832) == "875 M"
+    assert bench_rows.fmt_ratio(None) == "—" and bench_rows.fmt_ratio(1.234) == "1.23x"
