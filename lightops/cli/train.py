@@ -19,10 +19,10 @@ USER_ERRORS = (ValueError, TypeError, OSError, AudioFileError)
 """Errors that mean bad input: the command prints them as one line and exits."""
 
 GROUPS = {"recipe": ("device-robust recipe and distillation",
-                     "--recipe dcase turns on Freq-MixStyle (p 0.4, alpha 0.3), simulated device impulse responses "
-                     "(p 0.6) and time rolling, as CP-JKU's DCASE 2023 system and the DCASE 2024/2025 baselines; "
-                     "options given explicitly override the preset. Distillation is on when --teacher or "
-                     "--teacher-logits is given.")}
+                     "--recipe dcase turns on Freq-MixStyle, simulated device impulse responses and time rolling "
+                     "(each option below names its dcase value), as CP-JKU's DCASE 2023 system and the DCASE "
+                     "2024/2025 baselines; options given explicitly override the preset. Distillation is on when "
+                     "--teacher or --teacher-logits is given.")}
 """Help sections of the ``TrainConfig`` fields that name a ``group``."""
 
 
