@@ -17,9 +17,13 @@ __all__ = ["pad_out", "pad_in", "widen_inputs", "pad_chain_out", "zero_at_zero"]
 
 
 def zero_at_zero(act: nn.Module) -> bool:
-    """Whether ``act(0) == 0`` (ReLU, GELU, SiLU, identity: padded channels stay 0)."""
-    with torch.no_grad():
-        return bool(act(torch.zeros(1)).eq(0).all())
+    """Whether ``act(0) == 0`` (ReLU, GELU, SiLU, identity: padded channels stay 0); False for a module that is
+    not elementwise (a norm, a pooling: it cannot run on one value)."""
+    try:
+        with torch.no_grad():
+            return bool(act(torch.zeros(1)).eq(0).all())
+    except (RuntimeError, ValueError, TypeError):
+        return False
 
 
 def pad_out(conv: nn.Conv2d, width: int, depthwise: bool = False) -> nn.Conv2d:

@@ -44,3 +44,20 @@ def test_top_bins_do_not_reach_the_low_path(kind, path):
     with torch.no_grad():
         stem(x)
     assert torch.equal(seen[0], x[:, :, :seen[0].shape[2]]) and seen[0].shape[2] < 32
+
+
+@pytest.mark.parametrize("kind", ["conv", "cut", "highlow"])
+def test_stem_pads_its_output_with_zero_channels(kind):
+    """A stem in inference form (norms folded) writes always-zero extra channels for the channel alignment."""
+    from lightops.deploy import fuse
+
+    torch.manual_seed(0)
+    stem = fuse(create_stem(kind, 1, 24).eval())
+    x = torch.randn(2, 1, 32, 20)
+    with torch.no_grad():
+        ref = stem(x)
+        assert stem.can_pad_output()
+        stem.pad_output(32)
+        out = stem(x)
+    assert out.shape[1] == 32 and torch.allclose(out[:, :24], ref) and not out[:, 24:].any()
+    assert not create_stem(kind, 1, 24).eval().can_pad_output()  # a norm left: no padding
