@@ -1,9 +1,14 @@
 """``lightops eval``: evaluate a training checkpoint on the evaluate split."""
 import argparse
+import os
+import tempfile
+from typing import Any, Dict, Optional
 
 import torch
 
-from lightops.checkpoint import read_checkpoint
+from lightops.checkpoint import read_checkpoint, save_checkpoint
+from lightops.deploy.submission import state_at_dtype
+from lightops.fileio import atomic_write_json
 from lightops.train import TrainConfig, evaluate_checkpoint
 from lightops.train.finetune import evaluate_finetuned
 
@@ -22,19 +27,52 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="output folder (default: eval/ next to the checkpoint)")
     p.add_argument("--batch-size", type=int, default=64, help="clips per batch (default 64)")
     p.add_argument("--num-clips", type=int, default=None, help="synthetic evaluation clips (default: as trained)")
+    p.add_argument("--dtype", choices=["fp32", "fp16"], default="fp32",
+                   help="fp16: evaluate the weights rounded to half precision (as lightops package --dtype fp16 and "
+                        "export --dtype fp16 store them; float32 compute) beside the float32 ones, and report the "
+                        "accuracy change")
     return add_config_arguments(p, TrainConfig, ("data", "workers", "device", "threads", "quiet"))
+
+
+def _evaluate(ns: argparse.Namespace, checkpoint: str, out: Optional[str], quiet: bool) -> Dict[str, Any]:
+    if read_checkpoint(checkpoint).get("device_models"):  # lightops finetune --per-device: both evaluations
+        return evaluate_finetuned(checkpoint, ns.data, out, batch_size=ns.batch_size, num_clips=ns.num_clips,
+                                  quiet=quiet)
+    return evaluate_checkpoint(checkpoint, ns.data, out, batch_size=ns.batch_size, workers=ns.workers,
+                               num_clips=ns.num_clips, device=ns.device, quiet=quiet)
+
+
+def _evaluate_fp16(ns: argparse.Namespace) -> Dict[str, Any]:
+    """The float32 evaluation and that of the weights rounded to float16; OUT's metrics.json is the fp16 one, with
+    the float32 accuracy and the change."""
+    ckpt = read_checkpoint(ns.checkpoint)
+    ckpt["state_dict"] = state_at_dtype(state_at_dtype(ckpt["state_dict"], "fp16"), "fp32")
+    if ckpt.get("device_models"):
+        ckpt["device_models"] = {d: state_at_dtype(state_at_dtype(v, "fp16"), "fp32")
+                                 for d, v in ckpt["device_models"].items()}
+    out = ns.out or os.path.join(os.path.dirname(os.path.abspath(ns.checkpoint)), "eval")
+    with tempfile.TemporaryDirectory() as tmp:
+        fp32 = _evaluate(ns, ns.checkpoint, os.path.join(tmp, "fp32"), True)
+        save_checkpoint(ckpt, os.path.join(tmp, "fp16.pt"))
+        fp16 = _evaluate(ns, os.path.join(tmp, "fp16.pt"), out, True)
+    change = 100 * (fp16["accuracy"] - fp32["accuracy"])
+    fp16 = dict(fp16, checkpoint=os.path.abspath(ns.checkpoint), dtype="fp16", accuracy_fp32=fp32["accuracy"],
+                accuracy_change_points=change)
+    atomic_write_json(fp16, os.path.join(out, "metrics.json"))
+    if not ns.quiet:
+        print(f"accuracy fp32 {fp32['accuracy']:.2%} -> fp16 weights {fp16['accuracy']:.2%} ({change:+.2f} points); "
+              f"wrote {out}/metrics.json")
+    return fp16
 
 
 def _run(ns: argparse.Namespace) -> int:
     try:
         if ns.threads:
             torch.set_num_threads(ns.threads)
-        if read_checkpoint(ns.checkpoint).get("device_models"):  # lightops finetune --per-device: both evaluations
-            evaluate_finetuned(ns.checkpoint, ns.data, ns.out, batch_size=ns.batch_size, num_clips=ns.num_clips,
-                               quiet=ns.quiet)
-            return 0
-        evaluate_checkpoint(ns.checkpoint, ns.data, ns.out, batch_size=ns.batch_size, workers=ns.workers,
-                            num_clips=ns.num_clips, device=ns.device, quiet=ns.quiet)
+        if ns.dtype == "fp16":
+            _evaluate_fp16(ns)
+        else:
+            _evaluate(ns, ns.checkpoint, ns.out, ns.quiet)
     except USER_ERRORS as e:
         raise SystemExit(f"lightops eval: {e}") from e
     return 0

@@ -27,6 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--opset", type=int, default=None, help="ONNX opset (default: the exporter's)")
     parser.add_argument("--exporter", choices=EXPORTERS, default="auto",
                         help="torch.onnx exporter: dynamo, torchscript, or auto (dynamo, then torchscript)")
+    parser.add_argument("--dtype", choices=["fp32", "fp16"], default="fp32",
+                        help="fp16: weights stored in half precision (half the file), computed in float32 by "
+                             "onnxruntime; checked against the float32 model within 1e-2")
     parser.add_argument("--atol", type=float, default=1e-5, help="onnxruntime vs PyTorch tolerance (1e-5)")
     parser.add_argument("--trust-checkpoint", action="store_true",
                         help="allow full unpickling of a checkpoint holding more than tensors and numpy arrays")
@@ -45,7 +48,7 @@ def main(args: Union[argparse.Namespace, Sequence[str], None] = None) -> int:
     try:
         result = export_onnx(args.model, args.out, args.input, with_frontend=args.with_frontend, opset=args.opset,
                              exporter=args.exporter, atol=args.atol, trusted=args.trust_checkpoint,
-                             static=args.static)
+                             static=args.static, dtype=args.dtype)
     except (ValueError, OSError, TypeError) as e:
         print(f"lightops export: error: {e}", file=sys.stderr)
         return 2

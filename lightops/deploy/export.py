@@ -33,7 +33,7 @@ from .onnx_runtime import require_onnx
 from .parity import ParityCheck, onnx_parity
 
 __all__ = ["export_onnx", "ExportResult", "ExportSpec", "export_spec", "write_onnx", "model_metadata", "EXPORTERS",
-           "optimize_onnx_graph"]
+           "optimize_onnx_graph", "store_weights_fp16", "FP16_ATOL"]
 
 EXPORTERS = ("auto", "dynamo", "torchscript")
 _MAX_TIME = 1 << 20  # upper bound of the dynamic time axis (frames, or samples with the front end)
@@ -247,6 +247,42 @@ def _names_used(graph: Any) -> set:
     return used
 
 
+# ---- fp16 option (--dtype fp16): weights stored in half precision, computed in float32 ----------------------------
+
+FP16_ATOL = 1e-2
+"""Logit tolerance of an fp16 export against the float32 PyTorch model (per unit of logit above 1)."""
+
+
+def store_weights_fp16(proto: Any) -> int:
+    """Store every float32 initializer of ``proto`` as float16, followed by a ``Cast`` back to float32, in place.
+
+    The file holds half-precision weights (half the bytes); onnxruntime computes in float32 on the rounded weights
+    (its CPU kernels for Conv have no float16 form on x86; the Casts of constants fold at session creation).
+
+    Returns:
+        The number of initializers converted.
+    """
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+
+    casts, kept = [], []
+    for init in proto.graph.initializer:
+        if init.data_type != onnx.TensorProto.FLOAT:
+            kept.append(init)
+            continue
+        half = numpy_helper.from_array(numpy_helper.to_array(init).astype(np.float16), name=f"{init.name}__fp16")
+        kept.append(half)
+        casts.append(onnx.helper.make_node("Cast", [half.name], [init.name], to=onnx.TensorProto.FLOAT,
+                                           name=f"{init.name}__cast"))
+    del proto.graph.initializer[:]
+    proto.graph.initializer.extend(kept)
+    nodes = casts + list(proto.graph.node)
+    del proto.graph.node[:]
+    proto.graph.node.extend(nodes)
+    return len(casts)
+
+
 def model_metadata(loaded: LoadedModel, input_size: Sequence[int], with_frontend: bool) -> Dict[str, str]:
     """The ``metadata_props`` of an exported file: model name, front end, classes, input size and kind (JSON)."""
     return {"lightops.model": json.dumps(loaded.name or type(loaded.model).__name__),
@@ -260,7 +296,7 @@ def export_onnx(model_or_name: Union[nn.Module, str, os.PathLike, LoadedModel], 
                 input_size: Optional[Sequence[int]] = None, *, with_frontend: bool = False,
                 opset: Optional[int] = None, exporter: str = "auto", atol: float = 1e-5, batch_size: int = 2,
                 fuse_kwargs: Optional[Dict[str, Any]] = None, seed: int = 0, trusted: bool = False,
-                static: bool = False) -> ExportResult:
+                static: bool = False, dtype: str = "fp32") -> ExportResult:
     """Export the fused model to ONNX with dynamic batch and time axes, check it, and write it atomically.
 
     The graph takes the log-mel in dB ``(B, C, F, T)`` as :class:`lightops.audio.LogMel` computes it (a
@@ -286,6 +322,8 @@ def export_onnx(model_or_name: Union[nn.Module, str, os.PathLike, LoadedModel], 
             graph, for a deployment whose clip length is fixed (``lightops predict`` runs windows of the model's
             clip); a DSSDN's multi-scale pooling becomes constant weights
             (:class:`~lightops.models.dssdn_deploy.DeployDSSDN`).
+        dtype: ``"fp32"``, or ``"fp16"``: weights stored in half precision and computed in float32
+            (:func:`store_weights_fp16`), checked against the float32 model within ``max(atol, FP16_ATOL)``.
 
     The file carries ``metadata_props`` (:data:`~lightops.deploy.onnx_runtime.METADATA_KEYS`): the model name,
     front-end settings, class names, input size and input kind, which ``lightops predict`` reads.
@@ -302,6 +340,9 @@ def export_onnx(model_or_name: Union[nn.Module, str, os.PathLike, LoadedModel], 
     if exporter not in EXPORTERS:
         raise ValueError(f"exporter must be one of {EXPORTERS}, got {exporter!r}")
     check_int(batch_size, "export_onnx: batch_size", minimum=1)
+    if dtype not in ("fp32", "fp16"):
+        raise ValueError(f"export_onnx: dtype must be 'fp32' or 'fp16', got {dtype!r}")
+    atol = max(atol, FP16_ATOL) if dtype == "fp16" else atol
     path = check_output_path(out)
     loaded = resolve_model(model_or_name, trusted=trusted)
     size = tuple(input_size) if input_size is not None else loaded.default_input_size()
@@ -317,6 +358,8 @@ def export_onnx(model_or_name: Union[nn.Module, str, os.PathLike, LoadedModel], 
         used, notes = write_onnx(net, tmp, spec, exporter=exporter, opset=opset)
         proto = onnx.load(tmp)
         optimize_onnx_graph(proto)
+        notes += [f"fp16: {store_weights_fp16(proto)} initializers stored as float16, computed in float32"] \
+            if dtype == "fp16" else []
         onnx.helper.set_model_props(proto, model_metadata(loaded, size, with_frontend))
         onnx.save(proto, tmp)
         onnx.checker.check_model(proto, full_check=True)
