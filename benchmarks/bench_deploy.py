@@ -157,7 +157,9 @@ if __name__ == "__main__":
     import argparse
     import json
 
-    parser = argparse.ArgumentParser(description="fuse() rewrite study (interleaved); the benchmarks run under pytest")
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.bench_deploy",
+        description="fuse() rewrite study (interleaved); the benchmarks run under pytest")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--json", default=None, help="also write the rows here")
     args = parser.parse_args()

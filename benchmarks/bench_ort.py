@@ -47,7 +47,7 @@ EXPORTS = ("static", "dynamic")
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     """Command-line options."""
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m benchmarks.bench_ort", description=__doc__.split("\n\n")[0])
     p.add_argument("--exports", nargs="+", choices=EXPORTS, default=list(EXPORTS),
                    help="fixed-length (lightops export --static) and/or dynamic-time exports")
     p.add_argument("--static", action="store_true", help="only the fixed-length exports (--exports static)")

@@ -153,6 +153,8 @@ def train_run(args: argparse.Namespace, job: Job) -> Dict[str, Any]:
     same = record.is_file() and json.loads(record.read_text())["argv"] == cmd[1:]
     if metrics.is_file() and same and not args.fresh:
         return json.loads(metrics.read_text())
+    if metrics.is_file() and not args.fresh:
+        print(f"  {out}: trained with other options; retraining", flush=True)
     t0 = time.perf_counter()
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)

@@ -104,7 +104,8 @@ def main(quick: bool = False, *, select: Optional[str] = None, allocator: Option
 
 def cli(argv: Optional[Sequence[str]] = None) -> int:
     """Command line of this script (``lightops bench`` calls it)."""
-    p = argparse.ArgumentParser(description="Run the lightops benchmarks and regenerate docs/benchmarks.md.")
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks.run", description="Run the lightops benchmarks and regenerate docs/benchmarks.md.")
     p.add_argument("--quick", action="store_true", help="a short run: fewer shapes and rounds, no studies")
     p.add_argument("-k", dest="select", default=None, help="pytest -k expression selecting benchmarks")
     p.add_argument("--allocator", action=argparse.BooleanOptionalAction, default=None,

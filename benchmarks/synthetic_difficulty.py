@@ -124,7 +124,8 @@ def cnn_baseline(train: Tuple, evaluate: Tuple, num_classes: int, seen: Set[str]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.synthetic_difficulty", description=__doc__.split("\n")[0])
     parser.add_argument("--train-clips", type=int, default=2000)
     parser.add_argument("--eval-clips", type=int, default=1000)
     parser.add_argument("--clip-seconds", type=float, default=1.0)

@@ -75,7 +75,7 @@ def _load(values: Optional[Sequence[float]]) -> str:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Command line entry point."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.docs.deploy_table", description=__doc__.split("\n")[0])
     parser.add_argument("json", help="--benchmark-json output of benchmarks/bench_deploy.py")
     parser.add_argument("--write", default=None, help="Markdown file whose marked section is replaced")
     args = parser.parse_args(argv)

@@ -384,7 +384,7 @@ def bubble_png(data: Dict[str, Any], path: str | Path) -> None:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Command line: JSON files in, Markdown page and PNG out."""
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m benchmarks.docs.report", description=__doc__.split("\n\n")[0])
     p.add_argument("json", nargs="+", help="pytest-benchmark JSON file(s); benchmarks are merged")
     p.add_argument("--alloc", action="append", default=[], metavar="MODE=PATH[,PATH...]",
                    help="model-suite JSON under a malloc setting (first one is the baseline); with several files "
