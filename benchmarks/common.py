@@ -13,7 +13,7 @@ import torch.nn as nn
 from lightops._factory import build_model
 from lightops.budgets import BUDGETS, CLIP_1S, CLIP_10S
 
-__all__ = ["ROOT", "CLIPS", "stated_clip", "build", "machine"]
+__all__ = ["ROOT", "CLIPS", "stated_clip", "stated_input", "build", "machine"]
 
 ROOT = Path(__file__).resolve().parents[1]
 CLIPS: Dict[str, Tuple[int, int, int]] = {"1s": CLIP_1S, "10s": CLIP_10S}
@@ -21,9 +21,21 @@ CLIPS: Dict[str, Tuple[int, int, int]] = {"1s": CLIP_1S, "10s": CLIP_10S}
 
 
 def stated_clip(name: str) -> str:
-    """The key of :data:`CLIPS` a model's budget is stated on (``BUDGETS``); ``"1s"`` (DCASE's) for the others."""
+    """The key of :data:`CLIPS` a model's budget is stated on (``BUDGETS``): the clip of its budget's input, else the
+    clip of the same length (a budget on another front end's input); ``"1s"`` (DCASE's) for models without one."""
     budget = BUDGETS.get(name)
-    return "1s" if budget is None else budget.clip.replace("-", "")
+    if budget is None:
+        return "1s"
+    for key, size in CLIPS.items():
+        if tuple(budget.input_size) == size:
+            return key
+    return budget.clip.split("-", 1)[0] + "s"
+
+
+def stated_input(name: str) -> Tuple[int, int, int]:
+    """``(C, F, T)`` a model's budget is stated on (``BUDGETS``), else that of :func:`stated_clip`."""
+    budget = BUDGETS.get(name)
+    return tuple(budget.input_size) if budget is not None else CLIPS[stated_clip(name)]
 
 
 def build(name: str, **kwargs: Any) -> nn.Module:

@@ -5,7 +5,7 @@ Each function returns the body of one block (:mod:`benchmarks.docs.registry` nam
 """
 from __future__ import annotations
 
-from benchmarks.common import CLIPS, stated_clip
+from benchmarks.common import CLIPS, stated_input
 from benchmarks.docs.blocks import wrap
 
 __all__ = ["ops_reference", "profile_variants", "counter_notes", "stem_costs", "low_band_edge", "budget_check",
@@ -32,10 +32,10 @@ def ops_reference() -> str:
 
 
 def _variant_inputs():
-    """Each DSSDN variant and the clip its budget is stated on."""
+    """Each DSSDN variant and the input its budget is stated on."""
     import lightops
 
-    return [(name, CLIPS[stated_clip(name)]) for name in lightops.list_models()]
+    return [(name, stated_input(name)) for name in lightops.list_models()]
 
 
 def profile_variants() -> str:
