@@ -107,7 +107,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument("--fresh", action="store_true", help="retrain runs that already finished")
     p.add_argument("--json", default=None, help="results file (default benchmarks/results/BLOCK.json)")
     p.add_argument("--docs", default=str(ROOT / "docs" / "training.md"), help="page of the block")
-    p.add_argument("--block", default="compare-recipes", help="name of the block in --docs")
+    p.add_argument("--block", default=None,
+                   help="name of the block in --docs (default compare-recipes; with --from-json, the file's)")
     p.add_argument("--no-docs", action="store_true", help="do not write the docs block")
     p.add_argument("--from-json", default=None, help="re-render the block of an earlier results file, no training")
     return p.parse_args(argv)
@@ -203,8 +204,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args.argv = list(sys.argv[1:] if argv is None else argv)
     if args.from_json:
         results = json.loads(Path(args.from_json).read_text())
+        args.block = args.block or results.get("block", "compare-recipes")
     else:
-        results = run(args)
+        args.block = args.block or "compare-recipes"
+        results = dict(run(args), block=args.block)
         args.json = args.json or str(ROOT / "benchmarks" / "results" / f"{args.block}.json")
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(results, indent=1) + "\n")

@@ -91,6 +91,7 @@ def test_tiny_comparison_writes_json_and_docs_block(tmp_path):
     results = json.loads((tmp_path / "compare.json").read_text())
     (row,) = results["rows"]
     assert row["model"] == "dcase2020_baseline" and row["settings"]["n_mels"] == 32 and row["params"] > 0
+    assert results["block"] == block
     text = page.read_text()
     assert "| dcase2020_baseline | default |" in text and "python -m benchmarks.compare --models" in text
     metrics = next((tmp_path / "runs").rglob("metrics.json"))
@@ -98,5 +99,5 @@ def test_tiny_comparison_writes_json_and_docs_block(tmp_path):
     assert compare.main(argv + ["--no-docs"]) == 0  # the finished run is reused, not retrained
     assert metrics.stat().st_mtime_ns == stamp
     page.write_text(text.replace("| dcase2020_baseline | default |", "| stale |"))
-    assert compare.main(["--from-json", str(tmp_path / "compare.json"), "--docs", str(page), "--block", block]) == 0
+    assert compare.main(["--from-json", str(tmp_path / "compare.json"), "--docs", str(page)]) == 0  # its block
     assert "| dcase2020_baseline | default |" in page.read_text()
