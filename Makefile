@@ -12,7 +12,9 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q torch==2.14.1 torchvision==0.29.1
-	$(BIN)/python -m pip install -q -e ".[dev]"
+	# torch named again so that no extra (executorch, torchao: the edge extra) can move it
+	$(BIN)/python -m pip install -q -e ".[dev]" torch==2.14.1
+	$(BIN)/python -c "import executorch.exir, torchao, torch; assert torch.__version__.startswith('2.14.1'), torch.__version__"
 	# real speech WAVs for the front-end parity tests; its pytest plugin is disabled in pyproject.toml
 	$(BIN)/python -m pip install -q --no-deps pytest-audioeval==0.1.3
 	# timm's own model tests of the pinned version (tests/models/test_timm_suite.py runs them over dssdn*)
