@@ -39,7 +39,9 @@ class Budget:
 
     @property
     def clip(self) -> str:
-        """``"10-s"`` or ``"1-s"``: the clip length the MACs are counted on."""
+        """``"10-s"``, ``"1-s"`` (default front end) or ``"1-s at 32 kHz"`` (the DCASE 2025 baseline's input)."""
+        if tuple(self.input_size) == DCASE2025_INPUT:
+            return "1-s at 32 kHz"
         return f"{round(self.input_size[2] * 1024 / 44100)}-s"
 
     @property
@@ -52,5 +54,8 @@ BUDGETS: Dict[str, Budget] = {
     "dssdn_large": Budget(1_000_000, 1_000_000_000, CLIP_10S, "DSSDN-L: < 1M params, < 1 GMACs / 10 s"),
     "dssdn_middle": Budget(400_000, 500_000_000, CLIP_10S, "DSSDN-M: 400K params, 500 MMACs / 10 s"),
     "dssdn_small": Budget(DCASE_MAX_PARAMS, DCASE_MAX_MACS, CLIP_1S, "DCASE 2022-24 Task 1 limit"),
+    # DCASE 2025 Task 1 counts parameter bytes at the dtype held: 128,000 B at fp16 is 64,000 parameters
+    "dssdn_tiny": Budget(DCASE2025_MAX_PARAM_BYTES // 2, DCASE_MAX_MACS, DCASE2025_INPUT,
+                         "DCASE 2025 Task 1 limit at fp16 (128,000 B)"),
 }
-"""The budget of every DSSDN variant (DESIGN.md)."""
+"""The budget of every DSSDN variant (DESIGN.md; dssdn_tiny: the DCASE 2025 rules of DESIGN.md)."""

@@ -48,6 +48,6 @@ def test_summary_depth_and_errors(capsys):
     out = capsys.readouterr().out
     assert "merge" in out and "SeparablePartialConv2d" in out
     with pytest.raises(SystemExit, match="unknown model"):
-        cli.main(["summary", "dssdn_tiny"])
+        cli.main(["summary", "dssdn_nano"])
     with pytest.raises(SystemExit, match="F >= 33"):
         cli.main(["summary", "dssdn_small", "--input", "1,16,48"])

@@ -25,11 +25,14 @@ from ..stems import STEM_TYPES, create_stem
 from ..validation import check_channels, check_ratio
 from .dssdn_deploy import DeployDSSDN, PlainHead
 
-__all__ = ["DSSDN", "DSSDNCfg", "BlockCfg", "StemCfg", "AUDIO_CFG", "model_cfgs"]
+__all__ = ["DSSDN", "DSSDNCfg", "BlockCfg", "StemCfg", "AUDIO_CFG", "DCASE2025_AUDIO_CFG", "model_cfgs"]
 
 # Default front end (DESIGN.md): 44.1 kHz mono, n_fft 4096, hop 1024, 256 mel bins, log power.
 AUDIO_CFG: Dict[str, Any] = dict(sample_rate=44100, n_fft=4096, hop_length=1024, n_mels=256, log="power_db",
                                  clip_seconds=10.0)
+# The DCASE 2024/2025 Task 1 baseline's front end: 32 kHz, hop 500, 256 mel bins; a 1-s clip is (1, 256, 65).
+DCASE2025_AUDIO_CFG: Dict[str, Any] = dict(sample_rate=32000, n_fft=4096, hop_length=500, n_mels=256, log="power_db",
+                                           clip_seconds=1.0)
 
 
 @dataclass(frozen=True)
@@ -327,6 +330,9 @@ model_cfgs: Dict[str, DSSDNCfg] = dict(
     dssdn_large=DSSDNCfg(stem=StemCfg("highlow", 48), blocks=_blocks((64, 96, 128, 176, 224), "sc", (2, 2, 2, 1, 1))),
     dssdn_middle=DSSDNCfg(stem=StemCfg("highlow", 32), blocks=_blocks((48, 72, 96, 128, 160), "osc", (2, 2, 2, 1, 1))),
     dssdn_small=DSSDNCfg(stem=StemCfg("highlow", 24), blocks=_blocks((32, 40, 56, 64, 80), "spc", (2, 2, 2, 1, 1))),
+    # dssdn_small at width 0.78 (lightops.profiling.fit_budget to 64,000 params and 30 MMACs on (1, 256, 65)): the
+    # DCASE 2025 Task 1 limit of 128,000 bytes of parameters at fp16
+    dssdn_tiny=DSSDNCfg(stem=StemCfg("highlow", 20), blocks=_blocks((24, 32, 44, 48, 64), "spc", (2, 2, 2, 1, 1))),
 )
 
 
@@ -336,7 +342,8 @@ def _create_dssdn(variant: str, pretrained: bool = False, **kwargs: Any) -> DSSD
         DSSDN, variant, pretrained, model_cfg=cfg,
         feature_cfg=dict(flatten_sequential=True, out_indices=tuple(range(len(cfg.blocks)))), **kwargs)
     if isinstance(model, DSSDN):
-        model.pretrained_cfg = dict(model.pretrained_cfg, **AUDIO_CFG)
+        audio = DCASE2025_AUDIO_CFG if variant == "dssdn_tiny" else AUDIO_CFG
+        model.pretrained_cfg = dict(model.pretrained_cfg, **audio)
     return model
 
 
@@ -355,6 +362,9 @@ default_cfgs = generate_default_cfgs({
     "dssdn_middle": _cfg(description="DSSDN-Middle (OSC), <= 400K params, <= 500 MMACs per 10-s clip"),
     "dssdn_small": _cfg(input_size=(1, 256, 44), pool_size=(4, 3),
                         description="DSSDN-Small (SPC), <= 128K params, <= 30 MMACs per 1-s clip (DCASE limit)"),
+    "dssdn_tiny": _cfg(input_size=(1, 256, 65), pool_size=(4, 5),
+                       description="DSSDN-Tiny (SPC), <= 128,000 B of parameters at fp16 and <= 30 MMACs on the DCASE "
+                                   "2025 baseline's 1-s input (1, 256, 65)"),
 })
 
 
@@ -374,3 +384,9 @@ def dssdn_middle(pretrained: bool = False, **kwargs: Any) -> DSSDN:
 def dssdn_small(pretrained: bool = False, **kwargs: Any) -> DSSDN:
     """DSSDN-Small: SPC operators, <= 128K params, <= 30 MMACs on a 1-s clip (DCASE 2022-24 Task 1)."""
     return _create_dssdn("dssdn_small", pretrained, **kwargs)
+
+
+@register_model
+def dssdn_tiny(pretrained: bool = False, **kwargs: Any) -> DSSDN:
+    """DSSDN-Tiny: SPC operators, <= 128,000 B at fp16, <= 30 MMACs on (1, 256, 65) (DCASE 2025 Task 1)."""
+    return _create_dssdn("dssdn_tiny", pretrained, **kwargs)

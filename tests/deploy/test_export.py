@@ -165,8 +165,8 @@ def test_unwritable_output_dir(tmp_path, monkeypatch):
 
 
 def test_unknown_model_and_small_input(tmp_path):
-    with pytest.raises(ValueError, match="unknown model 'dssdn_tiny'"):
-        export_onnx("dssdn_tiny", tmp_path / "x.onnx")
+    with pytest.raises(ValueError, match="unknown model 'dssdn_nano'"):
+        export_onnx("dssdn_nano", tmp_path / "x.onnx")
     with pytest.raises(ValueError, match=r"too small.*F >= 33 mel bins and T >= 16 frames"):
         export_onnx("dssdn_small", tmp_path / "x.onnx", (1, 32, 16))
     with pytest.raises(ValueError, match="too small"):
@@ -189,8 +189,8 @@ def test_command_line(tmp_path, capsys):
     assert main_export(["dssdn_small", "--out", str(out), "--input", "1,64,32", "--exporter", "torchscript"]) == 0
     text = capsys.readouterr().out
     assert "onnx.checker: ok" in text and "torchscript exporter" in text and out.is_file()
-    assert main_export(["dssdn_tiny", "--out", str(tmp_path / "x.onnx")]) == 2
-    assert "unknown model 'dssdn_tiny'" in capsys.readouterr().err
+    assert main_export(["dssdn_nano", "--out", str(tmp_path / "x.onnx")]) == 2
+    assert "unknown model 'dssdn_nano'" in capsys.readouterr().err
     assert main_export(["dssdn_small", "--out", str(tmp_path / "no" / "x.onnx")]) == 2
     assert main_export(["dssdn_small", "--out", str(tmp_path / "x.onnx"), "--input", "1,64,8"]) == 2
     assert sorted(os.listdir(tmp_path)) == ["small.onnx"]

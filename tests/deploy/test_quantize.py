@@ -72,7 +72,7 @@ def test_calibration_sources():
 
 def test_quantize_bad_input(tmp_path):
     with pytest.raises(ValueError, match="unknown model"):
-        quantize_int8("dssdn_tiny", tmp_path / "x.onnx")
+        quantize_int8("dssdn_nano", tmp_path / "x.onnx")
     with pytest.raises(ValueError, match="too small"):
         quantize_int8("dssdn_small", tmp_path / "x.onnx", (1, 16, 16))
     with pytest.raises(FileNotFoundError):

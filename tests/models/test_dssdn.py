@@ -19,8 +19,10 @@ DESIGN_BUDGETS = {
     "dssdn_large": (1_000_000, (1, 256, 431), 1_000_000_000),
     "dssdn_middle": (400_000, (1, 256, 431), 500_000_000),
     "dssdn_small": (128_000, (1, 256, 44), 30_000_000),
+    # DESIGN.md's DCASE 2025 rules: 128,000 B of parameters at fp16 and 30 MMACs on the baseline's (1, 256, 65)
+    "dssdn_tiny": (64_000, (1, 256, 65), 30_000_000),
 }
-EXPECTED_OPS = {"dssdn_large": "sc", "dssdn_middle": "osc", "dssdn_small": "spc"}
+EXPECTED_OPS = {"dssdn_large": "sc", "dssdn_middle": "osc", "dssdn_small": "spc", "dssdn_tiny": "spc"}
 
 
 @pytest.fixture(scope="module", params=MODELS)
@@ -30,7 +32,7 @@ def model(request):
 
 
 def test_registry():
-    assert MODELS == ["dssdn_large", "dssdn_middle", "dssdn_small"]
+    assert MODELS == ["dssdn_large", "dssdn_middle", "dssdn_small", "dssdn_tiny"]
     assert set(MODELS) <= set(timm.list_models("dssdn*"))
     assert lightops.list_models("*small") == ["dssdn_small"]
     assert "resnet50" not in lightops.list_models("*")
@@ -165,7 +167,9 @@ def test_pretrained_cfg(model):
     for key in ("input_size", "num_classes", "first_conv", "classifier", "pool_size", "min_input_size",
                 "sample_rate", "n_fft", "hop_length", "n_mels"):
         assert key in cfg, key
-    assert (cfg["sample_rate"], cfg["n_fft"], cfg["hop_length"], cfg["n_mels"]) == (44100, 4096, 1024, 256)
+    # dssdn_tiny is sized for the DCASE 2025 baseline's front end (32 kHz, hop 500: a 1-s clip is (1, 256, 65))
+    audio = (32000, 4096, 500, 256) if cfg["architecture"] == "dssdn_tiny" else (44100, 4096, 1024, 256)
+    assert (cfg["sample_rate"], cfg["n_fft"], cfg["hop_length"], cfg["n_mels"]) == audio
     assert cfg["input_size"][1] == cfg["n_mels"]
     assert tuple(cfg["pool_size"]) == model.stage_sizes(cfg["input_size"])[-1][1:]
     assert tuple(cfg["min_input_size"]) == (model.in_chans, model.min_bins, model.min_frames)
@@ -187,8 +191,8 @@ def test_kwargs():
         lightops.create_model("dssdn_small", no_such_arg=1)
     with pytest.raises(TypeError, match="no_such_arg"):
         timm.create_model("dssdn_large", no_such_arg=1)
-    with pytest.raises(ValueError, match="unknown model 'dssdn_tiny'"):
-        lightops.create_model("dssdn_tiny")
+    with pytest.raises(ValueError, match="unknown model 'dssdn_nano'"):
+        lightops.create_model("dssdn_nano")
     with pytest.raises(ValueError, match="width"):
         lightops.create_model("dssdn_small", width=0)
     with pytest.raises(ValueError, match="unknown operator"):

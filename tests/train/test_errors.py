@@ -15,11 +15,11 @@ def _fails(argv, match):
 
 
 def test_unknown_model(tmp_path):
-    with pytest.raises(ValueError, match=r"unknown model 'dssdn_tiny'; expected one of \['dssdn_large'"):
-        build_model("dssdn_tiny")
+    with pytest.raises(ValueError, match=r"unknown model 'dssdn_nano'; expected one of \['dssdn_large'"):
+        build_model("dssdn_nano")
     with pytest.raises(ValueError, match="dcase2020_baseline"):
-        train(TrainConfig(**dict(TINY, model="dssdn_tiny", out=str(tmp_path / "a"))))
-    _fails(["--model", "dssdn_tiny", "--out", str(tmp_path / "b")], "unknown model 'dssdn_tiny'")
+        train(TrainConfig(**dict(TINY, model="dssdn_nano", out=str(tmp_path / "a"))))
+    _fails(["--model", "dssdn_nano", "--out", str(tmp_path / "b")], "unknown model 'dssdn_nano'")
     _fails(["--model-kwargs", '{"nope": 1}', "--out", str(tmp_path / "c")], "rejected its arguments")
     assert not list(tmp_path.rglob("last.pt"))
 
