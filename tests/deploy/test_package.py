@@ -8,7 +8,10 @@ import sys
 
 import pytest
 
+import lightops
 from lightops.cli import main
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(lightops.__file__)))  # the lightops under test
 
 _SCRIPT = r"""
 import csv, json, os, sys
@@ -39,7 +42,7 @@ def _install(pkg_dir, target):
 
 
 def _run_installed(target, name, files, ids):
-    env = dict(os.environ, PYTHONPATH=str(target))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(target), ROOT]))
     done = subprocess.run([sys.executable, "-c", _SCRIPT.format(name=name), json.dumps(files), json.dumps(ids)],
                           check=True, capture_output=True, text=True, env=env, cwd=str(target))
     return json.loads(done.stdout.strip().splitlines()[-1])
