@@ -1,4 +1,5 @@
-"""``lightops export``: fuse a model and export it to ONNX, checked with onnxruntime."""
+"""``lightops export``: fuse a model and export it to ONNX (checked with onnxruntime) or to an ExecuTorch ``.pte``
+with the XNNPACK delegate (checked with executorch.runtime; fp32, or int8 from ``lightops quantize``)."""
 import argparse
 import sys
 from typing import Any, Sequence, Union
@@ -14,7 +15,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Add the ``lightops export`` arguments to ``parser`` (a subcommand's parser)."""
     parser.add_argument("model", help="lightops model name (random weights) or checkpoint file "
                                       "({'model', 'model_kwargs', 'state_dict'})")
-    parser.add_argument("--format", choices=["onnx"], default="onnx", help="output format (onnx)")
+    parser.add_argument("--format", choices=["onnx", "executorch"], default="onnx",
+                        help="onnx, or executorch: a .pte with the XNNPACK delegate at a fixed input (batch 1, the "
+                             "example's length) and its front end in OUT.json; fp32, or int8 from a lightops quantize "
+                             "checkpoint (needs pip install 'lightops[edge]')")
     parser.add_argument("--out", required=True, help="output file, written atomically")
     parser.add_argument("--input", type=parse_size, default=None,
                         help="example log-mel input C,F,T (default: the checkpoint's, else 1,256,44); batch and T "
@@ -30,7 +34,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--dtype", choices=["fp32", "fp16"], default="fp32",
                         help="fp16: weights stored in half precision (half the file), computed in float32 by "
                              "onnxruntime; checked against the float32 model within 1e-2")
-    parser.add_argument("--atol", type=float, default=1e-5, help="onnxruntime vs PyTorch tolerance (1e-5)")
+    parser.add_argument("--atol", type=float, default=1e-5, help="runtime vs PyTorch tolerance (1e-5)")
+    parser.add_argument("--allow-portable", action="store_true",
+                        help="executorch: write the program even when operators fall back to ExecuTorch's portable "
+                             "kernels (refused by default: they are slow)")
     parser.add_argument("--trust-checkpoint", action="store_true",
                         help="allow full unpickling of a checkpoint holding more than tensors and numpy arrays")
     return parser
@@ -46,9 +53,12 @@ def main(args: Union[argparse.Namespace, Sequence[str], None] = None) -> int:
                                                               description="Export a fused model to ONNX."))
         args = parser.parse_args(args)
     try:
-        result = export_onnx(args.model, args.out, args.input, with_frontend=args.with_frontend, opset=args.opset,
-                             exporter=args.exporter, atol=args.atol, trusted=args.trust_checkpoint,
-                             static=args.static, dtype=args.dtype)
+        if args.format == "executorch":
+            result = _export_executorch(args)
+        else:
+            result = export_onnx(args.model, args.out, args.input, with_frontend=args.with_frontend, opset=args.opset,
+                                 exporter=args.exporter, atol=args.atol, trusted=args.trust_checkpoint,
+                                 static=args.static, dtype=args.dtype)
     except (ValueError, OSError, TypeError) as e:
         print(f"lightops export: error: {e}", file=sys.stderr)
         return 2
@@ -59,9 +69,19 @@ def main(args: Union[argparse.Namespace, Sequence[str], None] = None) -> int:
     return 0
 
 
+def _export_executorch(args: argparse.Namespace) -> Any:
+    if args.with_frontend or args.dtype != "fp32":
+        raise ValueError("--format executorch takes the log-mel (its front end is in OUT.json) at the model's dtype "
+                         "(int8 from lightops quantize): drop --with-frontend and --dtype")
+    from lightops.deploy.executorch import export_executorch
+
+    return export_executorch(args.model, args.out, args.input, atol=args.atol, trusted=args.trust_checkpoint,
+                             allow_portable=args.allow_portable)
+
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
     """Add ``export`` to the subcommands."""
-    p = add_arguments(sub.add_parser("export", help="fuse and export a model to ONNX, checked with onnxruntime"))
+    p = add_arguments(sub.add_parser("export", help="fuse and export a model to ONNX or ExecuTorch (.pte), checked in "
+                                                    "the runtime"))
     p.set_defaults(func=main)
     return p

@@ -96,8 +96,8 @@ class Predictor:
     @classmethod
     def from_path(cls, path: Union[PathLike, LoadedModel], *, trusted: bool = False, threads: int = 1
                   ) -> "Predictor":
-        """A predictor for a ``lightops train`` checkpoint, an ``.onnx`` file from ``lightops export``, or a
-        :class:`~lightops.checkpoint.LoadedModel`.
+        """A predictor for a ``lightops train`` checkpoint, an ``.onnx`` or ``.pte`` file from ``lightops export``,
+        or a :class:`~lightops.checkpoint.LoadedModel`.
 
         Raises:
             FileNotFoundError: no such file.
@@ -108,7 +108,31 @@ class Predictor:
         path = os.fspath(path)
         if path.endswith(".onnx"):
             return cls._from_onnx(path, threads)
+        if path.endswith(".pte"):
+            return cls._from_pte(path)
         return cls._from_loaded(load_model(path, trusted=trusted))
+
+    @classmethod
+    def _from_pte(cls, path: str) -> "Predictor":
+        """An ExecuTorch program from ``lightops export --format executorch``: its input is fixed ``(1, C, F, T)``,
+        so windows go through it one at a time (log-mel in dB; the program normalises)."""
+        from .executorch import load_pte, read_pte_metadata
+
+        method = load_pte(path)
+        meta = read_pte_metadata(path)
+        frontend = FrontEnd.from_config(meta["lightops.frontend"]).eval()
+        shape = tuple(meta["lightops.executorch"]["input_shape"][1:])
+
+        def run(waves: torch.Tensor) -> torch.Tensor:
+            with torch.inference_mode():
+                x = frontend.logmel(waves)
+            if tuple(x.shape[1:]) != shape:
+                raise ValueError(f"{path} takes log-mel inputs {list(shape)} (a fixed window of "
+                                 f"{meta['lightops.clip_samples']} samples), got {list(x.shape[1:])}")
+            return torch.cat([method.execute([x[i:i + 1].contiguous()])[0] for i in range(x.shape[0])])
+
+        classes = meta["lightops.classes"] or [str(i) for i in range(meta["lightops.executorch"]["num_classes"])]
+        return cls(run, classes, frontend.logmel.sample_rate, meta["lightops.clip_samples"], path)
 
     @classmethod
     def _from_loaded(cls, loaded: LoadedModel) -> "Predictor":

@@ -1,0 +1,390 @@
+"""ExecuTorch export (``.pte``, XNNPACK delegate) of a fused lightops model, fp32 or int8, checked before it is written.
+
+``export_executorch("dssdn_small", "small.pte")`` (or ``lightops export dssdn_small --format executorch --out
+small.pte``) builds or loads the model, fuses it into its fixed-length deployed form
+(:func:`~lightops.deploy.module.deploy_module`), exports it with ``torch.export`` at batch 1 and the example's time
+length, lowers it with ``executorch.exir.to_edge_transform_and_lower(..., partitioner=[XnnpackPartitioner()])`` and
+``to_executorch()``, runs the program in ``executorch.runtime`` and compares it with PyTorch, then moves it to
+``out`` with its front end and classes beside it in ``out + ".json"`` (the keys ONNX files carry,
+:data:`~lightops.deploy.onnx_runtime.METADATA_KEYS`, plus ``lightops.executorch``).
+
+The program's input is fixed, ``(1, C, F, T)`` log-mel in dB: ``lightops predict`` runs windows of the model's clip
+one at a time. Whatever XNNPACK does not take runs in ExecuTorch's portable kernels, which are slow: the export counts
+delegated and portable operators and refuses a program with portable operators unless ``allow_portable``. A ceil-mode
+average pool (DSSDB's time pooling at an odd length), which XNNPACK does not take, is rewritten exactly first
+(:class:`PaddedAvgPool2d`). An int8 checkpoint (``lightops quantize``, :mod:`lightops.deploy.pt2e`) is lowered from
+its quantized program (XNNPACK's int8 kernels) and checked by top-1 agreement and probability difference.
+
+Needs the ``edge`` extra (``pip install 'lightops[edge]'``: executorch, torchao).
+"""
+import json
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..checkpoint import LoadedModel, resolve_model
+from ..fileio import PathLike, atomic_path, atomic_write_json, check_output_path
+from ..validation import check_model_input_size
+from .export import model_metadata
+from .parity import ParityCheck
+
+__all__ = ["require_executorch", "export_executorch", "ExecuTorchResult", "PaddedAvgPool2d", "exact_pools",
+           "lower_to_executorch", "xnnpack_rewrites", "Delegation", "load_pte", "read_pte_metadata", "METADATA_SUFFIX"]
+
+METADATA_SUFFIX = ".json"
+"""The front end and classes of ``model.pte`` are in ``model.pte.json``."""
+_IGNORED = ("getitem", "sym_size", "executorch_call_delegate")  # graph plumbing, not kernels
+
+
+def require_executorch() -> None:
+    """Raise ``ImportError`` naming the ``edge`` extra when executorch or torchao is missing."""
+    try:
+        import executorch.exir  # noqa: F401
+        import torchao  # noqa: F401
+    except ImportError as e:
+        raise ImportError(f"ExecuTorch export and int8 quantization need the executorch and torchao packages ({e}); "
+                          f"install them with pip install 'lightops[edge]'") from e
+
+
+class PaddedAvgPool2d(nn.Module):
+    """A ceil-mode ``AvgPool2d`` whose windows do not overlap (kernel = stride, no padding), for fixed input shapes:
+    zero padding to whole windows, the plain pool, and the partial last windows scaled to their real size.
+
+    PyTorch's ceil mode averages a partial last window over its real elements; here it is averaged over the whole
+    window (zeros included) and multiplied by ``window / real``: the same values, from operators XNNPACK runs.
+
+    Args:
+        kernel: ``(kh, kw)``, also the stride.
+    """
+
+    def __init__(self, kernel: Tuple[int, int]) -> None:
+        super().__init__()
+        self.kernel = (int(kernel[0]), int(kernel[1]))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, C, H, W)`` -> ``(B, C, ceil(H / kh), ceil(W / kw))``."""
+        (kh, kw), (h, w) = self.kernel, (int(x.shape[-2]), int(x.shape[-1]))
+        ph, pw = -h % kh, -w % kw
+        if not (ph or pw):
+            return F.avg_pool2d(x, self.kernel, self.kernel)
+        y = F.avg_pool2d(F.pad(x, (0, pw, 0, ph)), self.kernel, self.kernel)
+        rows = torch.ones(y.shape[-2])
+        cols = torch.ones(y.shape[-1])
+        rows[-1] = kh / (kh - ph)
+        cols[-1] = kw / (kw - pw)
+        return y * (rows[:, None] * cols[None, :])  # (H', W') broadcast over batch and channels
+
+
+def _pair(v: Any) -> Tuple[int, int]:
+    return (int(v), int(v)) if isinstance(v, int) else (int(v[0]), int(v[1]))
+
+
+def exact_pools(net: nn.Module) -> int:
+    """Replace, in place, every ceil-mode ``nn.AvgPool2d`` of ``net`` with kernel = stride and no padding by
+    :class:`PaddedAvgPool2d`; returns how many were replaced."""
+    done = 0
+    for _, parent in list(net.named_modules()):
+        for name, child in list(parent.named_children()):
+            if (isinstance(child, nn.AvgPool2d) and child.ceil_mode and _pair(child.padding) == (0, 0)
+                    and _pair(child.kernel_size) == _pair(child.stride or child.kernel_size)):
+                setattr(parent, name, PaddedAvgPool2d(_pair(child.kernel_size)))
+                done += 1
+    return done
+
+
+def _shape(node: Any) -> Tuple[int, ...]:
+    return tuple(int(v) for v in node.meta["val"].shape)
+
+
+def _arg(node: Any, index: int, name: str, default: Any) -> Any:
+    return node.args[index] if len(node.args) > index else node.kwargs.get(name, default)
+
+
+def xnnpack_rewrites(program: Any, example: Tuple[torch.Tensor, ...]) -> Tuple[Any, int]:
+    """Exact rewrites of a statically shaped ``ExportedProgram`` into operators XNNPACK takes, re-exported:
+
+    - ``mean(x, (2, 3))`` without ``keepdim`` (a global average pool) -> ``avg_pool2d`` over the whole map and a
+      reshape;
+    - ``avg_pool2d`` with zero padding counted (``count_include_pad``, no ceil mode) -> constant zero padding and an
+      unpadded pool.
+
+    Returns:
+        The program (re-exported when something changed) and the number of rewrites.
+    """
+    aten = torch.ops.aten
+    gm = program.module()
+    done = 0
+    for node in list(gm.graph.nodes):
+        if node.op != "call_function":
+            continue
+        x = node.args[0] if node.args else None
+        if node.target == aten.mean.dim and len(_shape(x)) == 4 and sorted(int(d) % 4 for d in node.args[1]) == [2, 3] \
+                and not _arg(node, 2, "keepdim", False):
+            b, c, h, w = _shape(x)
+            with gm.graph.inserting_after(node):
+                pool = gm.graph.call_function(aten.avg_pool2d.default, (x, [h, w], [h, w]))
+            with gm.graph.inserting_after(pool):
+                flat = gm.graph.call_function(aten.view.default, (pool, [b, c]))
+            node.replace_all_uses_with(flat)
+        elif node.target == aten.avg_pool2d.default and any(_arg(node, 3, "padding", [0, 0])) \
+                and not _arg(node, 4, "ceil_mode", False) and _arg(node, 5, "count_include_pad", True) \
+                and _arg(node, 6, "divisor_override", None) is None:
+            ph, pw = _arg(node, 3, "padding", [0, 0])
+            with gm.graph.inserting_before(node):
+                pad = gm.graph.call_function(aten.constant_pad_nd.default, (x, [pw, pw, ph, ph], 0.0))
+            node.args, node.kwargs = (pad, node.args[1], _arg(node, 2, "stride", node.args[1]), [0, 0]), {}
+        else:
+            continue
+        done += 1
+    if not done:
+        return program, 0
+    gm.graph.eliminate_dead_code()
+    gm.recompile()
+    return torch.export.export(gm, example), done
+
+
+@dataclass(frozen=True)
+class Delegation:
+    """What the XNNPACK partitioner took: operators inside delegates, and the others by name (portable kernels)."""
+
+    delegates: int
+    delegated_ops: int
+    portable: Dict[str, int]
+
+    @property
+    def portable_ops(self) -> int:
+        """Operators left to ExecuTorch's portable kernels."""
+        return sum(self.portable.values())
+
+    def to_dict(self) -> Dict[str, Any]:
+        """Plain values for JSON."""
+        return {"delegates": self.delegates, "delegated_ops": self.delegated_ops, "portable_ops": self.portable_ops,
+                "portable": dict(self.portable)}
+
+    def __str__(self) -> str:
+        rest = ", ".join(f"{k} x{v}" for k, v in sorted(self.portable.items())) or "none"
+        return (f"XNNPACK: {self.delegated_ops} operator(s) in {self.delegates} delegate(s); portable kernels: "
+                f"{self.portable_ops} ({rest})")
+
+
+def _op_name(node: Any) -> str:
+    target = node.target
+    name = getattr(target, "__name__", None) or str(target)
+    return str(getattr(target, "_name", name)).split("::")[-1]
+
+
+def _delegation(edge: Any) -> Delegation:
+    gm = edge.exported_program().graph_module
+    delegates, inside, portable = 0, 0, Counter()
+    for node in gm.graph.nodes:
+        if node.op != "call_function":
+            continue
+        name = _op_name(node)
+        if "executorch_call_delegate" in str(node.target):
+            delegates += 1
+            lowered = getattr(gm, node.args[0].target)
+            inner = lowered.original_module.graph_module.graph.nodes
+            inside += sum(1 for n in inner if n.op == "call_function" and not any(k in _op_name(n) for k in _IGNORED))
+        elif not any(k in name for k in _IGNORED) and name not in ("mul", "add", "floordiv"):  # symbolic arithmetic
+            portable[name] += 1
+    return Delegation(delegates, inside, dict(portable))
+
+
+def lower_to_executorch(program: Any) -> Tuple[bytes, Delegation]:
+    """Lower an ``ExportedProgram`` with the XNNPACK partitioner: the ``.pte`` bytes and what was delegated."""
+    require_executorch()
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+    from executorch.exir import to_edge_transform_and_lower
+
+    edge = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()])
+    delegation = _delegation(edge)
+    return bytes(edge.to_executorch().buffer), delegation
+
+
+def load_pte(path: PathLike) -> Any:
+    """The ``forward`` method of a ``.pte`` file in ``executorch.runtime`` (``method.execute([x])[0]``).
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: a file ExecuTorch cannot load.
+    """
+    require_executorch()
+    from executorch.runtime import Runtime
+
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"ExecuTorch program not found: {path}")
+    try:
+        return Runtime.get().load_program(path).load_method("forward")
+    except Exception as e:  # the runtime raises RuntimeError/ValueError with its own error codes
+        raise ValueError(f"{path} is not an ExecuTorch program the runtime can load ({e})") from None
+
+
+def read_pte_metadata(path: PathLike) -> Dict[str, Any]:
+    """The metadata sidecar ``path + ".json"`` of a ``.pte`` file (JSON-decoded values).
+
+    Raises:
+        ValueError: the sidecar is missing or not lightops metadata.
+    """
+    side = os.fspath(path) + METADATA_SUFFIX
+    if not os.path.isfile(side):
+        raise ValueError(f"{path} has no metadata file {side}: export it with `lightops export --format executorch` "
+                         f"so that its front end and classes are known")
+    with open(side, encoding="utf-8") as fh:
+        meta = json.load(fh)
+    missing = [k for k in ("lightops.frontend", "lightops.input", "lightops.executorch") if k not in meta]
+    if missing:
+        raise ValueError(f"{side} lacks the lightops metadata {missing}")
+    return meta
+
+
+@dataclass(frozen=True)
+class ExecuTorchResult:
+    """What :func:`export_executorch` wrote and checked.
+
+    Attributes:
+        path: the ``.pte`` file; its metadata is ``path + ".json"``.
+        dtype: ``"fp32"`` or ``"int8"``.
+        input_shape: the program's fixed input ``(1, C, F, T)``.
+        delegation: operators XNNPACK took and those left to portable kernels.
+        checks: ExecuTorch runs compared with PyTorch (fp32: the float model; int8: the quantized PyTorch model).
+        atol: the tolerance they passed.
+        agreement: int8 only: top-1 agreement with the float model on the check inputs.
+        max_prob_diff: int8 only: largest probability difference from the float model.
+        file_bytes: size of the file.
+        notes: remarks (pools rewritten, portable operators accepted).
+    """
+
+    path: str
+    dtype: str
+    input_shape: Tuple[int, ...]
+    delegation: Delegation
+    checks: Tuple[ParityCheck, ...]
+    atol: float
+    agreement: Optional[float] = None
+    max_prob_diff: Optional[float] = None
+    file_bytes: int = 0
+    notes: Tuple[str, ...] = field(default=())
+
+    def summary(self) -> str:
+        """A few lines for the command line."""
+        worst = max(c.max_abs_diff for c in self.checks)
+        lines = [f"wrote {self.path} ({self.file_bytes / 1e6:.2f} MB, ExecuTorch {self.dtype}, XNNPACK) and "
+                 f"{self.path}{METADATA_SUFFIX}", f"input 'logmel' {list(self.input_shape)} (fixed), output 'logits'",
+                 str(self.delegation),
+                 f"executorch.runtime vs PyTorch over {len(self.checks)} input(s), max abs logit diff {worst:.2e} "
+                 f"(<= {self.atol:g} x max(1, |logit|))"]
+        if self.agreement is not None:
+            lines.append(f"int8 vs fp32: top-1 agreement {self.agreement:.1%}, max probability diff "
+                         f"{self.max_prob_diff:.4f}")
+        return "\n".join(lines + [f"note: {n}" for n in self.notes])
+
+
+def _check_inputs(loaded: LoadedModel, size: Sequence[int], count: int, seed: int) -> List[torch.Tensor]:
+    mean, std = loaded.norm
+    gen = torch.Generator().manual_seed(seed)
+    return [mean + std * torch.randn(1, *size, generator=gen) for _ in range(count)]
+
+
+def _parity(method: Any, reference: nn.Module, inputs: Sequence[torch.Tensor]) -> Tuple[List[ParityCheck], Any]:
+    checks, pairs = [], []
+    for x in inputs:
+        with torch.no_grad():
+            ref = reference(x).float()
+        got = method.execute([x.contiguous()])[0].float()
+        if got.shape != ref.shape:
+            raise RuntimeError(f"ExecuTorch returned shape {list(got.shape)} for input {list(x.shape)}, PyTorch "
+                               f"{list(ref.shape)}")
+        checks.append(ParityCheck(tuple(x.shape), float((got - ref).abs().max()), float(ref.abs().max())))
+        pairs.append((ref, got))
+    return checks, pairs
+
+
+def _program(loaded: LoadedModel, size: Tuple[int, int, int]) -> Tuple[Any, nn.Module, str, List[str]]:
+    """The exported program to lower, the PyTorch module to compare with, the dtype, and notes."""
+    from .module import deploy_module
+
+    example = (torch.zeros(1, *size),)
+    if callable(getattr(loaded.model, "module_for", None)):  # an int8 model (lightops.deploy.pt2e.QuantizedModel)
+        net = loaded.model.module_for(size)
+        program, done = xnnpack_rewrites(torch.export.export(net, example), example)
+        return program, net, "int8", [f"{done} operator(s) rewritten for XNNPACK"] if done else []
+    net = deploy_module(loaded, n_mels=size[1], export_size=size, fixed_length=True)
+    pools = exact_pools(net)
+    notes = [f"{pools} ceil-mode average pool(s) as zero padding, pool and scale (XNNPACK has no ceil mode)"] \
+        if pools else []
+    program, done = xnnpack_rewrites(torch.export.export(net, example), example)
+    notes += [f"{done} global mean(s) or padded average pool(s) rewritten for XNNPACK"] if done else []
+    return program, net, "fp32", notes
+
+
+def export_executorch(model_or_name: Union[nn.Module, PathLike, LoadedModel], out: PathLike,
+                      input_size: Optional[Sequence[int]] = None, *, atol: float = 1e-5, checks: int = 3,
+                      seed: int = 0, trusted: bool = False, allow_portable: bool = False) -> ExecuTorchResult:
+    """Export the fused (or int8) model to an ExecuTorch ``.pte`` with the XNNPACK delegate, check it, and write it
+    and its metadata atomically.
+
+    Args:
+        model_or_name: an ``nn.Module``, a checkpoint path (fp32, or int8 from ``lightops quantize``), a
+            :class:`~lightops.checkpoint.LoadedModel` or a lightops model name (random weights).
+        out: the ``.pte`` file to write (and ``out + ".json"``).
+        input_size: the fixed log-mel ``(C, F, T)`` (default: the checkpoint's, or the quantized program's).
+        atol: largest accepted logit difference from PyTorch per unit of logit above 1 (fp32 against the unfused
+            float model; int8 against the quantized PyTorch model, at least 1e-2 per unit there: XNNPACK's int8
+            rounding differs from the reference kernels').
+        checks: random inputs compared.
+        seed: their seed.
+        trusted: allow full unpickling of a checkpoint.
+        allow_portable: accept operators left to ExecuTorch's portable kernels (slow), with a note.
+
+    Returns:
+        An :class:`ExecuTorchResult`.
+
+    Raises:
+        ValueError: bad ``input_size``; an unknown model.
+        RuntimeError: portable operators without ``allow_portable``, or ExecuTorch disagrees with PyTorch (nothing
+            written).
+        ImportError: executorch or torchao is missing.
+    """
+    require_executorch()
+    path = check_output_path(out)
+    loaded = resolve_model(model_or_name, trusted=trusted)
+    quantized_size = getattr(loaded.model, "input_size", None)
+    size = tuple(input_size) if input_size is not None else (quantized_size or loaded.default_input_size())
+    c, f, t = check_model_input_size(loaded.model, size, "export_executorch") if quantized_size is None else size
+    size = (int(c), int(f), int(t))
+    program, reference, dtype, notes = _program(loaded, size)
+    data, delegation = lower_to_executorch(program)
+    if delegation.portable_ops and not allow_portable:
+        raise RuntimeError(f"{delegation}: these would run in ExecuTorch's slow portable kernels; pass "
+                           f"allow_portable=True (--allow-portable) to write the program anyway")
+    notes += [f"accepted {delegation.portable_ops} portable operator(s)"] if delegation.portable_ops else []
+    inputs = _check_inputs(loaded, size, checks, seed)
+    atol = max(atol, 1e-2) if dtype == "int8" else atol
+    meta = {k: json.loads(v) for k, v in model_metadata(loaded, size, False).items()}
+    hop = loaded.front_end(n_mels=size[1]).logmel.hop_length
+    if 1 + meta["lightops.clip_samples"] // hop != size[2]:  # the window predict cuts must give T frames
+        meta["lightops.clip_samples"] = (size[2] - 1) * hop
+    meta["lightops.executorch"] = {"dtype": dtype, "input_shape": [1, *size], "delegation": delegation.to_dict()}
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+        found, pairs = _parity(load_pte(tmp), reference, inputs)
+        bad = [chk for chk in found if not chk.within(atol)]
+        if bad:
+            raise RuntimeError(f"ExecuTorch disagrees with PyTorch beyond atol={atol} (per unit of logit above 1): "
+                               + ", ".join(f"{b.max_abs_diff:.3e} at |logit| <= {b.max_abs_logit:.3g}" for b in bad))
+        meta["lightops.executorch"]["num_classes"] = int(pairs[0][1].shape[-1])
+        agreement = prob = None
+        if dtype == "int8":
+            agreement, prob = loaded.model.agreement_with_float(inputs, [g for _, g in pairs])
+            meta["lightops.executorch"].update(agreement=agreement, max_prob_diff=prob)
+        atomic_write_json(meta, path + METADATA_SUFFIX)
+        size_bytes = os.path.getsize(tmp)
+    return ExecuTorchResult(path, dtype, (1, *size), delegation, tuple(found), atol, agreement, prob, size_bytes,
+                            tuple(notes))

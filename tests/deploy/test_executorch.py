@@ -1,0 +1,101 @@
+"""ExecuTorch export (XNNPACK): parity for every registered variant and the DCASE 2025 baseline, delegation reported
+and portable kernels refused, the metadata sidecar, and the same predictions from .pt, .onnx and .pte."""
+import json
+import os
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+import torch.nn as nn
+
+import lightops
+from lightops.deploy.onnx_runtime import METADATA_KEYS
+from tests.deploy.conftest import SMALL_INPUT, make_model
+
+pytest.importorskip("executorch.exir")
+
+from lightops.deploy.executorch import (  # noqa: E402
+    PaddedAvgPool2d,
+    export_executorch,
+    read_pte_metadata,
+    require_executorch,
+)
+
+MODELS = lightops.list_models() + ["dcase2025_baseline"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", MODELS)
+def test_pte_matches_pytorch_and_is_fully_delegated(name, tmp_path):
+    out = tmp_path / f"{name}.pte"
+    result = export_executorch(make_model(name), out, SMALL_INPUT, checks=2)
+    assert result.delegation.portable_ops == 0 and result.delegation.delegated_ops > 10
+    assert all(c.within(1e-5) for c in result.checks)
+    meta = read_pte_metadata(out)
+    assert set(METADATA_KEYS) <= set(meta) and meta["lightops.executorch"]["input_shape"] == [1, *SMALL_INPUT]
+    assert meta["lightops.executorch"]["delegation"]["portable_ops"] == 0
+    assert 1 + meta["lightops.clip_samples"] // meta["lightops.frontend"]["hop_length"] == SMALL_INPUT[2]
+
+
+@pytest.mark.parametrize("t", [8, 9, 11])
+def test_padded_pool_is_ceil_mode_pool(t):
+    x = torch.randn(2, 3, 5, t)
+    ref = nn.AvgPool2d((2, 3), ceil_mode=True)(x)
+    assert torch.allclose(PaddedAvgPool2d((2, 3))(x), ref, atol=1e-6)
+
+
+class _Cumulative(nn.Module):
+    """A conv then a cumulative sum: XNNPACK has no cumsum."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3, padding=1)
+
+    def forward(self, x):
+        return self.conv(x).cumsum(-1).mean((2, 3))
+
+
+def test_portable_kernels_refused_unless_allowed(tmp_path):
+    out = tmp_path / "c.pte"
+    with pytest.raises(RuntimeError, match="portable kernels.*cumsum"):
+        export_executorch(_Cumulative(), out, (1, 8, 8), checks=1)
+    assert not out.exists() and not os.path.exists(f"{out}.json")
+    result = export_executorch(_Cumulative(), out, (1, 8, 8), checks=1, allow_portable=True)
+    assert result.delegation.portable == {"cumsum": 1} and out.exists()
+    assert "portable" in result.summary()
+
+
+def test_missing_extra_names_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "executorch.exir", None)
+    with pytest.raises(ImportError, match=r"lightops\[edge\]"):
+        require_executorch()
+
+
+@pytest.mark.slow
+def test_pt_onnx_and_pte_predict_the_same(trained_tau_run, tmp_path):
+    """Labels equal and probabilities within 1e-4 on a few files; the CLI exports the .pte; a stream runs it."""
+    pytest.importorskip("onnxruntime")
+    from lightops.cli import main
+    from lightops.deploy import Predictor, StreamingClassifier, export_onnx
+
+    root, ckpt, _ = trained_tau_run
+    pte, onnx = tmp_path / "m.pte", tmp_path / "m.onnx"
+    assert main(["export", ckpt, "--format", "executorch", "--out", str(pte)]) == 0
+    export_onnx(ckpt, onnx, static=True)
+    files = sorted(os.path.join(root, "audio", f) for f in os.listdir(os.path.join(root, "audio")))[:4]
+    probs = {}
+    for path in (ckpt, onnx, pte):
+        predictor = Predictor.from_path(path)
+        probs[str(path)] = np.stack([predictor.predict_waveform(sf.read(f, dtype="float32")[0])[1].mean(0)
+                                     for f in files])
+    ref = probs[ckpt]
+    for other in (str(onnx), str(pte)):
+        assert (probs[other].argmax(1) == ref.argmax(1)).all()
+        assert np.abs(probs[other] - ref).max() < 1e-4
+    stream = StreamingClassifier(str(pte), window=None, hop=None)
+    emitted = stream.push(sf.read(files[0], dtype="float32")[0])
+    assert emitted and np.allclose(emitted[0][1], Predictor.from_path(ckpt).predict_waveform(
+        sf.read(files[0], dtype="float32")[0])[1][0], atol=1e-4)
+    assert json.loads((tmp_path / "m.pte.json").read_text())["lightops.classes"] == Predictor.from_path(ckpt).classes
