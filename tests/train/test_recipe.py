@@ -28,8 +28,10 @@ def test_presets_and_explicit_options_win():
     default, dcase = _cfg([]), _cfg(["--recipe", "dcase"])
     assert (default.freq_mixstyle, default.dir, default.roll) == (0.0, None, False)
     assert default == TrainConfig()  # the default recipe is the configuration of before
-    assert (dcase.freq_mixstyle, dcase.freq_mixstyle_alpha, dcase.dir, dcase.dir_p, dcase.roll) == \
-        (0.4, 0.3, "simulated", 0.6, True)
+    # the DCASE 2025 baseline's recipe: Freq-MixStyle, roll (0.1 s), frequency masks only, no mixup, no DIR
+    assert (dcase.freq_mixstyle, dcase.freq_mixstyle_alpha, dcase.dir, dcase.roll, dcase.roll_seconds) == \
+        (0.4, 0.3, None, True, 0.1)
+    assert (dcase.mixup_alpha, dcase.time_mask, dcase.freq_mask, dcase.specaug) == (0.0, 0, None, True)
     assert dcase == recipe_config("dcase") and RECIPES["dcase"]["freq_mixstyle"] == 0.4
     over = _cfg(["--recipe", "dcase", "--dir", "/irs", "--freq-mixstyle", "0", "--no-roll"])
     assert (over.dir, over.freq_mixstyle, over.roll, over.dir_p) == ("/irs", 0.0, False, 0.6)
@@ -37,8 +39,8 @@ def test_presets_and_explicit_options_win():
 
 
 def test_recipe_wires_the_augmentations():
-    cfg = recipe_config("dcase", **TINY)
-    augment = run_mod.waveform_augmentations(cfg)
+    assert [type(a) for a in run_mod.waveform_augmentations(recipe_config("dcase", **TINY))] == [TimeRoll]
+    augment = run_mod.waveform_augmentations(recipe_config("dcase", dir="simulated", **TINY))
     assert [type(a) for a in augment] == [DeviceImpulseResponses, TimeRoll] and augment[0].p == 0.6
     assert run_mod.waveform_augmentations(TrainConfig(**TINY)) == []
 
@@ -95,10 +97,11 @@ def test_distillation_computes_teacher_logits_once(teacher_ckpt, tmp_path, monke
     calls = []
     real = run_mod.compute_teacher_logits
     monkeypatch.setattr(run_mod, "compute_teacher_logits", lambda *a, **k: calls.append(1) or real(*a, **k))
-    m = train(recipe_config("dcase", **dict(TINY, out=str(tmp_path / "kd"), epochs=2, teacher=(teacher_ckpt,))))
+    m = train(recipe_config("dcase", **dict(TINY, out=str(tmp_path / "kd"), epochs=2, teacher=(teacher_ckpt,),
+                                             dir="simulated")))
     assert m["complete"] and len(calls) == 1 and (tmp_path / "kd" / "teacher_logits.pt").is_file()
     assert m["args"]["teacher"] == (teacher_ckpt,) or m["args"]["teacher"] == [teacher_ckpt]
-    assert m["args"]["dir"] == "simulated" and m["args"]["freq_mixstyle"] == 0.4
+    assert m["args"]["dir"] == "simulated" and m["args"]["freq_mixstyle"] == 0.4 and m["args"]["mixup_alpha"] == 0
 
 
 def test_logits_file_round_trip(teacher_ckpt, tmp_path):
