@@ -10,21 +10,12 @@ Every clip is ``device(background + events) + device noise``:
   footsteps, band-pass noise bursts, engine swells) with class-specific pitch register and rate. Several class
   pairs share their spectral content and differ mainly in time structure (rising vs falling chirps, periodic
   footsteps vs random clicks, beep trains vs sustained tones), which a time-averaged spectrum cannot see;
-- **device**: as in TAU Urban Acoustic Scenes 2020 Mobile. Device ``"a"`` is the flat reference; other real
-  devices (``b``, ``c``) have a fixed, milder frequency response of their own; simulated devices (ids starting with
-  ``s``) are device-A audio through a stronger response (band limits, resonances, tilt, gain) followed by dynamic
-  range compression with the device's own threshold and ratio, and a higher noise floor, as TAU made s1-s11 from
-  measured impulse responses and compression. Every response is derived from the device id, so training and
-  evaluation agree on it; white noise at ``snr_db`` below the clip's level (10 dB less for simulated devices). Some
-  devices appear only in the evaluation split ("unseen devices"), as s4-s6 in TAU.
-
-``device_family="eq"`` swaps the devices for a second family built from other mechanisms, so that a recipe can be
-judged on devices it was not built from (the simulated device responses of
-:class:`~lightops.data.DeviceImpulseResponses` imitate the ``"tau"`` family: responses plus compression). An
-``"eq"`` device has a smooth equalisation (three cosines over log-frequency), a steep codec-like low-pass at
-3.4-8 kHz and a gentle high-pass, soft clipping (``tanh`` saturation at a device-specific drive) and a coloured noise
-floor (pink or brown noise, with mains hum at 50 or 60 Hz and its harmonics on some devices) at a device-specific
-level; no compression. Device ``"a"`` stays the flat reference in both families.
+- **device**: a recording device of one of two families (:mod:`lightops.data.synthetic_devices`): ``"tau"`` (the
+  default: responses, compression for the simulated devices, as TAU 2020 Mobile made s1-s11) or ``"eq"``
+  (``device_family="eq"``: equalisation, a codec low-pass, soft clipping and coloured noise floors, mechanisms the
+  simulated device responses of :class:`~lightops.data.DeviceImpulseResponses` do not imitate); white noise at
+  ``snr_db`` below the clip's level (10 dB less for simulated ``tau`` devices). Some devices appear only in the
+  evaluation split ("unseen devices"), as s4-s6 in TAU.
 
 ``class_overlap`` blends every class's envelope, vocabulary, pitch register and event rate towards the mean
 over classes (0: as specified here, 1: all classes identical, chance accuracy).
@@ -32,7 +23,6 @@ over classes (0: as specified here, 1: all classes identical, chance accuracy).
 from __future__ import annotations
 
 import math
-import zlib
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -43,17 +33,23 @@ from torch.utils.data import Dataset
 from ..validation import check_float, check_int
 from ._audio import Clip
 from .device_response import compress
+from .synthetic_devices import (
+    DEVICE_FAMILIES,
+    REAL_STRENGTH,
+    SIMULATED_STRENGTH,
+    EqDevice,
+    bump_db,
+    coloured_noise,
+    device_compression,
+    device_response_db,
+    eq_device,
+    fft_freqs,
+    is_simulated,
+    octaves,
+)
 from .tau import TAU_CLASSES
 
-__all__ = ["SyntheticScenes", "EVENT_TYPES", "DEVICE_FAMILIES", "device_response_db", "device_compression",
-           "eq_device", "EqDevice", "is_simulated"]
-
-REAL_STRENGTH = 0.8  # real devices b, c: milder responses than the simulated ones (x device_strength)
-SIMULATED_STRENGTH = 2.5  # simulated devices: device-A audio through a strong response, then compression
-
-DEVICE_FAMILIES: Tuple[str, ...] = ("tau", "eq")
-"""Device families of :class:`SyntheticScenes`: ``"tau"`` (responses + compression, as TAU 2020 Mobile made its
-simulated devices) and ``"eq"`` (equalisation, codec band limit, soft clipping, coloured noise floors)."""
+__all__ = ["SyntheticScenes", "EVENT_TYPES"]
 
 EVENT_TYPES: Tuple[str, ...] = ("tone", "chirp_up", "chirp_down", "harmonic", "bell", "beeps", "bird", "click",
                                 "steps", "burst", "swell")
@@ -97,98 +93,6 @@ _SPECS: Dict[str, _SceneSpec] = {
     "tram": _SceneSpec(-5.5, ((150, 1.0, 8.0), (1800, 1.0, 3.0)), 1.0, 0.3, 2.5, 0.0,
                        {"chirp_down": 4.5, "bell": 2, "swell": 2, "burst": 1.5}),
 }
-
-
-def _fft_freqs(num_samples: int, sample_rate: int) -> np.ndarray:
-    return np.fft.rfftfreq(num_samples, d=1.0 / sample_rate)
-
-
-def _bump_db(octs: np.ndarray, centre_hz: float, width_oct: float, gain_db: float) -> np.ndarray:
-    """Gaussian bump in log frequency; ``octs`` are octaves relative to 1 kHz."""
-    return gain_db * np.exp(-0.5 * ((octs - math.log2(centre_hz / 1000.0)) / (0.5 * width_oct)) ** 2)
-
-
-def _octaves(freqs: np.ndarray) -> np.ndarray:
-    return np.log2(np.maximum(freqs, 20.0) / 1000.0)
-
-
-def device_response_db(device: str, freqs: np.ndarray, strength: float = 1.0) -> np.ndarray:
-    """Magnitude response in dB of a simulated recording device at ``freqs`` (Hz).
-
-    Device ``"a"`` is flat; any other id gets a low cut (80-500 Hz, 12 dB/octave below), a high cut
-    (4-16 kHz, 18 dB/octave above), two resonances of +-8 dB, a tilt of +-2 dB/octave and a gain of +-6 dB,
-    drawn from a generator seeded by the id, all scaled by ``strength``.
-    """
-    if device == "a":
-        return np.zeros_like(freqs, dtype=np.float64)
-    rng = np.random.default_rng(zlib.crc32(device.encode("utf-8")))
-    octs = _octaves(freqs)
-    lo = math.log2(rng.uniform(80.0, 500.0) / 1000.0)
-    hi = math.log2(rng.uniform(4000.0, 16000.0) / 1000.0)
-    db = -12.0 * np.maximum(lo - octs, 0.0) - 18.0 * np.maximum(octs - hi, 0.0)
-    for _ in range(2):
-        db += _bump_db(octs, rng.uniform(300.0, 6000.0), rng.uniform(0.5, 1.5), rng.uniform(-8.0, 8.0))
-    db += rng.uniform(-2.0, 2.0) * octs + rng.uniform(-6.0, 6.0)
-    return strength * db
-
-
-@dataclass(frozen=True)
-class EqDevice:
-    """A device of the ``"eq"`` family (see the module docstring), derived from its id."""
-
-    response_db: Callable[[np.ndarray], np.ndarray]  # frequencies (Hz) -> magnitude response in dB
-    drive: float  # soft-clipping drive: tanh(drive * x / rms) * rms / drive (0: no clipping)
-    noise_slope: float  # noise floor spectrum ~ f^-slope (1: pink, 2: brown)
-    hum_hz: float  # mains hum fundamental (0: none)
-    snr_db: float  # level of the clip over the noise floor
-
-
-def eq_device(device: str, strength: float = 1.0) -> EqDevice:
-    """The ``"eq"``-family device ``device`` at ``strength`` (0: flat, no clipping, the clip's own noise floor).
-
-    Device ``"a"`` is the flat reference. Other ids get, from a generator seeded by ``"eq/" + id``: three cosines
-    over log-frequency (periods of 2-6 octaves, +-2.5 dB each), a high-pass below 100-400 Hz (6 dB/octave), a low-pass
-    above 3.4-8 kHz (48 dB/octave, a narrow-band codec), a clipping drive of 0.3-1.2 (x strength), a pink-to-brown noise
-    floor at 18-30 dB below the clip (less with strength), and mains hum on half of the devices.
-    """
-    rng = np.random.default_rng(zlib.crc32(f"eq/{device}".encode()))
-    if device == "a" or strength == 0:
-        return EqDevice(lambda f: np.zeros_like(f, dtype=np.float64), 0.0, 0.0, 0.0, math.inf)
-    waves = [(rng.uniform(2.0, 6.0), rng.uniform(0, 2 * np.pi), rng.uniform(-2.5, 2.5)) for _ in range(3)]
-    low, high = math.log2(rng.uniform(100.0, 400.0) / 1000.0), math.log2(rng.uniform(3400.0, 8000.0) / 1000.0)
-
-    def response_db(freqs: np.ndarray) -> np.ndarray:
-        octs = _octaves(freqs)
-        db = sum(a * np.cos(2 * np.pi * octs / period + phase) for period, phase, a in waves)
-        db = db - 6.0 * np.maximum(low - octs, 0.0) - 48.0 * np.maximum(octs - high, 0.0)
-        return strength * db
-
-    drive = strength * rng.uniform(0.3, 1.2)
-    slope, hum = rng.uniform(1.0, 2.0), float(rng.choice([0.0, 50.0, 60.0], p=[0.5, 0.25, 0.25]))
-    return EqDevice(response_db, drive, slope, hum, rng.uniform(18.0, 30.0) - 4.0 * max(strength - 1.0, 0.0))
-
-
-def _coloured_noise(rng: np.random.Generator, n: int, sample_rate: int, slope: float, hum_hz: float) -> np.ndarray:
-    """Unit-RMS noise with a ``f^-slope`` power spectrum, plus mains hum (fundamental and 2 harmonics) if asked."""
-    freqs = _fft_freqs(n, sample_rate)
-    spec = rng.standard_normal(freqs.size) + 1j * rng.standard_normal(freqs.size)
-    x = np.fft.irfft(spec * np.maximum(freqs, 20.0) ** (-slope / 2.0), n=n)
-    x /= np.sqrt(np.mean(x ** 2)) + 1e-12
-    if hum_hz > 0:
-        t = np.arange(n) / sample_rate
-        x += sum(np.sin(2 * np.pi * k * hum_hz * t + rng.uniform(0, 2 * np.pi)) / k for k in (1, 2, 3))
-    return (x / (np.sqrt(np.mean(x ** 2)) + 1e-12)).astype(np.float32)
-
-
-def is_simulated(device: str) -> bool:
-    """TAU's naming: simulated devices are ``s1``, ``s2``, ...; ``a``, ``b``, ``c`` are real ones."""
-    return device.startswith("s")
-
-
-def device_compression(device: str) -> Tuple[float, float]:
-    """``(threshold dB below the clip's peak level, ratio)`` of a simulated device's compressor, from its id."""
-    rng = np.random.default_rng(zlib.crc32(f"drc/{device}".encode()))
-    return float(rng.uniform(-24.0, -12.0)), float(rng.uniform(3.0, 8.0))
 
 
 def _envelope(n: int, sr: int, attack: float = 0.005, release: float = 0.02) -> np.ndarray:
@@ -410,9 +314,9 @@ class SyntheticScenes(Dataset):
         """Blend the class recipes by ``class_overlap`` and tabulate spectra on the clip's FFT grid."""
         o = self.class_overlap
         specs = [_SPECS[name] for name in self.classes]
-        freqs = _fft_freqs(self.num_samples, self.sample_rate)
-        self._octs = _octaves(freqs)  # (n_freqs,)
-        shapes = np.stack([s.tilt * self._octs + sum(_bump_db(self._octs, *b) for b in s.bumps) for s in specs])
+        freqs = fft_freqs(self.num_samples, self.sample_rate)
+        self._octs = octaves(freqs)  # (n_freqs,)
+        shapes = np.stack([s.tilt * self._octs + sum(bump_db(self._octs, *b) for b in s.bumps) for s in specs])
         self._bg_db = (1 - o) * shapes + o * shapes.mean(axis=0)  # (10, n_freqs)
         self._bg_db += -120.0 * np.maximum(math.log2(30.0 / 1000.0) - self._octs, 0.0)  # no energy below ~30 Hz
         vocab = np.array([[s.vocab.get(k, 0.0) for k in EVENT_TYPES] for s in specs])
@@ -432,7 +336,7 @@ class SyntheticScenes(Dataset):
 
     def _device_gain_of(self, device: str) -> np.ndarray:
         scale = SIMULATED_STRENGTH if is_simulated(device) else REAL_STRENGTH
-        freqs = _fft_freqs(self.num_samples, self.sample_rate)
+        freqs = fft_freqs(self.num_samples, self.sample_rate)
         if self.device_family == "eq":
             db = self._eq_device(device).response_db(freqs)
         else:
@@ -457,7 +361,7 @@ class SyntheticScenes(Dataset):
                 rms = np.sqrt(np.mean(x ** 2)) + 1e-12
                 x = (np.tanh(dev.drive * x / rms) * (rms / dev.drive)).astype(np.float32)
             rms = np.sqrt(np.mean(x ** 2)) + 1e-12
-            floor = (_coloured_noise(rng, n, sr, dev.noise_slope, dev.hum_hz) * np.float32(rms * 10.0 ** (
+            floor = (coloured_noise(rng, n, sr, dev.noise_slope, dev.hum_hz) * np.float32(rms * 10.0 ** (
                 -dev.snr_db / 20.0)) if math.isfinite(dev.snr_db) else 0.0)
             white = rng.standard_normal(n, dtype=np.float32) * np.float32(rms * 10.0 ** (-self.snr_db / 20.0))
             return x + floor + white, rms
@@ -499,7 +403,7 @@ class SyntheticScenes(Dataset):
         n, sr = self.num_samples, self.sample_rate
         # Background: class envelope + per-clip tilt and bump, random phases; (n,)
         shape_db = self._bg_db[label] + rng.normal(0.0, 1.5) * self._octs
-        shape_db += _bump_db(self._octs, 1000.0 * 2.0 ** rng.uniform(-3, 3), rng.uniform(0.5, 2.0),
+        shape_db += bump_db(self._octs, 1000.0 * 2.0 ** rng.uniform(-3, 3), rng.uniform(0.5, 2.0),
                              rng.normal(0.0, 4.0))
         spec = rng.standard_normal(2 * shape_db.size, dtype=np.float32).view(np.complex64)  # (n_freqs,)
         bg = np.fft.irfft(spec * np.exp(shape_db * (math.log(10.0) / 20.0)).astype(np.float32), n=n)

@@ -9,7 +9,7 @@ from torch.utils.data import DataLoader
 
 from lightops.audio import LogMel
 from lightops.data import TAU_CLASSES, Clip, SyntheticScenes
-from lightops.data.synthetic import device_response_db
+from lightops.data.synthetic_devices import device_response_db
 
 SR = 8000
 
@@ -142,7 +142,7 @@ def test_eq_family_keeps_the_reference_and_changes_every_other_device():
 
 
 def test_eq_devices_band_limit_like_a_codec_and_do_not_compress():
-    from lightops.data.synthetic import eq_device
+    from lightops.data.synthetic_devices import eq_device
 
     freqs = np.linspace(0, 12000, 1201)
     for device in ("b", "s1", "s4", "s6"):
@@ -166,12 +166,12 @@ def test_eq_devices_band_limit_like_a_codec_and_do_not_compress():
 
 
 def test_eq_noise_floor_is_coloured():
-    from lightops.data.synthetic import _coloured_noise
+    from lightops.data.synthetic_devices import coloured_noise
 
-    x = _coloured_noise(np.random.default_rng(0), 16000, 16000, slope=2.0, hum_hz=0.0)
+    x = coloured_noise(np.random.default_rng(0), 16000, 16000, slope=2.0, hum_hz=0.0)
     spec = np.abs(np.fft.rfft(x)) ** 2
     assert spec[20:200].mean() > 100 * spec[4000:6000].mean()  # brown noise: far more power at low frequencies
-    hum = _coloured_noise(np.random.default_rng(0), 16000, 16000, slope=1.0, hum_hz=50.0)
+    hum = coloured_noise(np.random.default_rng(0), 16000, 16000, slope=1.0, hum_hz=50.0)
     assert np.argmax(np.abs(np.fft.rfft(hum))[10:]) + 10 == 50  # the mains fundamental dominates
 
 
