@@ -20,8 +20,8 @@ from ._factory import build_frontend, build_model, known_models
 from .audio import FrontEnd
 from .fileio import PathLike, atomic_save
 
-__all__ = ["FORMAT_VERSION", "CHECKPOINT_KEYS", "DEVICE_KEYS", "REQUIRED_KEYS", "save_checkpoint", "read_checkpoint",
-           "LoadedModel", "load_model", "resolve_model", "check_classes", "DEFAULT_INPUT_SIZE"]
+__all__ = ["FORMAT_VERSION", "CHECKPOINT_KEYS", "DEVICE_KEYS", "QUANTIZED_KEYS", "REQUIRED_KEYS", "save_checkpoint",
+           "read_checkpoint", "LoadedModel", "load_model", "resolve_model", "check_classes", "DEFAULT_INPUT_SIZE"]
 
 FORMAT_VERSION = 1
 """Version of the checkpoint layout; bumped when a key changes meaning."""
@@ -59,6 +59,13 @@ DEVICE_KEYS: Dict[str, str] = {
 }
 """Keys ``lightops finetune --per-device`` adds to a training checkpoint's (``lightops train`` writes none)."""
 
+QUANTIZED_KEYS: Dict[str, str] = {
+    "quantized": "an int8 model from lightops quantize: torch.export.save bytes of the converted PT2E program, its "
+                 "input_size and how it was made (lightops.deploy.pt2e.QuantizedModel.to_checkpoint); load_model "
+                 "returns it as the model, the float weights stay in state_dict",
+}
+"""Keys ``lightops quantize`` adds to a training checkpoint's."""
+
 REQUIRED_KEYS = ("model", "state_dict")
 """Keys every checkpoint must hold (``model_kwargs`` defaults to ``{}``)."""
 
@@ -74,7 +81,7 @@ def save_checkpoint(ckpt: Dict[str, Any], path: PathLike) -> None:
     missing = [k for k in REQUIRED_KEYS if k not in ckpt]
     if missing:
         raise ValueError(f"save_checkpoint: the checkpoint dict lacks keys {missing}")
-    unknown = sorted(k for k in ckpt if k not in CHECKPOINT_KEYS and k not in DEVICE_KEYS)
+    unknown = sorted(k for k in ckpt if k not in CHECKPOINT_KEYS and k not in DEVICE_KEYS and k not in QUANTIZED_KEYS)
     if unknown:
         raise ValueError(f"save_checkpoint: keys {unknown} are not in the checkpoint format; expected keys of "
                          f"lightops.checkpoint.CHECKPOINT_KEYS {list(CHECKPOINT_KEYS)}")
@@ -234,6 +241,10 @@ def load_model(checkpoint: Union[PathLike, Dict[str, Any]], *, trusted: bool = F
         except RuntimeError as e:
             raise ValueError(f"checkpoint {source!r}: device model {device!r} does not fit {name}: "
                              f"{_first_line(e)}") from e
+    if ckpt.get("quantized"):  # lightops quantize: the int8 program runs, the float model stays inside it
+        from .deploy.pt2e import QuantizedModel
+
+        model = QuantizedModel.from_checkpoint(ckpt["quantized"], model, source)
     size = ckpt.get("input_size")
     frontend = ckpt.get("frontend") if isinstance(ckpt.get("frontend"), dict) else None
     classes = list(ckpt["classes"]) if ckpt.get("classes") else None

@@ -9,6 +9,7 @@ from typing import Optional, Sequence
 import lightops
 
 from . import bench, budget, complexity, demo, eval, export, finetune, logits, ops, package, predict, summary, train
+from . import quantize as quantize_command
 from ._args import parse_size
 from .budget import budget_table
 from .ops import op_table
@@ -17,7 +18,7 @@ from .summary import summary_text
 __all__ = ["main", "build_parser", "parse_size", "op_table", "budget_table", "summary_text"]
 
 _COMMANDS = (demo, ops, summary, train, eval, logits, export, predict, bench, budget, complexity, finetune,
-             package)
+             package, quantize_command)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -8,11 +8,13 @@
 - :mod:`~lightops.deploy.module`: the module to deploy (front end or input normalisation, then the fused model);
 - :mod:`~lightops.deploy.export`: ONNX writing with two exporters, checked by :mod:`~lightops.deploy.parity`;
 - :mod:`~lightops.deploy.quantize`: onnxruntime static int8;
+- :mod:`~lightops.deploy.executorch`: ExecuTorch ``.pte`` with the XNNPACK delegate (fp32 and int8);
+- :mod:`~lightops.deploy.pt2e`: int8 PyTorch models with torchao's PT2E flow (PTQ, QAT);
 - :mod:`~lightops.deploy.onnx_runtime`: sessions and the metadata an exported file carries;
 - :mod:`~lightops.deploy.predict` and :mod:`~lightops.deploy.streaming`: labels for recordings and live audio.
 
-ONNX export and int8 quantization need the ``export`` extra (onnx, onnxruntime), imported on first use; names
-are resolved lazily.
+ONNX export and onnxruntime int8 need the ``export`` extra (onnx, onnxruntime), ExecuTorch and PT2E int8 the
+``edge`` extra (executorch, torchao), imported on first use; names are resolved lazily.
 """
 import importlib
 from typing import Any, List
@@ -31,6 +33,8 @@ _EXPORTS = {
     "calibration_inputs": "quantize", "int8_agreement": "quantize",
     "Predictor": "predict", "predict_files": "predict", "write_predictions": "predict",
     "StreamingClassifier": "streaming",
+    "export_executorch": "executorch", "ExecuTorchResult": "executorch",
+    "QuantizedModel": "pt2e", "quantize_ptq": "pt2e", "quantize_qat": "pt2e",
 }
 
 __all__ = ["fuse", "inference_params", "to_inference_form", "freeze"] + list(_EXPORTS) + ["LoadedModel"]

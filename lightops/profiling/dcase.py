@@ -170,7 +170,10 @@ def dcase_complexity(model: nn.Module, input_size: Sequence[int], dtype: Optiona
     if len(size) != 3 or min(size) < 1:
         raise ValueError(f"dcase_complexity: input_size must be (C, F, T), three positive ints, got {input_size!r}")
     params = sum(p.numel() for p in model.parameters())
-    if dtype == "int8":
+    if callable(getattr(model, "int8_param_bytes", None)):  # an int8 model (lightops quantize): its program's weights
+        (nbytes, params), held = model.int8_param_bytes(), "int8 program"
+        model = model.float_model  # MACs of the float model it was quantized from
+    elif dtype == "int8":
         nbytes, held = params, "int8 (stated)"
     elif dtype is not None:
         nbytes, held = param_bytes(copy.deepcopy(model).half() if dtype == "fp16" else copy.deepcopy(model).float())

@@ -1,0 +1,161 @@
+"""``lightops quantize``: an int8 checkpoint from a trained one with torchao's PT2E flow (PTQ, and QAT on request).
+
+``lightops quantize RUN/last.pt --data synthetic --out DIR`` calibrates on training clips and writes
+``DIR/ptq.pt``; with ``--qat-epochs N`` it also fine-tunes with fake quantization (batch-norm statistics frozen for
+the last epoch, observers disabled at the end) and writes ``DIR/qat.pt``. Both are checkpoints ``lightops eval``,
+``predict``, ``complexity`` and ``export --format executorch`` accept. The accuracies of fp32, PTQ and QAT on the
+evaluate split are printed in one table and written to ``DIR/quantize.json``. The options are generated from
+:class:`QuantizeConfig`.
+"""
+import argparse
+import dataclasses
+import os
+import sys
+from dataclasses import dataclass
+from typing import Any, Dict, Iterator, Optional, Tuple
+
+import torch
+from torch.utils.data import DataLoader, Subset
+
+from lightops.audio import FrontEnd
+from lightops.checkpoint import load_model, read_checkpoint, save_checkpoint
+from lightops.fileio import atomic_write_json, check_writable_dir
+from lightops.train import TrainConfig
+from lightops.train.config import option
+from lightops.train.data import build_datasets, preflight
+from lightops.train.evaluation import evaluate
+
+from ._args import add_config_arguments, given_options, subcommand
+from .train import USER_ERRORS
+
+__all__ = ["QuantizeConfig", "quantize_checkpoint", "add_arguments", "add_parser", "main"]
+
+_DROPPED = ("optimizer", "scheduler", "scaler", "rng", "rng_per_rank", "device_models")  # not for an int8 file
+
+
+@dataclass
+class QuantizeConfig:
+    """Options of ``lightops quantize`` (one field per command-line option)."""
+
+    checkpoint: str = option("", "a last.pt from lightops train")
+    out: str = option("", "output folder: ptq.pt, qat.pt (with --qat-epochs), quantize.json")
+    data: Optional[str] = option(None, "'synthetic' or a TAU 2020 Mobile folder (default: the checkpoint's)")
+    backend: str = option("xnnpack", "quantizer: xnnpack (int8 per-channel weights, ExecuTorch) or x86",
+                          choices=("xnnpack", "x86"))
+    calibration_clips: int = option(128, "training clips observed for post-training quantization")
+    qat_epochs: int = option(0, "epochs of quantization-aware fine-tuning (0: PTQ only)")
+    lr: float = option(1e-4, "QAT learning rate (Adam)")
+    batch_size: int = option(16, "clips per batch")
+    num_clips: Optional[int] = option(None, "synthetic evaluation clips (default: as trained)")
+    seed: int = option(0, "seed of the QAT data order")
+    quiet: bool = option(False, "no per-epoch lines")
+
+
+def _datasets(cfg: QuantizeConfig, ckpt: Dict[str, Any]) -> Tuple[Any, Any]:
+    saved = ckpt.get("args") or {}
+    if not saved:
+        raise ValueError(f"{cfg.checkpoint} holds no training options ('args'): quantize a checkpoint written by "
+                         f"lightops train")
+    args = TrainConfig.from_dict(dict(saved, data=cfg.data or saved.get("data"), resume=False,
+                                      num_eval_clips=cfg.num_clips or saved.get("num_eval_clips")))
+    train_set, eval_set = build_datasets(args)
+    preflight(train_set, "train")
+    preflight(eval_set, "evaluate")
+    return train_set, eval_set
+
+
+def _batches(dataset: Any, frontend: FrontEnd, batch_size: int, *, limit: Optional[int] = None,
+             seed: Optional[int] = None) -> Iterator[Tuple[torch.Tensor, torch.Tensor]]:
+    """Normalised log-mel batches ``(B, C, F, T)`` and labels of ``dataset`` (its first ``limit`` clips, or all
+    shuffled with ``seed``)."""
+    subset = Subset(dataset, range(min(limit, len(dataset)))) if limit else dataset
+    gen = torch.Generator().manual_seed(seed) if seed is not None else None
+    loader = DataLoader(subset, batch_size=batch_size, shuffle=gen is not None, generator=gen)
+    for wave, label, _ in loader:
+        with torch.no_grad():  # not around the yield: the caller may train
+            x = frontend(wave)
+        yield x, label
+
+
+def _accuracy(model: torch.nn.Module, frontend: FrontEnd, eval_set: Any, ckpt: Dict[str, Any], batch: int) -> float:
+    with torch.no_grad():
+        return float(evaluate(model, frontend, eval_set, classes=list(ckpt.get("classes") or eval_set.classes),
+                              seen_devices=ckpt.get("train_devices"), batch_size=batch)["accuracy"])
+
+
+def quantize_checkpoint(cfg: QuantizeConfig) -> Dict[str, Any]:
+    """Quantize ``cfg.checkpoint`` (PTQ, and QAT when ``qat_epochs``), evaluate fp32 and int8, write the checkpoints
+    and ``quantize.json``; returns its content.
+
+    Raises:
+        ValueError: an int8 checkpoint given, bad options, or data that does not fit the checkpoint.
+    """
+    from lightops.deploy.pt2e import int8_param_bytes, quantize_ptq, quantize_qat
+
+    if cfg.calibration_clips < 1 or cfg.qat_epochs < 0 or cfg.batch_size < 1:
+        raise ValueError("lightops quantize: --calibration-clips and --batch-size must be >= 1, --qat-epochs >= 0")
+    ckpt = read_checkpoint(cfg.checkpoint)
+    if ckpt.get("quantized"):
+        raise ValueError(f"{cfg.checkpoint} is already an int8 checkpoint (lightops quantize); give the float one")
+    out = check_writable_dir(cfg.out)
+    loaded = load_model(ckpt)
+    size = loaded.default_input_size()
+    frontend = FrontEnd.from_config(ckpt["frontend"]).eval()
+    train_set, eval_set = _datasets(cfg, ckpt)
+    log = (lambda s: None) if cfg.quiet else (lambda s: print(s, file=sys.stderr))
+    rows = {"fp32": {"accuracy": _accuracy(loaded.model, frontend, eval_set, ckpt, cfg.batch_size)}}
+    models = {"ptq": quantize_ptq(loaded, (x for x, _ in _batches(train_set, frontend, cfg.batch_size,
+                                                                   limit=cfg.calibration_clips)), size,
+                                  backend=cfg.backend)}
+    if cfg.qat_epochs:
+        epoch = iter(range(cfg.qat_epochs))
+        models["qat"] = quantize_qat(
+            loaded, lambda: _batches(train_set, frontend, cfg.batch_size, seed=cfg.seed + next(epoch)), size,
+            num_epochs=cfg.qat_epochs, lr=cfg.lr, backend=cfg.backend, log=log)
+    base = {k: v for k, v in ckpt.items() if k not in _DROPPED and k != "format_version"}
+    for name, qmodel in models.items():
+        path = os.path.join(out, f"{name}.pt")
+        save_checkpoint({**base, "quantized": qmodel.to_checkpoint()}, path)
+        param_bytes, params = int8_param_bytes(qmodel)
+        rows[name] = {"accuracy": _accuracy(qmodel, frontend, eval_set, ckpt, cfg.batch_size), "checkpoint": path,
+                      "param_bytes": param_bytes, "params": params, **qmodel.info}
+    for row in rows.values():
+        row["change_points"] = 100 * (row["accuracy"] - rows["fp32"]["accuracy"])
+    result = {"checkpoint": os.path.abspath(cfg.checkpoint), "input_size": list(size), "eval_clips": len(eval_set),
+              "results": rows}
+    atomic_write_json(result, os.path.join(out, "quantize.json"))
+    return result
+
+
+def table(result: Dict[str, Any]) -> str:
+    """The accuracy table of :func:`quantize_checkpoint`'s result."""
+    lines = [f"{'model':<6} {'accuracy':>9} {'change':>8}  file", "-" * 40]
+    for name, row in result["results"].items():
+        lines.append(f"{name:<6} {row['accuracy']:>9.2%} {row['change_points']:>+7.2f}p  {row.get('checkpoint', '')}")
+    return "\n".join(lines + [f"(evaluate split, {result['eval_clips']} clips)"])
+
+
+def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add the ``lightops quantize`` options to ``p`` (the checkpoint, then one option per :class:`QuantizeConfig`
+    field)."""
+    p.add_argument("checkpoint", help="a last.pt from lightops train")
+    p.add_argument("--out", required=True, help="output folder: ptq.pt, qat.pt (with --qat-epochs), quantize.json")
+    names = [f.name for f in dataclasses.fields(QuantizeConfig) if f.name not in ("checkpoint", "out")]
+    return add_config_arguments(p, QuantizeConfig, names)
+
+
+def _run(ns: argparse.Namespace) -> int:
+    try:
+        names = [f.name for f in dataclasses.fields(QuantizeConfig) if f.name not in ("checkpoint", "out")]
+        cfg = QuantizeConfig(checkpoint=ns.checkpoint, out=ns.out, **given_options(ns, QuantizeConfig, names))
+        result = quantize_checkpoint(cfg)
+    except USER_ERRORS as e:
+        raise SystemExit(f"lightops quantize: {e}") from e
+    except ImportError as e:
+        raise SystemExit(f"lightops quantize: {e}") from e
+    print(table(result))
+    return 0
+
+
+add_parser, main = subcommand("quantize", "int8 checkpoint with torchao's PT2E flow (PTQ, or QAT with --qat-epochs)",
+                              "Quantize a trained model to int8 (PTQ and QAT).", add_arguments, _run)

@@ -1,0 +1,55 @@
+"""`lightops quantize` end to end: PTQ and QAT checkpoints with their accuracy table, which eval, predict, complexity
+and export --format executorch (int8, XNNPACK) accept."""
+import json
+
+import pytest
+
+from lightops.cli import main
+
+pytest.importorskip("torchao")
+pytest.importorskip("executorch.exir")
+
+
+@pytest.fixture(scope="module")
+def quantized(trained_tau_run, tmp_path_factory):
+    root, ckpt, _ = trained_tau_run
+    out = tmp_path_factory.mktemp("int8")
+    assert main(["quantize", ckpt, "--data", root, "--out", str(out), "--calibration-clips", "8",
+                 "--qat-epochs", "1", "--quiet"]) == 0
+    return root, out
+
+
+@pytest.mark.slow
+def test_quantize_writes_ptq_qat_and_the_table(quantized, capsys):
+    _, out = quantized
+    result = json.loads((out / "quantize.json").read_text())
+    rows = result["results"]
+    assert set(rows) == {"fp32", "ptq", "qat"}
+    assert rows["ptq"]["calibration_clips"] == 8 and rows["qat"]["qat_epochs"] == 1
+    assert all(0 <= r["accuracy"] <= 1 for r in rows.values())
+    assert rows["ptq"]["param_bytes"] < 1.2 * rows["ptq"]["params"]  # int8 weights
+
+
+@pytest.mark.slow
+def test_int8_checkpoint_is_accepted_downstream(quantized, tmp_path, capsys):
+    root, out = quantized
+    ptq = str(out / "ptq.pt")
+    assert main(["eval", ptq, "--data", root, "--out", str(tmp_path / "eval"), "--quiet"]) == 0
+    assert json.loads((tmp_path / "eval" / "metrics.json").read_text())["accuracy"] == pytest.approx(
+        json.loads((out / "quantize.json").read_text())["results"]["ptq"]["accuracy"])
+    assert main(["predict", ptq, f"{root}/audio", "--out", str(tmp_path / "p.csv"), "--quiet"]) == 0
+    main(["complexity", ptq])
+    assert "int8 program" in capsys.readouterr().out
+    pte = tmp_path / "int8.pte"
+    assert main(["export", ptq, "--format", "executorch", "--out", str(pte)]) == 0
+    text = capsys.readouterr().out
+    assert "ExecuTorch int8" in text and "top-1 agreement" in text and "portable kernels: 0" in text
+    meta = json.loads((tmp_path / "int8.pte.json").read_text())["lightops.executorch"]
+    assert meta["dtype"] == "int8" and meta["delegation"]["portable_ops"] == 0 and 0 <= meta["agreement"] <= 1
+    assert main(["predict", str(pte), f"{root}/audio", "--out", str(tmp_path / "q.csv"), "--quiet"]) == 0
+
+
+def test_already_quantized_is_refused(quantized):
+    _, out = quantized
+    with pytest.raises(SystemExit, match="already an int8 checkpoint"):
+        main(["quantize", str(out / "ptq.pt"), "--out", str(out / "again"), "--quiet"])
