@@ -13,7 +13,8 @@ DCASE 2025 Task 1 (the baseline's ``helpers/complexity.py``):
 
 ``dtype`` casts a copy first: ``"fp16"`` with ``.half()`` (what the baseline does before counting), ``"fp32"`` with
 ``.float()``. ``"int8"`` counts 1 byte per parameter, as the organisers' table does for int8 parameters: it is a
-count *of the stated dtype*, not a measurement of an int8 PyTorch model, which lightops does not build here.
+count *of the stated dtype*. An int8 model from ``lightops quantize`` (:mod:`lightops.deploy.pt2e`) is counted as
+it is stored: the weights and biases its program uses at their dtypes (int8 weights 1 byte), MACs of its float model.
 
 The DCASE 2022-2024 reading that lightops' budgets use (``rules="dcase2024"``) limits the parameter *count* to
 128,000 (the 128 kB at 1 byte per parameter) and the MACs to 30,000,000, counted the same way.

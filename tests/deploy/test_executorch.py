@@ -17,7 +17,7 @@ from tests.deploy.conftest import SMALL_INPUT, make_model
 pytest.importorskip("executorch.exir")
 
 from lightops.deploy.executorch import (  # noqa: E402
-    PaddedAvgPool2d,
+    SplitAvgPool2d,
     export_executorch,
     read_pte_metadata,
     require_executorch,
@@ -39,11 +39,11 @@ def test_pte_matches_pytorch_and_is_fully_delegated(name, tmp_path):
     assert 1 + meta["lightops.clip_samples"] // meta["lightops.frontend"]["hop_length"] == SMALL_INPUT[2]
 
 
-@pytest.mark.parametrize("t", [8, 9, 11])
-def test_padded_pool_is_ceil_mode_pool(t):
-    x = torch.randn(2, 3, 5, t)
+@pytest.mark.parametrize("h,t", [(4, 8), (5, 9), (6, 11), (1, 1)])
+def test_split_pool_is_ceil_mode_pool(h, t):
+    x = torch.randn(2, 3, h, t)
     ref = nn.AvgPool2d((2, 3), ceil_mode=True)(x)
-    assert torch.allclose(PaddedAvgPool2d((2, 3))(x), ref, atol=1e-6)
+    assert torch.allclose(SplitAvgPool2d((2, 3))(x), ref, atol=1e-6)
 
 
 class _Cumulative(nn.Module):
