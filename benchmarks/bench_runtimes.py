@@ -1,0 +1,165 @@
+"""One bench across runtimes: eager PyTorch, ONNX Runtime and ExecuTorch (XNNPACK), fp32 and int8, 1 thread, batch 1.
+
+Every model is exported the same way: eager runs the fused deployed module (``deploy_module``, fixed length) under
+``torch.inference_mode()``; ONNX Runtime the fixed-length file of :func:`lightops.deploy.export_onnx` (``static``)
+and its static QDQ int8 (:func:`lightops.deploy.quantize.quantize_onnx`); ExecuTorch the ``.pte`` of
+:func:`lightops.deploy.executorch.export_executorch` (fp32) and of a PT2E PTQ int8 model
+(:func:`lightops.deploy.pt2e.quantize_ptq`, XNNPACK quantizer); both int8 paths are calibrated on the same
+standard-normal batches (random-weight models: only the speed is measured). XNNPACK's
+threadpool is set to 1 thread. Timing alternates every (model, runtime) in rounds (each round times each ``--runs``
+times); each row gives its median and its time relative to the reference of the same runtime and dtype
+(``mobilenetv3_small_100``; per-round ratios, median), and int8 rows their ratio to the fp32 row of the same runtime.
+The ExecuTorch rows say what XNNPACK delegated. Writes ``benchmarks/results/bench_runtimes.json``.
+
+::
+
+    python -m benchmarks.bench_runtimes               # dssdn_small, mobilenetv3_small_100, dcase2025_baseline, 1 s
+    python -m benchmarks.bench_runtimes --quick --models dssdn_small mobilenetv3_small_100
+"""
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+import numpy as np
+import torch
+
+from benchmarks.common import CLIPS, ROOT, build
+
+MODELS = ["dssdn_small", "mobilenetv3_small_100", "dcase2025_baseline"]
+REFERENCE = "mobilenetv3_small_100"
+INT8 = ("dssdn_small", "dcase2025_baseline")  # int8 rows (the peers' int8 is not a target)
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    """Command-line options."""
+    p = argparse.ArgumentParser(prog="python -m benchmarks.bench_runtimes", description=__doc__.split("\n\n")[0])
+    p.add_argument("--models", nargs="+", default=MODELS)
+    p.add_argument("--clip", choices=sorted(CLIPS), default="1s")
+    p.add_argument("--rounds", type=int, default=7, help="alternating rounds")
+    p.add_argument("--runs", type=int, default=30, help="timed runs per (model, runtime) and round")
+    p.add_argument("--quick", action="store_true", help="3 rounds of 10 runs")
+    p.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "bench_runtimes.json"))
+    return p.parse_args(argv)
+
+
+def _calibration(size: Sequence[int], batches: int = 4) -> List[torch.Tensor]:
+    """Standard-normal log-mel batches: the scale the export's parity inputs have for these unnormalised models."""
+    gen = torch.Generator().manual_seed(0)
+    return [torch.randn(2, *size, generator=gen) for _ in range(batches)]
+
+
+def runners(name: str, size: Sequence[int], folder: str, info: Dict[str, Any]) -> Dict[str, Callable[[], Any]]:
+    """``{"runtime dtype": call}`` of one model at input ``(1, *size)``; ``info`` receives what each export did."""
+    from lightops.checkpoint import LoadedModel
+    from lightops.deploy import export_onnx, ort_session
+    from lightops.deploy.executorch import export_executorch, load_pte
+    from lightops.deploy.module import deploy_module
+    from lightops.deploy.pt2e import quantize_ptq
+    from lightops.deploy.quantize import quantize_onnx
+
+    loaded = LoadedModel(build(name), name=name)
+    x = torch.randn(1, *size)
+    xn = np.ascontiguousarray(x.numpy())
+    net = deploy_module(loaded, export_size=tuple(size), fixed_length=True)
+    out: Dict[str, Callable[[], Any]] = {"eager fp32": lambda: net(x)}
+    onnx = os.path.join(folder, f"{name}.onnx")
+    export_onnx(loaded, onnx, size, static=True, batch_size=1)
+    files = {"onnxruntime fp32": onnx}
+    calib = _calibration(size) if name in INT8 else []
+    if calib:
+        files["onnxruntime int8"] = os.path.join(folder, f"{name}_int8.onnx")
+        quantize_onnx(onnx, files["onnxruntime int8"], calib, op_types=None)
+    for key, path in files.items():
+        sess = ort_session(path, threads=1)
+        feed = {sess.get_inputs()[0].name: xn}
+        out[key] = (lambda s, f: lambda: s.run(None, f))(sess, feed)
+    ptes = {"executorch fp32": loaded}
+    if calib:
+        q = quantize_ptq(loaded, calib, size)
+        ptes["executorch int8"] = LoadedModel(q, name=name, input_size=tuple(size))
+    for key, model in ptes.items():
+        path = os.path.join(folder, f"{name}_{key.split()[1]}.pte")
+        result = export_executorch(model, path, size, allow_portable=True)
+        info[f"{name} {key}"] = dict(delegation=result.delegation.to_dict(), agreement=result.agreement,
+                                     max_prob_diff=result.max_prob_diff)
+        method = load_pte(path)
+        out[key] = (lambda m: lambda: m.execute([x]))(method)
+    return out
+
+
+def time_alternating(calls: Dict[str, Callable[[], Any]], rounds: int, runs: int) -> Dict[str, List[float]]:
+    """Per key, the median latency (ms) of each round; all keys alternate within a round (order reversed on odd
+    rounds)."""
+    with torch.inference_mode():
+        for fn in calls.values():
+            for _ in range(5):
+                fn()
+        times: Dict[str, List[float]] = {k: [] for k in calls}
+        for r in range(rounds):
+            for key in (list(calls) if r % 2 == 0 else list(reversed(list(calls)))):
+                fn = calls[key]
+                fn()
+                one = []
+                for _ in range(runs):
+                    t0 = time.perf_counter()
+                    fn()
+                    one.append((time.perf_counter() - t0) * 1e3)
+                times[key].append(statistics.median(one))
+    return times
+
+
+def summarise(times: Dict[str, List[float]]) -> List[Dict[str, Any]]:
+    """One row per (model, runtime, dtype): median ms, ratio to the reference's same runtime and dtype (or fp32 for
+    int8 rows), and int8 to fp32."""
+    rows = []
+    for key, t in times.items():
+        model, runtime, dtype = key.split(" ")
+        ref = times.get(f"{REFERENCE} {runtime} {dtype}") or times.get(f"{REFERENCE} {runtime} fp32")
+        fp32 = times.get(f"{model} {runtime} fp32") if dtype == "int8" else None
+        rows.append(dict(model=model, runtime=runtime, dtype=dtype, ms=statistics.median(t),
+                         ratio_reference=statistics.median(a / b for a, b in zip(t, ref)) if ref else None,
+                         ratio_fp32=statistics.median(a / b for a, b in zip(t, fp32)) if fp32 else None))
+    return rows
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Export, time, print the rows and write the JSON."""
+    args = parse_args(argv)
+    rounds, runs = (3, 10) if args.quick else (args.rounds, args.runs)
+    torch.set_num_threads(1)
+    from executorch.extension.pybindings.portable_lib import _unsafe_reset_threadpool
+
+    _unsafe_reset_threadpool(1)
+    size = CLIPS[args.clip]
+    info: Dict[str, Any] = {}
+    calls: Dict[str, Callable[[], Any]] = {}
+    with tempfile.TemporaryDirectory() as folder:
+        for name in args.models:
+            calls.update({f"{name} {k}": v for k, v in runners(name, size, folder, info).items()})
+        times = time_alternating(calls, rounds, runs)
+    rows = summarise(times)
+    results = dict(command="python -m benchmarks.bench_runtimes " + " ".join(argv or sys.argv[1:]),
+                   date=time.strftime("%Y-%m-%d"), machine=f"{platform.processor() or platform.machine()}, "
+                   f"{os.cpu_count()} CPUs", clip=args.clip, input_size=list(size), rounds=rounds, runs=runs,
+                   threads=1, rows=rows, exports=info, versions={"torch": torch.__version__})
+    os.makedirs(os.path.dirname(args.json), exist_ok=True)
+    from lightops.fileio import atomic_write_json
+
+    atomic_write_json(results, args.json)
+    for r in rows:
+        ref = f"{r['ratio_reference']:.2f}" if r["ratio_reference"] else "-"
+        fp32 = f"{r['ratio_fp32']:.2f}" if r["ratio_fp32"] else "-"
+        print(f"{r['model']:<22} {r['runtime']:<12} {r['dtype']:<5} {r['ms']:8.3f} ms  x{REFERENCE}: {ref:>5}  "
+              f"int8/fp32: {fp32}")
+    print(json.dumps({k: v["delegation"]["portable"] for k, v in info.items()}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
