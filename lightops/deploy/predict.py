@@ -27,8 +27,8 @@ from ..fileio import PathLike, atomic_write
 from ..validation import check_int
 from .device_ids import device_index, device_of
 
-__all__ = ["Predictor", "Prediction", "NonFiniteError", "window_starts", "find_audio", "predict_files",
-           "write_predictions", "check_finite", "AUDIO_EXTENSIONS"]
+__all__ = ["Predictor", "Prediction", "NonFiniteError", "window_starts", "positive_samples", "find_audio",
+           "predict_files", "write_predictions", "check_finite", "AUDIO_EXTENSIONS"]
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".au")
 
@@ -46,7 +46,7 @@ def check_finite(x: np.ndarray, what: str) -> None:
                              f"{first}): finite audio expected")
 
 
-def _positive_samples(seconds: Optional[float], name: str, sample_rate: int) -> Optional[int]:
+def positive_samples(seconds: Optional[float], name: str, sample_rate: int) -> Optional[int]:
     """Samples of a duration in seconds (None stays None); ``ValueError`` naming ``name`` unless >= 1 sample."""
     if seconds is None:
         return None
@@ -293,8 +293,8 @@ def predict_files(predictor: Predictor, paths: Sequence[PathLike], *, window: Op
         ValueError: ``window``, ``hop`` or ``batch_size`` not positive, or a folder without audio files.
     """
     sr = predictor.sample_rate
-    win = _positive_samples(window, "window", sr)
-    hop_n = _positive_samples(hop, "hop", sr)
+    win = positive_samples(window, "window", sr)
+    hop_n = positive_samples(hop, "hop", sr)
     check_int(batch_size, "batch_size", minimum=1)
     predictions: List[Prediction] = []
     errors: Dict[str, str] = {}

@@ -19,7 +19,7 @@ import torch
 from ..checkpoint import LoadedModel
 from ..data import fit_length
 from ..fileio import PathLike
-from .predict import Predictor, _positive_samples, check_finite
+from .predict import Predictor, check_finite, positive_samples
 
 __all__ = ["StreamingClassifier"]
 
@@ -68,8 +68,8 @@ class StreamingClassifier:
                  hop: Optional[float] = 0.5) -> None:
         self.predictor = model if isinstance(model, Predictor) else Predictor.from_path(model)
         sr = self.predictor.sample_rate
-        self.window = _positive_samples(window, "StreamingClassifier: window", sr) or self.predictor.clip_samples
-        self.hop = _positive_samples(hop, "StreamingClassifier: hop", sr) or max(1, self.window // 2)
+        self.window = positive_samples(window, "StreamingClassifier: window", sr) or self.predictor.clip_samples
+        self.hop = positive_samples(hop, "StreamingClassifier: hop", sr) or max(1, self.window // 2)
         self._buf = np.zeros(0, dtype=np.float32)  # the most recent samples, at most one window
         self._seen = 0  # samples received so far
         self._next = 0  # onset (in samples) of the next window to emit

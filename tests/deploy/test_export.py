@@ -7,8 +7,7 @@ import torch
 
 import lightops
 from lightops.blocks.multi_scale import adaptive_avg_exportable
-from lightops.checkpoint import LoadedModel
-from lightops.checkpoint import load_model as load_checkpoint
+from lightops.checkpoint import LoadedModel, load_model
 from lightops.cli.export import main as main_export
 from lightops.deploy import export as export_mod
 from lightops.deploy.export import export_onnx
@@ -95,7 +94,7 @@ def test_checkpoint_export(tmp_path, small_model):
     save_checkpoint(ckpt, small_model, rng=rng, input_size=list(SMALL_INPUT),
                     frontend={"sample_rate": 44100, "n_fft": 4096, "hop_length": 1024, "n_mels": 64, "mean": -20.0,
                               "std": 12.0})
-    loaded = load_checkpoint(ckpt)
+    loaded = load_model(ckpt)
     assert loaded.norm == (-20.0, 12.0) and loaded.input_size == SMALL_INPUT
     out = tmp_path / "small.onnx"
     result = export_onnx(str(ckpt), out, exporter="torchscript")  # input size from the checkpoint
@@ -125,7 +124,7 @@ def test_checkpoint_with_cfg_dict(tmp_path):
     model = lightops.create_model("dssdn_small", cfg=cfg).eval()
     ckpt = tmp_path / "osc.pt"
     torch.save(dict(model="dssdn_small", model_kwargs={"cfg": cfg.to_dict()}, state_dict=model.state_dict()), ckpt)
-    loaded = load_checkpoint(ckpt)
+    loaded = load_model(ckpt)
     x = torch.randn(1, *SMALL_INPUT)
     with torch.inference_mode():
         assert torch.equal(loaded.model(x), model(x))
