@@ -28,7 +28,9 @@ import torch.nn as nn
 from timm.layers import make_divisible
 from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
 
+from .. import validation
 from ..ops import create_op
+from ..ops.conv_chain import chain_macs
 from ..validation import check_channels, check_float, check_input_size, check_int, conv_out_len
 
 __all__ = ["CPMobile", "InvertedBottleneck", "ConvNormHead", "dcase2025_baseline"]
@@ -45,14 +47,6 @@ def _conv_bn(in_chs: int, out_chs: int, kernel: int = 1, stride: Tuple[int, int]
     if act:
         layers.append(nn.ReLU())
     return nn.Sequential(*layers)
-
-
-def _conv_macs(seq: nn.Sequential, f: int, t: int) -> Tuple[int, int, int]:
-    """MACs of ``seq``'s convolution on an ``F x T`` input, and its output ``(F', T')``."""
-    conv = seq[0]
-    fo, to = conv_out_len(f, conv.stride[0]), conv_out_len(t, conv.stride[1])
-    k = conv.kernel_size[0] * conv.kernel_size[1]
-    return conv.out_channels * (conv.in_channels // conv.groups) * k * fo * to, fo, to
 
 
 class InvertedBottleneck(nn.Module):
@@ -100,14 +94,14 @@ class InvertedBottleneck(nn.Module):
     def macs(self, input_size: Tuple[int, int, int]) -> int:
         """Multiply-accumulates at batch 1 (formula in the class docstring)."""
         _, f, t = check_input_size(input_size, "InvertedBottleneck", self.in_chs)
-        if isinstance(self.depthwise, nn.Identity):
+        if isinstance(self.depthwise, nn.Identity):  # a lightops operator: its own formula
             macs = self.expand.macs((self.in_chs, f, t))
             f, t = conv_out_len(f, self.stride[0]), conv_out_len(t, self.stride[1])
         else:
-            macs, _, _ = _conv_macs(self.expand, f, t)
-            dw, f, t = _conv_macs(self.depthwise, f, t)
+            macs, f, t = chain_macs(self.expand, f, t)
+            dw, f, t = chain_macs(self.depthwise, f, t)
             macs += dw
-        return macs + _conv_macs(self.project, f, t)[0]
+        return macs + chain_macs(self.project, f, t)[0]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, in_chs, F, T) -> (B, out_chs, F', T')``."""
@@ -232,11 +226,7 @@ class CPMobile(nn.Module):
     def macs(self, input_size: Tuple[int, int, int]) -> int:
         """MACs at batch 1 (convolutions, the classifier included) for an input ``(C, F, T)``."""
         sizes = self.stage_sizes(input_size)
-        _, f, t = check_input_size(input_size, "CPMobile", self.in_chans)
-        macs = 0
-        for seq in self.stem:
-            m, f, t = _conv_macs(seq, f, t)
-            macs += m
+        macs = chain_macs(self.stem, *input_size[1:])[0]
         blocks = [b for stage in self.stages for b in stage]
         macs += sum(b.macs(s) for b, s in zip(blocks, sizes[:-1]))
         c, f, t = sizes[-1]
@@ -269,7 +259,7 @@ class CPMobile(nn.Module):
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, in_chans, F, T) -> (B, num_features, F', T')``: stem and stages."""
-        _check_input(x, self.in_chans)
+        validation.check_input(x, self.in_chans, "CPMobile")
         return self.stages(self.stem(x))
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
@@ -279,13 +269,6 @@ class CPMobile(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, in_chans, F, T) -> (B, num_classes)``."""
         return self.forward_head(self.forward_features(x))
-
-
-@torch.fx.wrap
-def _check_input(x: torch.Tensor, in_chans: int) -> None:
-    """Raise ``ValueError`` naming the expected ``(B, C, F, T)`` shape."""
-    if x.dim() != 4 or x.shape[1] != in_chans or x.shape[2] < 1 or x.shape[3] < 1:
-        raise ValueError(f"CPMobile: expected a log-mel input (B, {in_chans}, F, T), got shape {list(x.shape)}")
 
 
 def _cfg(**kwargs: Any) -> Dict[str, Any]:

@@ -83,7 +83,7 @@ def test_bad_arguments_are_named(kwargs, match):
 
 
 def test_bad_input_is_named():
-    with pytest.raises(ValueError, match=r"CPMobile: expected a log-mel input \(B, 1, F, T\)"):
+    with pytest.raises(ValueError, match=r"CPMobile: expected C=1 input channels in \(B, C, F, T\)"):
         lightops.create_model("dcase2025_baseline")(torch.randn(1, 2, 64, 20))
 
 
