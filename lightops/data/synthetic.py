@@ -332,6 +332,7 @@ class SyntheticScenes(Dataset):
         self._mod_depth = blend([s.mod_depth for s in specs])
         self._rate = blend([s.event_rate for s in specs]) * self.event_density
         self._pitch = blend([s.pitch for s in specs])
+        self._eq_devices: Dict[str, EqDevice] = {}
         self._device_gain = {d: self._device_gain_of(d) for d in self.seen_devices + self.unseen_devices}
 
     def _device_gain_of(self, device: str) -> np.ndarray:
@@ -344,8 +345,12 @@ class SyntheticScenes(Dataset):
         return (10.0 ** (db / 20.0)).astype(np.float32)  # (n_freqs,)
 
     def _eq_device(self, device: str) -> EqDevice:
-        # nominal strength 1 at device_strength 0.5 for simulated devices; real ones (b, c) about a third of that
-        return eq_device(device, self.device_strength * (2.0 if is_simulated(device) else 0.64))
+        """The ``"eq"`` device ``device`` at this data set's strength, built once per device (not per clip)."""
+        if device not in self._eq_devices:
+            # nominal strength 1 at device_strength 0.5 for simulated devices; real ones (b, c) a third of that
+            strength = self.device_strength * (2.0 if is_simulated(device) else 0.64)
+            self._eq_devices[device] = eq_device(device, strength)
+        return self._eq_devices[device]
 
     def _record(self, x: np.ndarray, device: str, rng: np.random.Generator) -> Tuple[np.ndarray, float]:
         """``x`` as ``device`` records it: response, then compression (``"tau"``) or clipping (``"eq"``), noise.
