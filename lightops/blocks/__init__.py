@@ -1,8 +1,11 @@
-"""Blocks built from the operators: DSSDB, channel attention, multi-scale concatenation (with inference forms)."""
+"""Blocks built from the operators: DSSDB, channel attention, multi-scale concatenation, input normalisation
+(with inference forms)."""
 from .attention import ATTN_TYPES, CCA, ECA, ChannelGate, create_attn, global_mean
 from .dssdb import DSSDB, PointwiseNormAct
 from .dssdb_deploy import DeployDSSDB
-from .multi_scale import MultiScaleConcat, concat_scales
+from .multi_scale import LastScale, MultiScaleConcat, concat_scales
+from .resnorm import INPUT_NORMS, ResNorm, create_input_norm
 
 __all__ = ["DSSDB", "PointwiseNormAct", "DeployDSSDB", "ECA", "CCA", "ChannelGate", "global_mean", "create_attn",
-           "ATTN_TYPES", "MultiScaleConcat", "concat_scales"]
+           "ATTN_TYPES", "MultiScaleConcat", "LastScale", "concat_scales", "ResNorm", "INPUT_NORMS",
+           "create_input_norm"]

@@ -14,7 +14,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-__all__ = ["MultiScaleConcat", "adaptive_avg_exportable", "concat_scales"]
+__all__ = ["MultiScaleConcat", "LastScale", "adaptive_avg_exportable", "concat_scales"]
 
 
 def adaptive_avg_exportable(x: torch.Tensor, dim: int, out_len: int) -> torch.Tensor:
@@ -68,3 +68,15 @@ class MultiScaleConcat(nn.Module):
     def forward(self, feats: List[torch.Tensor]) -> torch.Tensor:
         """Pool to the last grid and concatenate."""
         return concat_scales(feats)
+
+
+class LastScale(nn.Module):
+    """The last block's output alone (a DSSDN without multi-scale concatenation, ``DSSDNCfg.scales="last"``).
+
+    Shape:
+        ``[(B, C_i, F_i, T_i)] -> (B, C_last, F_last, T_last)``.
+    """
+
+    def forward(self, feats: List[torch.Tensor]) -> torch.Tensor:
+        """The last tensor of ``feats``."""
+        return feats[-1]

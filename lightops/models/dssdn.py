@@ -19,7 +19,7 @@ from timm.layers import ClassifierHead, make_divisible
 from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
 
 from .. import validation
-from ..blocks import DSSDB, MultiScaleConcat
+from ..blocks import DSSDB, INPUT_NORMS, LastScale, MultiScaleConcat, create_input_norm
 from ..ops import get_op_class
 from ..stems import STEM_TYPES, create_stem
 from ..validation import check_channels, check_ratio
@@ -86,9 +86,16 @@ class DSSDNCfg:
     norm_layer: str = "batchnorm2d"
     act_layer: str = "relu"
     n_mels: int = 256  # mel bins of the intended input: construction fails if the blocks halve more than that
+    input_norm: Optional[str] = None  # None | "resnorm" (0.1 x + frequency-wise instance norm) | "instance"
+    scales: str = "all"  # "all": every block's output to the head (multi-scale concatenation) | "last"
 
     def __post_init__(self) -> None:
         check_channels(self.n_mels, "DSSDNCfg.n_mels")
+        if self.input_norm is not None and self.input_norm not in INPUT_NORMS:
+            raise ValueError(f"DSSDNCfg.input_norm must be None or one of {sorted(INPUT_NORMS)}, "
+                             f"got {self.input_norm!r}")
+        if self.scales not in SCALES:
+            raise ValueError(f"DSSDNCfg.scales must be one of {sorted(SCALES)}, got {self.scales!r}")
         if isinstance(self.stem, dict):
             object.__setattr__(self, "stem", StemCfg(**self.stem))
         blocks = tuple(BlockCfg(**b) if isinstance(b, dict) else b for b in self.blocks)
@@ -100,6 +107,28 @@ class DSSDNCfg:
         """The same architecture with every block's operator replaced."""
         return replace(self, blocks=tuple(replace(b, op=op, op_kwargs=tuple(op_kwargs.items()))
                                           for b in self.blocks))
+
+    def override(self, **options: Any) -> "DSSDNCfg":
+        """The same architecture with the open design choices replaced, each by name (``None``: keep the cfg's).
+
+        ``stem`` (kind), ``stem_ratio``, ``norm_layer``, ``act_layer``, ``input_norm`` (``"none"`` for none),
+        ``scales`` apply to the model; ``low_ratio``, ``attn`` (``"none"`` for none), ``distill_ratio`` to every
+        block. These are the choices ablated in docs/models.md; ``timm.create_model("dssdn_small", attn="none")``
+        passes them here.
+        """
+        unknown = sorted(set(options) - set(OVERRIDES))
+        if unknown:
+            raise ValueError(f"DSSDNCfg.override: unknown options {unknown}; known: {sorted(OVERRIDES)}")
+        given = {k: (None if v == "none" and k in ("attn", "input_norm") else v)
+                 for k, v in options.items() if v is not None}
+        cfg = self
+        stem = {OVERRIDES[k]: given.pop(k) for k in ("stem", "stem_ratio") if k in given}
+        if stem:
+            cfg = replace(cfg, stem=replace(cfg.stem, **stem))
+        block = {k: given.pop(k) for k in ("low_ratio", "attn", "distill_ratio") if k in given}
+        if block:
+            cfg = replace(cfg, blocks=tuple(replace(b, **block) for b in cfg.blocks))
+        return replace(cfg, **given) if given else cfg
 
     def scaled(self, width: float) -> "DSSDNCfg":
         """Channel counts multiplied by ``width`` (rounded to multiples of 4, timm's ``make_divisible``)."""
@@ -123,6 +152,13 @@ class DSSDNCfg:
         d = dict(d)
         blocks = [dict(b, op_kwargs=tuple(dict(b.get("op_kwargs", {})).items())) for b in d.pop("blocks")]
         return cls(stem=StemCfg(**d.pop("stem")), blocks=tuple(BlockCfg(**b) for b in blocks), **d)
+
+
+SCALES = ("all", "last")
+# DSSDN / timm.create_model keyword -> the DSSDNCfg (or StemCfg) field it replaces (DSSDNCfg.override)
+OVERRIDES = dict(stem="kind", stem_ratio="ratio", norm_layer="norm_layer", act_layer="act_layer",
+                 input_norm="input_norm", scales="scales", low_ratio="low_ratio", attn="attn",
+                 distill_ratio="distill_ratio")
 
 
 def _check_head_args(num_classes: int, drop_rate: float, drop_path_rate: float) -> None:
@@ -156,6 +192,8 @@ class DSSDN(nn.Module):
         drop_path_rate: stochastic depth on the blocks' residual refinements, linearly increasing.
         op: rebuild the architecture with this operator in every block.
         width: channel multiplier.
+        stem, stem_ratio, norm_layer, act_layer, input_norm, scales, low_ratio, attn, distill_ratio: replace that
+            choice of ``cfg`` (:meth:`DSSDNCfg.override`; ``None`` keeps it), e.g. ``input_norm="resnorm"``.
         device: where to create the parameters.
         dtype: in what precision to create the parameters.
 
@@ -175,6 +213,15 @@ class DSSDN(nn.Module):
         width: float = 1.0,
         device: Optional[Union[str, torch.device]] = None,
         dtype: Optional[torch.dtype] = None,
+        stem: Optional[str] = None,
+        stem_ratio: Optional[float] = None,
+        norm_layer: Optional[str] = None,
+        act_layer: Optional[str] = None,
+        input_norm: Optional[str] = None,
+        scales: Optional[str] = None,
+        low_ratio: Optional[float] = None,
+        attn: Optional[str] = None,
+        distill_ratio: Optional[float] = None,
     ) -> None:
         super().__init__()
         if not isinstance(cfg, DSSDNCfg):
@@ -182,12 +229,16 @@ class DSSDN(nn.Module):
         _check_head_args(num_classes, drop_rate, drop_path_rate)
         if op is not None:
             cfg = cfg.with_op(op)
+        cfg = cfg.override(stem=stem, stem_ratio=stem_ratio, norm_layer=norm_layer, act_layer=act_layer,
+                           input_norm=input_norm, scales=scales, low_ratio=low_ratio, attn=attn,
+                           distill_ratio=distill_ratio)
         self.cfg = cfg = cfg.scaled(width)
         self.num_classes = num_classes
         self.in_chans = check_channels(in_chans, "in_chans")
         self.drop_rate = drop_rate
         self.grad_checkpointing = False
         with torch.device(device) if device is not None else nullcontext():
+            self.input_norm = create_input_norm(cfg.input_norm)
             s = cfg.stem
             stem_kw = {"cut": {"keep": s.ratio}, "highlow": {"low_ratio": s.ratio}}.get(s.kind, {})
             self.stem = create_stem(s.kind, in_chans, s.out_chs, stride=s.stride, norm_layer=cfg.norm_layer,
@@ -200,8 +251,12 @@ class DSSDN(nn.Module):
                                     norm_layer=cfg.norm_layer, act_layer=cfg.act_layer, drop_path=dpr[i]))
                 prev = b.out_chs
             self.blocks = nn.Sequential(*blocks)
-            self.scales = MultiScaleConcat()  # every block's output pooled to the last grid, concatenated
-            self.num_features = self.head_hidden_size = sum(b.out_chs for b in cfg.blocks)
+            if cfg.scales == "all":
+                self.scales = MultiScaleConcat()  # every block's output pooled to the last grid, concatenated
+                self.num_features = self.head_hidden_size = sum(b.out_chs for b in cfg.blocks)
+            else:
+                self.scales = LastScale()
+                self.num_features = self.head_hidden_size = cfg.blocks[-1].out_chs
             self.head = ClassifierHead(self.num_features, num_classes, pool_type=global_pool, drop_rate=drop_rate)
         if dtype is not None:
             self.to(dtype=dtype)
@@ -288,9 +343,9 @@ class DSSDN(nn.Module):
         self.head.to(device=ref.device, dtype=ref.dtype)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, in_chans, F, T) -> (B, num_features, F5, T5)``: stem, blocks, multi-scale concatenation."""
+        """``(B, in_chans, F, T) -> (B, num_features, F5, T5)``: input norm, stem, blocks, multi-scale concatenation."""
         _check_model_input(x, self.in_chans, self.min_bins, self.min_frames)
-        x = self.stem(x)
+        x = self.stem(self.input_norm(x))
         feats: List[torch.Tensor] = []
         for blk in self.blocks:
             x = blk(x)

@@ -12,7 +12,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from timm.layers import ClassifierHead
 
-from ..blocks import DeployDSSDB, global_mean
+from ..blocks import DeployDSSDB, MultiScaleConcat, global_mean
 from ..blocks.multi_scale import adaptive_avg_exportable
 from ..ops import bands
 from ..ops.conv_chain import merge_pools
@@ -79,6 +79,7 @@ class DeployDSSDN(nn.Module):
         self.fixed_length = bool(fixed_length)
         sizes = model.stage_sizes(self.input_size)  # the stem's output, then every block's (C, F, T)
         _, f_last, t_last = sizes[-1]
+        self.input_norm = getattr(model, "input_norm", None) or nn.Identity()
         self.stem, self.blocks, self.fc = model.stem, model.blocks, model.head.fc
         self.in_chans, self.num_classes = model.in_chans, model.num_classes
         ref = model.head.fc.weight
@@ -111,10 +112,12 @@ class DeployDSSDN(nn.Module):
 
     @staticmethod
     def convertible(model: nn.Module) -> bool:
-        """A DSSDN-like model (stem, blocks, ``stage_sizes``) whose head is timm's average-pool classifier."""
+        """A DSSDN-like model (stem, blocks, ``stage_sizes``) with multi-scale concatenation, whose head is timm's
+        average-pool classifier."""
         head = getattr(model, "head", None)
         pool = getattr(head, "global_pool", None)
         return (hasattr(model, "stage_sizes") and hasattr(model, "blocks") and hasattr(model, "stem")
+                and isinstance(getattr(model, "scales", None), MultiScaleConcat)
                 and getattr(pool, "pool_type", None) == "avg" and isinstance(getattr(head, "fc", None), nn.Linear)
                 and not getattr(head, "use_conv", False))
 
@@ -128,6 +131,7 @@ class DeployDSSDN(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, C, F, T) -> (B, num_classes)``."""
         self._check(x)
+        x = self.input_norm(x)
         blocks = list(self.blocks)
         if self.split_stem:
             low, high = bands.split_bands(x, self.stem.low_ratio)
