@@ -1,0 +1,105 @@
+"""The open design choices of DSSDN as model arguments (DSSDNCfg.override), ResNorm and the last-block-only head."""
+import dataclasses
+
+import pytest
+import timm
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import lightops
+from lightops.blocks import LastScale, MultiScaleConcat, ResNorm
+from lightops.deploy import fuse
+from lightops.models import DSSDNCfg
+from lightops.models.dssdn import model_cfgs
+
+
+@pytest.mark.parametrize("create", [lightops.create_model, timm.create_model])
+def test_every_option_reaches_the_cfg(create):
+    m = create("dssdn_small", stem="conv", norm_layer="groupnorm1", input_norm="resnorm", scales="last",
+               low_ratio=0.75, attn="none", distill_ratio=0.25)
+    cfg = m.cfg
+    assert (cfg.stem.kind, cfg.norm_layer, cfg.input_norm, cfg.scales) == ("conv", "groupnorm1", "resnorm", "last")
+    assert all(b.low_ratio == 0.75 and b.attn is None and b.distill_ratio == 0.25 for b in cfg.blocks)
+    assert isinstance(m.input_norm, ResNorm) and isinstance(m.scales, LastScale)
+    assert m.num_features == cfg.blocks[-1].out_chs
+    assert m(torch.randn(2, 1, 256, 44)).shape == (2, 10)
+
+
+def test_no_option_keeps_the_registered_architecture():
+    base = model_cfgs["dssdn_small"]
+    assert base.override() == base and base.override(attn=None, input_norm=None) == base
+    m = lightops.create_model("dssdn_small")
+    assert m.cfg == base and isinstance(m.scales, MultiScaleConcat) and isinstance(m.input_norm, torch.nn.Identity)
+
+
+@pytest.mark.parametrize("bad,match", [
+    (dict(input_norm="batch"), "input_norm must be None or one of"),
+    (dict(scales="first"), "scales must be one of"),
+    (dict(stem="wide"), "StemCfg.kind must be one of"),
+    (dict(low_ratio=1.0), "low_ratio must be in"),
+])
+def test_bad_options_named(bad, match):
+    with pytest.raises(ValueError, match=match):
+        lightops.create_model("dssdn_small", **bad)
+
+
+def test_unknown_override_named():
+    with pytest.raises(ValueError, match=r"unknown options \['depth'\]"):
+        model_cfgs["dssdn_small"].override(depth=3)
+
+
+def test_options_survive_the_checkpoint_dict():
+    cfg = model_cfgs["dssdn_small"].override(input_norm="instance", scales="last", stem="cut")
+    assert DSSDNCfg.from_dict(cfg.to_dict()) == cfg
+    old = cfg.to_dict()
+    del old["input_norm"], old["scales"]  # a checkpoint written before these fields existed
+    assert DSSDNCfg.from_dict(old) == dataclasses.replace(cfg, input_norm=None, scales="all")
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(1, 3), st.integers(2, 12), st.integers(2, 20), st.floats(0.0, 1.0), st.integers(0, 2**16))
+def test_resnorm_removes_a_gain_per_bin(c, f, t, lam, seed):
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(2, c, f, t, generator=gen, dtype=torch.float64)
+    gain = 10 * torch.randn(1, c, f, 1, generator=gen, dtype=torch.float64)
+    norm = ResNorm(lam)
+    # a constant gain per (channel, bin) leaves only the residual term changed
+    torch.testing.assert_close(norm(x + gain) - norm(x), (lam * gain).expand_as(x), atol=1e-6, rtol=0)
+    y = ResNorm(0.0)(x)
+    torch.testing.assert_close(y.mean(3), torch.zeros_like(y.mean(3)), atol=1e-9, rtol=0)
+    v = x.var(3, unbiased=False)
+    torch.testing.assert_close(y.var(3, unbiased=False), v / (v + norm.eps), atol=1e-9, rtol=1e-9)
+
+
+def test_resnorm_of_a_constant_bin_is_finite():
+    y = ResNorm()(torch.full((1, 1, 4, 8), 3.0))
+    assert torch.isfinite(y).all()
+    torch.testing.assert_close(y, torch.full_like(y, 0.3))
+
+
+@pytest.mark.parametrize("bad,match", [(dict(lam=-0.1), "lam"), (dict(eps=0.0), "eps")])
+def test_resnorm_bad_arguments(bad, match):
+    with pytest.raises(ValueError, match=match):
+        ResNorm(**bad)
+
+
+def test_instance_input_norm_makes_the_model_blind_to_a_device_gain():
+    torch.manual_seed(0)
+    m = lightops.create_model("dssdn_small", input_norm="instance").eval()
+    x = torch.randn(2, 1, 256, 44)
+    gain = torch.linspace(-6, 6, 256).reshape(1, 1, 256, 1)  # a tilted device response in dB
+    torch.testing.assert_close(m(x + gain), m(x), atol=1e-4, rtol=1e-4)
+    plain = lightops.create_model("dssdn_small").eval()
+    assert (plain(x + gain) - plain(x)).abs().max() > 1e-3
+
+
+@pytest.mark.parametrize("kwargs", [dict(input_norm="resnorm"), dict(scales="last")])
+def test_inference_and_export_forms_keep_the_options(kwargs):
+    torch.manual_seed(0)
+    m = lightops.create_model("dssdn_small", **kwargs).eval()
+    x = torch.randn(2, 1, 256, 44)
+    fused = fuse(m)
+    exported = fused.export_form((1, 256, 44))
+    torch.testing.assert_close(fused(x), m(x), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(exported(x), m(x), atol=1e-5, rtol=1e-5)
