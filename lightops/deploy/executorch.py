@@ -117,7 +117,7 @@ def xnnpack_rewrites(program: Any, example: Tuple[torch.Tensor, ...], *, pad_poo
     """Exact rewrites of a statically shaped ``ExportedProgram`` into operators XNNPACK takes, re-exported:
 
     - ``mean(x, (2, 3))`` without ``keepdim`` (a global average pool) -> ``avg_pool2d`` over the whole map and a
-      reshape;
+      reshape; ``mean`` over one of the two axes (ResNorm's statistics over time) -> ``avg_pool2d`` over that axis;
     - ``avg_pool2d`` with zero padding counted (``count_include_pad``, no ceil mode) -> constant zero padding and an
       unpadded pool (``pad_pools``; not in int8 programs: XNNPACK's int8 padding refuses their quantization).
 
@@ -131,14 +131,19 @@ def xnnpack_rewrites(program: Any, example: Tuple[torch.Tensor, ...], *, pad_poo
         if node.op != "call_function":
             continue
         x = node.args[0] if node.args else None
-        if node.target == aten.mean.dim and len(_shape(x)) == 4 and sorted(int(d) % 4 for d in node.args[1]) == [2, 3] \
-                and not _arg(node, 2, "keepdim", False):
+        dims = sorted(int(d) % 4 for d in node.args[1]) if node.target == aten.mean.dim and len(_shape(x)) == 4 \
+            else None
+        keep = bool(_arg(node, 2, "keepdim", False)) if dims else False
+        if dims in ([2], [3]) or (dims == [2, 3] and not keep):
             b, c, h, w = _shape(x)
+            kernel = [h if 2 in dims else 1, w if 3 in dims else 1]
             with gm.graph.inserting_after(node):
-                pool = gm.graph.call_function(aten.avg_pool2d.default, (x, [h, w], [h, w]))
-            with gm.graph.inserting_after(pool):
-                flat = gm.graph.call_function(aten.view.default, (pool, [b, c]))
-            node.replace_all_uses_with(flat)
+                pool = gm.graph.call_function(aten.avg_pool2d.default, (x, kernel, kernel))
+            out = pool
+            if not keep:
+                with gm.graph.inserting_after(pool):
+                    out = gm.graph.call_function(aten.view.default, (pool, list(_shape(node))))
+            node.replace_all_uses_with(out)
         elif pad_pools and node.target == aten.avg_pool2d.default and any(_arg(node, 3, "padding", [0, 0])) \
                 and not _arg(node, 4, "ceil_mode", False) and _arg(node, 5, "count_include_pad", True) \
                 and _arg(node, 6, "divisor_override", None) is None:
