@@ -6,6 +6,14 @@ the last epoch, observers disabled at the end) and writes ``DIR/qat.pt``. Both a
 ``predict``, ``complexity`` and ``export --format executorch`` accept. The accuracies of fp32, PTQ and QAT on the
 evaluate split are printed in one table and written to ``DIR/quantize.json``. The options are generated from
 :class:`QuantizeConfig`.
+
+QAT is resumable like ``lightops train``: after every epoch ``DIR/qat_state.pt`` is written atomically
+(:func:`lightops.deploy.pt2e.quantize_qat`); ``--stop-after K`` stops after ``K`` epochs of this call, and running
+the command again with the same options continues from the state (other options are refused, naming the difference).
+
+``--form memory`` (default) quantizes the model's own weights (SPC partial, depthwise pairs and ECA as trained): the
+int8 parameter memory DCASE counts; ``--form speed`` the full-width deployment form (more parameters). Both lower to
+one XNNPACK delegate (docs/deploy.md).
 """
 import argparse
 import dataclasses
@@ -31,6 +39,8 @@ from .train import USER_ERRORS
 __all__ = ["QuantizeConfig", "quantize_checkpoint", "add_arguments", "add_parser", "main"]
 
 _DROPPED = ("optimizer", "scheduler", "scaler", "rng", "rng_per_rank", "device_models")  # not for an int8 file
+# Options that may differ between a QAT run and its resumption: they change where and how much, not what is computed
+_RESUME_FREE = ("out", "stop_after", "quiet")
 
 
 @dataclass
@@ -42,8 +52,13 @@ class QuantizeConfig:
     data: Optional[str] = option(None, "'synthetic' or a TAU 2020 Mobile folder (default: the checkpoint's)")
     backend: str = option("xnnpack", "quantizer: xnnpack (int8 per-channel weights, ExecuTorch) or x86",
                           choices=("xnnpack", "x86"))
+    form: str = option("memory", "model quantized: memory (the model's own weights, SPC partial: DCASE's parameter "
+                                 "memory) or speed (SPC at full width, merged kernels: more parameters)",
+                       choices=("memory", "speed"))
     calibration_clips: int = option(128, "training clips observed for post-training quantization")
     qat_epochs: int = option(0, "epochs of quantization-aware fine-tuning (0: PTQ only)")
+    stop_after: Optional[int] = option(None, "fine-tune at most this many QAT epochs in this call, then stop (run "
+                                             "again with the same options to resume)")
     lr: float = option(1e-4, "QAT learning rate (Adam)")
     batch_size: int = option(16, "clips per batch")
     num_clips: Optional[int] = option(None, "synthetic evaluation clips (default: as trained)")
@@ -90,10 +105,12 @@ def quantize_checkpoint(cfg: QuantizeConfig) -> Dict[str, Any]:
     Raises:
         ValueError: an int8 checkpoint given, bad options, or data that does not fit the checkpoint.
     """
-    from lightops.deploy.pt2e import int8_param_bytes, quantize_ptq, quantize_qat
+    from lightops.deploy.pt2e import QAT_STATE_NAME, int8_param_bytes, quantize_ptq, quantize_qat
 
     if cfg.calibration_clips < 1 or cfg.qat_epochs < 0 or cfg.batch_size < 1:
         raise ValueError("lightops quantize: --calibration-clips and --batch-size must be >= 1, --qat-epochs >= 0")
+    if cfg.stop_after is not None and cfg.stop_after < 1:
+        raise ValueError(f"lightops quantize: --stop-after must be >= 1, got {cfg.stop_after}")
     ckpt = read_checkpoint(cfg.checkpoint)
     if ckpt.get("quantized"):
         raise ValueError(f"{cfg.checkpoint} is already an int8 checkpoint (lightops quantize); give the float one")
@@ -106,12 +123,21 @@ def quantize_checkpoint(cfg: QuantizeConfig) -> Dict[str, Any]:
     rows = {"fp32": {"accuracy": _accuracy(loaded.model, frontend, eval_set, ckpt, cfg.batch_size)}}
     models = {"ptq": quantize_ptq(loaded, (x for x, _ in _batches(train_set, frontend, cfg.batch_size,
                                                                    limit=cfg.calibration_clips)), size,
-                                  backend=cfg.backend)}
+                                  backend=cfg.backend, form=cfg.form)}
+    qat_done = None
     if cfg.qat_epochs:
-        epoch = iter(range(cfg.qat_epochs))
-        models["qat"] = quantize_qat(
-            loaded, lambda: _batches(train_set, frontend, cfg.batch_size, seed=cfg.seed + next(epoch)), size,
-            num_epochs=cfg.qat_epochs, lr=cfg.lr, backend=cfg.backend, log=log)
+        options = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in _RESUME_FREE}
+        options["checkpoint"] = os.path.abspath(cfg.checkpoint)
+        qat = quantize_qat(
+            loaded, lambda e: _batches(train_set, frontend, cfg.batch_size, seed=cfg.seed + e), size,
+            num_epochs=cfg.qat_epochs, lr=cfg.lr, backend=cfg.backend, form=cfg.form, log=log,
+            state_path=os.path.join(out, QAT_STATE_NAME), stop_after=cfg.stop_after, options=options)
+        if qat is None:
+            qat_done = torch.load(os.path.join(out, QAT_STATE_NAME), map_location="cpu", weights_only=True)["epoch"]
+            log(f"qat: stopped after epoch {qat_done}/{cfg.qat_epochs} (--stop-after); run again with the same "
+                f"options to resume")
+        else:
+            models["qat"] = qat
     base = {k: v for k, v in ckpt.items() if k not in _DROPPED and k != "format_version"}
     for name, qmodel in models.items():
         path = os.path.join(out, f"{name}.pt")
@@ -122,7 +148,9 @@ def quantize_checkpoint(cfg: QuantizeConfig) -> Dict[str, Any]:
     for row in rows.values():
         row["change_points"] = 100 * (row["accuracy"] - rows["fp32"]["accuracy"])
     result = {"checkpoint": os.path.abspath(cfg.checkpoint), "input_size": list(size), "eval_clips": len(eval_set),
-              "results": rows}
+              "results": rows, "complete": qat_done is None}
+    if qat_done is not None:
+        result["qat_epochs_done"] = int(qat_done)
     atomic_write_json(result, os.path.join(out, "quantize.json"))
     return result
 

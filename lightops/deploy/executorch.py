@@ -379,7 +379,7 @@ def export_executorch(model_or_name: Union[nn.Module, PathLike, LoadedModel], ou
         An :class:`ExecuTorchResult`.
 
     Raises:
-        ValueError: bad ``input_size``; an unknown model.
+        ValueError: bad ``input_size``; an unknown model; an int8 model quantized for another backend than xnnpack.
         RuntimeError: portable operators without ``allow_portable``, or ExecuTorch disagrees with PyTorch (nothing
             written).
         ImportError: executorch or torchao is missing.
@@ -388,6 +388,10 @@ def export_executorch(model_or_name: Union[nn.Module, PathLike, LoadedModel], ou
     path = check_output_path(out)
     loaded = resolve_model(model_or_name, trusted=trusted)
     int8_size = loaded.model.input_size if _is_int8(loaded) else None
+    backend = getattr(loaded.model, "info", {}).get("backend", "xnnpack") if int8_size else "xnnpack"
+    if backend != "xnnpack":
+        raise ValueError(f"export_executorch: the int8 model was quantized for the {backend!r} backend, whose program "
+                         f"XNNPACK cannot run; quantize with --backend xnnpack for ExecuTorch")
     size = tuple(input_size) if input_size is not None else (int8_size or loaded.default_input_size())
     c, f, t = check_model_input_size(loaded.model, size, "export_executorch") if int8_size is None else size
     size = (int(c), int(f), int(t))

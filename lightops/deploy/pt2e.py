@@ -19,6 +19,8 @@ Needs the ``edge`` extra (``pip install 'lightops[edge]'``).
 """
 import dataclasses
 import io
+import operator
+import os
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import torch
@@ -26,12 +28,15 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..checkpoint import LoadedModel
+from ..fileio import atomic_save
 from .executorch import exact_pools, require_executorch
 
-__all__ = ["BACKENDS", "QuantizedModel", "float_form", "prepare", "calibrate", "convert", "quantize_ptq",
-           "quantize_qat", "uncalibrated_observers", "freeze_batch_norm", "int8_param_bytes", "top1_agreement"]
+__all__ = ["BACKENDS", "FORMS", "QAT_STATE_NAME", "QuantizedModel", "float_form", "prepare", "delegable_glue",
+           "calibrate", "convert", "quantize_ptq", "quantize_qat", "uncalibrated_observers", "freeze_batch_norm",
+           "int8_param_bytes", "top1_agreement"]
 
 BACKENDS = ("xnnpack", "x86")
+FORMS = ("memory", "speed")
 _MAX_BATCH = 1 << 16
 
 
@@ -53,12 +58,45 @@ def _quantizer(backend: str, qat: bool) -> Any:
     raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
 
 
-def float_form(loaded: LoadedModel, input_size: Sequence[int]) -> nn.Module:
-    """The fused, fixed-input float module that is quantized (input: the normalised log-mel ``(B, C, F, T)``)."""
+def _memory_form(loaded: LoadedModel, size: Tuple[int, ...]) -> nn.Module:
+    """The fused model with the trained model's own weights: norms folded, every other layer in its inference form
+    except SPC (its split, partial SC and concatenation kept), the depthwise ``3x1``/``1x3`` pairs (6 weights per
+    channel, not a merged 3x3's 9) and ECA (its ``k``-tap 1-D convolution, not :class:`ChannelGate`'s ``C x C``)."""
+    from ..blocks import ECA
+    from ..ops import DepthwisePair, SeparablePartialConv2d
+    from .fuse import fuse, to_inference_form
+
+    net = fuse(loaded.model, deploy_blocks=False, merge_depthwise=False, time_pool=False)
+    net = to_inference_form(net, keep=lambda m: isinstance(m, (SeparablePartialConv2d, DepthwisePair, ECA)))
+    if callable(getattr(net, "export_form", None)):
+        net = net.export_form(size, fixed_length=True)
+    return net.eval()
+
+
+def float_form(loaded: LoadedModel, input_size: Sequence[int], form: str = "memory") -> nn.Module:
+    """The fused, fixed-input float module that is quantized (input: the normalised log-mel ``(B, C, F, T)``).
+
+    Args:
+        loaded: the float model.
+        input_size: ``(C, F, T)``.
+        form: ``"memory"``: the trained model's own weights (SPC partial, depthwise pairs and ECA as trained), the
+            fewest int8 parameters (DCASE's parameter memory); ``"speed"``: the deployment form of
+            :func:`~lightops.deploy.module.deploy_module` (SPC at full width, merged 3x3 kernels, ECA as a 1x1 gate),
+            more parameters and a shorter chain of convolutions.
+
+    Raises:
+        ValueError: an unknown ``form``.
+    """
     from .module import deploy_module
 
+    if form not in FORMS:
+        raise ValueError(f"form must be one of {FORMS}, got {form!r}")
+    size = tuple(int(v) for v in input_size)
     bare = dataclasses.replace(loaded, frontend=None)  # no InputNorm: the front end normalises, as in training
-    net = deploy_module(bare, export_size=tuple(int(v) for v in input_size), fixed_length=True)
+    if form == "memory":
+        net = _memory_form(bare, size)
+    else:
+        net = deploy_module(bare, export_size=size, fixed_length=True)
     exact_pools(net)
     return net
 
@@ -69,6 +107,64 @@ def _capture(net: nn.Module, input_size: Sequence[int]) -> Any:
     return torch.export.export(net, (torch.zeros(2, *input_size),), dynamic_shapes=({0: batch},))
 
 
+def delegable_glue(gm: torch.fx.GraphModule) -> int:
+    """Exact rewrites of a captured graph into operators XNNPACK's int8 delegate takes, in place; returns how many.
+
+    - ``split_with_sizes`` on the channels (SPC's split, kept in the ``"memory"`` form) -> one ``slice`` per piece;
+    - ``expand_as`` feeding a multiplication (ECA's gate) -> the unexpanded tensor (``mul`` broadcasts);
+    - ``addcmul(a, b, c)`` with value 1 (the folded norm of SPC's passed-through channels) -> ``a + b * c`` (the
+      decomposed ``addcmul`` leaves a scalar constant that ExecuTorch copies in a portable kernel);
+    - ``relu_(x)`` whose input has no other user -> ``relu(x)`` (the x86 quantizer's conv-relu patterns match the
+      out-of-place operator only).
+    """
+    aten = torch.ops.aten
+    done = 0
+    for node in list(gm.graph.nodes):
+        if node.op != "call_function":
+            continue
+        if node.target == aten.split_with_sizes.default and all(u.target is operator.getitem for u in node.users):
+            x, sizes = node.args[0], [int(v) for v in node.args[1]]
+            dim = int(node.args[2]) if len(node.args) > 2 else int(node.kwargs.get("dim", 0))
+            starts = [sum(sizes[:i]) for i in range(len(sizes))]
+            for user in list(node.users):
+                i = int(user.args[1])
+                with gm.graph.inserting_before(user):
+                    piece = gm.graph.call_function(aten.slice.Tensor, (x, dim, starts[i], starts[i] + sizes[i]))
+                piece.meta = dict(user.meta)
+                user.replace_all_uses_with(piece)
+                gm.graph.erase_node(user)
+            gm.graph.erase_node(node)
+        elif node.target == aten.expand_as.default and all(u.target == aten.mul.Tensor for u in node.users):
+            node.replace_all_uses_with(node.args[0])
+            gm.graph.erase_node(node)
+        elif node.target == aten.relu_.default and len(node.args[0].users) == 1:
+            node.target = aten.relu.default
+        elif node.target == aten.addcmul.default and node.kwargs.get("value", 1) == 1 and len(node.args) == 3:
+            a, b, c = node.args
+            with gm.graph.inserting_before(node):
+                prod = gm.graph.call_function(aten.mul.Tensor, (b, c))
+                total = gm.graph.call_function(aten.add.Tensor, (a, prod))
+            total.meta = dict(node.meta)
+            node.replace_all_uses_with(total)
+            gm.graph.erase_node(node)
+        else:
+            continue
+        done += 1
+    if done:
+        gm.graph.eliminate_dead_code()
+        gm.recompile()
+    return done
+
+
+def _one_source_per_call(gm: torch.fx.GraphModule) -> None:
+    """Give every ReLU call its own source partition (metadata only). Without a ``source_fn_stack``, torch groups the
+    nodes by their innermost module, so a module called at several places (DSSDB's one ``act``) is one partition with
+    several outputs, which the x86 quantizer's conv-activation patterns refuse."""
+    for node in gm.graph.nodes:
+        if node.op == "call_function" and node.target in (torch.ops.aten.relu.default, torch.ops.aten.relu_.default):
+            node.meta["source_fn_stack"] = [(node.name, nn.ReLU)]
+
+
 def prepare(net: nn.Module, input_size: Sequence[int], *, backend: str = "xnnpack", qat: bool = False) -> Any:
     """Capture ``net`` and insert the backend quantizer's observers (``prepare_pt2e``) or fake quantizers
     (``prepare_qat_pt2e``)."""
@@ -76,6 +172,9 @@ def prepare(net: nn.Module, input_size: Sequence[int], *, backend: str = "xnnpac
     from torchao.quantization.pt2e.quantize_pt2e import prepare_pt2e, prepare_qat_pt2e
 
     gm = _capture(net, input_size).module()
+    delegable_glue(gm)
+    if backend == "x86":
+        _one_source_per_call(gm)
     return (prepare_qat_pt2e if qat else prepare_pt2e)(gm, _quantizer(backend, qat))
 
 
@@ -215,59 +314,125 @@ def _make(prepared: Any, float_model: nn.Module, size: Sequence[int], info: Dict
 
 
 def quantize_ptq(loaded: LoadedModel, batches: Iterable[torch.Tensor], input_size: Sequence[int], *,
-                 backend: str = "xnnpack") -> QuantizedModel:
-    """Post-training int8: observe ``batches`` (normalised log-mel ``(B, C, F, T)``), convert.
+                 backend: str = "xnnpack", form: str = "memory") -> QuantizedModel:
+    """Post-training int8: observe ``batches`` (normalised log-mel ``(B, C, F, T)``), convert; ``form`` as
+    :func:`float_form`.
 
     Raises:
-        ValueError: no batch given (nothing calibrated), or a bad backend.
+        ValueError: no batch given (nothing calibrated), a bad backend or form.
     """
-    prepared = prepare(float_form(loaded, input_size), input_size, backend=backend)
+    prepared = prepare(float_form(loaded, input_size, form), input_size, backend=backend)
     seen = calibrate(prepared, batches)
-    return _make(prepared, loaded.model, input_size, {"method": "ptq", "backend": backend, "calibration_clips": seen,
-                                                      "qat_epochs": 0})
+    return _make(prepared, loaded.model, input_size, {"method": "ptq", "backend": backend, "form": form,
+                                                      "calibration_clips": seen, "qat_epochs": 0})
 
 
-def quantize_qat(loaded: LoadedModel, epochs: Callable[[], Iterable[Tuple[torch.Tensor, torch.Tensor]]],
+QAT_STATE_NAME = "qat_state.pt"
+
+
+def _read_qat_state(path: str, options: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+    """The QAT state in ``path`` (None when there is none).
+
+    Raises:
+        ValueError: it is unreadable, or was written with other options.
+    """
+    if not os.path.isfile(path):
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # pickle and zip errors mean the same to the user
+        raise ValueError(f"QAT state {path!r} cannot be read ({e}); delete it to start the fine-tuning over") from e
+    saved = state.get("options", {})
+    diff = {k: (saved.get(k), v) for k, v in options.items() if saved.get(k) != v}
+    if diff:
+        text = ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in diff.items())
+        raise ValueError(f"QAT state {path!r}: options differ from the fine-tuning saved there ({text}); pass the same "
+                         f"options, or another --out, or delete it to start over")
+    return state
+
+
+def quantize_qat(loaded: LoadedModel, epochs: Callable[[int], Iterable[Tuple[torch.Tensor, torch.Tensor]]],
                  input_size: Sequence[int], *, num_epochs: int, lr: float = 1e-4, freeze_bn_epochs: int = 1,
-                 backend: str = "xnnpack", log: Callable[[str], None] = lambda s: None) -> QuantizedModel:
+                 backend: str = "xnnpack", form: str = "memory", log: Callable[[str], None] = lambda s: None,
+                 state_path: Optional[str] = None, stop_after: Optional[int] = None,
+                 options: Optional[Dict[str, Any]] = None) -> Optional[QuantizedModel]:
     """Quantization-aware fine-tuning: fake-quantized training for ``num_epochs``, batch-norm statistics frozen for
     the last ``freeze_bn_epochs``, observers disabled at the end, then convert.
 
+    With ``state_path`` the fine-tuning is resumable, as ``lightops train`` is: after every epoch the state is written
+    there atomically, and a call that finds one continues from it. A converted ``ExportedProgram`` cannot be trained
+    further, so the state is what the next epoch needs: the ``state_dict`` of the prepared ``GraphModule`` (weights,
+    and the fake quantizers' observed ranges, scales and enable flags), the Adam state, the epoch, the loss history
+    and the torch generator. ``prepare`` rebuilds the same graph from the same float model (the same names), the
+    state is loaded into it, and a resumed run ends with the same int8 program as an uninterrupted one (CPU,
+    ``epochs(e)`` returning the same batches).
+
     Args:
         loaded: the float model.
-        epochs: returns one epoch's ``(normalised log-mel (B, C, F, T), labels (B,))`` batches per call.
+        epochs: ``epochs(e)`` returns epoch ``e``'s ``(normalised log-mel (B, C, F, T), labels (B,))`` batches.
         input_size: ``(C, F, T)``.
         num_epochs: epochs of fine-tuning (>= 1).
         lr: Adam learning rate.
         freeze_bn_epochs: last epochs with batch-norm statistics frozen.
         backend: ``"xnnpack"`` or ``"x86"``.
+        form: as :func:`float_form`.
         log: receives one line per epoch.
+        state_path: the resumable state's file (None: not saved).
+        stop_after: train at most this many epochs in this call (None: to ``num_epochs``).
+        options: what the state must have been written with to be resumed (a mismatch is an error); the
+            fine-tuning's own arguments are always compared.
+
+    Returns:
+        The int8 model; None when ``stop_after`` stopped before ``num_epochs`` (the state is in ``state_path``).
+
+    Raises:
+        ValueError: ``num_epochs < 1``, ``stop_after < 1``, or a state written with other options.
     """
-    from torchao.quantization.pt2e import disable_observer, move_exported_model_to_train
+    from torchao.quantization.pt2e import disable_observer, move_exported_model_to_eval, move_exported_model_to_train
 
     if num_epochs < 1:
         raise ValueError(f"quantize_qat: num_epochs must be >= 1, got {num_epochs}")
-    prepared = prepare(float_form(loaded, input_size), input_size, backend=backend, qat=True)
+    if stop_after is not None and stop_after < 1:
+        raise ValueError(f"quantize_qat: stop_after must be >= 1 or None, got {stop_after}")
+    options = {**(options or {}), "num_epochs": num_epochs, "lr": lr, "freeze_bn_epochs": freeze_bn_epochs,
+               "backend": backend, "form": form, "input_size": [int(v) for v in input_size]}
+    saved = _read_qat_state(state_path, options) if state_path else None
+    prepared = prepare(float_form(loaded, input_size, form), input_size, backend=backend, qat=True)
     opt = torch.optim.Adam(prepared.parameters(), lr=lr)
-    frozen = 0
-    for epoch in range(num_epochs):
+    start, history, frozen = 0, [], 0
+    if saved is not None:
+        start, history = int(saved["epoch"]), list(saved["history"])
+        if start > num_epochs - freeze_bn_epochs:  # the loop below freezes at the threshold epoch itself
+            frozen = freeze_batch_norm(prepared)
+        prepared.load_state_dict(saved["prepared"])
+        opt.load_state_dict(saved["optimizer"])
+        torch.set_rng_state(saved["rng"])
+        log(f"qat: resumed from {state_path} after epoch {start}/{num_epochs}")
+    end = num_epochs if stop_after is None else min(num_epochs, start + stop_after)
+    for epoch in range(start, end):
         move_exported_model_to_train(prepared)
         if epoch == num_epochs - freeze_bn_epochs:
             frozen = freeze_batch_norm(prepared)
         total, clips = 0.0, 0
-        for x, y in epochs():
+        for x, y in epochs(epoch):
             loss = F.cross_entropy(prepared(x), y)
             opt.zero_grad()
             loss.backward()
             opt.step()
             total, clips = total + loss.item() * len(y), clips + len(y)
-        log(f"qat epoch {epoch + 1}/{num_epochs}: loss {total / max(clips, 1):.4f} over {clips} clips")
+        history.append(total / max(clips, 1))
+        log(f"qat epoch {epoch + 1}/{num_epochs}: loss {history[-1]:.4f} over {clips} clips")
+        if state_path:
+            atomic_save({"epoch": epoch + 1, "options": options, "prepared": prepared.state_dict(),
+                         "optimizer": opt.state_dict(), "rng": torch.get_rng_state(), "history": history},
+                        state_path)
+    if end < num_epochs:
+        return None
     prepared.apply(disable_observer)
-    from torchao.quantization.pt2e import move_exported_model_to_eval
-
     move_exported_model_to_eval(prepared)
-    return _make(prepared, loaded.model, input_size, {"method": "qat", "backend": backend, "qat_epochs": num_epochs,
-                                                      "batch_norms_frozen": frozen})
+    return _make(prepared, loaded.model, input_size, {"method": "qat", "backend": backend, "form": form,
+                                                      "qat_epochs": num_epochs, "batch_norms_frozen": frozen,
+                                                      "qat_losses": history})
 
 
 def int8_param_bytes(model: QuantizedModel) -> Tuple[int, int]:

@@ -42,7 +42,8 @@ def test_ptq_agrees_with_fp32(tiny, ptq):
     with torch.no_grad():
         agree, prob = top1_agreement(float_form(tiny, SMALL_INPUT)(x), ptq(x))
     assert agree >= 0.8 and prob < 0.3
-    assert ptq.info == {"method": "ptq", "backend": "xnnpack", "calibration_clips": 32, "qat_epochs": 0}
+    assert ptq.info == {"method": "ptq", "backend": "xnnpack", "form": "memory", "calibration_clips": 32,
+                        "qat_epochs": 0}
     nbytes, count = ptq.int8_param_bytes()
     float_params = sum(p.numel() for p in float_form(tiny, SMALL_INPUT).parameters())
     assert count >= 0.95 * float_params and nbytes < 1.2 * count  # int8 weights: about one byte each
@@ -71,11 +72,11 @@ def test_qat_trains_and_converts(tiny):
     data = [(x, torch.randint(0, 10, (8,), generator=torch.Generator().manual_seed(i)))
             for i, x in enumerate(_inputs(2, 4))]
     lines = []
-    model = quantize_qat(tiny, lambda: iter(data), SMALL_INPUT, num_epochs=2, lr=1e-5, log=lines.append)
+    model = quantize_qat(tiny, lambda e: iter(data), SMALL_INPUT, num_epochs=2, lr=1e-5, log=lines.append)
     assert model.info["method"] == "qat" and len(lines) == 2 and "loss" in lines[0]
     x = torch.cat(_inputs(2, 5))
     with torch.no_grad():
         agree, prob = top1_agreement(float_form(tiny, SMALL_INPUT)(x), model(x))
     assert agree >= 0.6 and prob < 0.3  # random inputs: near-uniform logits, whose top-1 flips easily
     with pytest.raises(ValueError, match="num_epochs"):
-        quantize_qat(tiny, lambda: iter(data), SMALL_INPUT, num_epochs=0)
+        quantize_qat(tiny, lambda e: iter(data), SMALL_INPUT, num_epochs=0)
