@@ -1,5 +1,7 @@
 """PTQ for the x86 backend (torchao's X86InductorQuantizer): it agrees with fp32, round-trips through a checkpoint
-value, and ExecuTorch export refuses it in one line."""
+value, eval and predict accept its checkpoint, and ExecuTorch export refuses it in one line."""
+import json
+
 import pytest
 import torch
 import torch.nn as nn
@@ -38,3 +40,23 @@ def test_executorch_refuses_x86(x86, tmp_path):
     with pytest.raises(ValueError, match="quantized for the 'x86' backend"):
         export_executorch(LoadedModel(x86[2], name="tiny"), tmp_path / "x.pte")
     assert not (tmp_path / "x.pte").exists()
+
+
+@pytest.mark.slow
+def test_x86_checkpoint_is_accepted_by_eval_and_predict(trained_tau_run, tmp_path, capsys):
+    from lightops.cli import main
+
+    root, ckpt, _ = trained_tau_run
+    out = tmp_path / "int8"
+    assert main(["quantize", ckpt, "--data", root, "--out", str(out), "--backend", "x86", "--calibration-clips", "8",
+                 "--quiet"]) == 0
+    rows = json.loads((out / "quantize.json").read_text())["results"]
+    assert rows["ptq"]["backend"] == "x86" and 0 <= rows["ptq"]["accuracy"] <= 1
+    ptq = str(out / "ptq.pt")
+    assert main(["eval", ptq, "--data", root, "--out", str(tmp_path / "eval"), "--quiet"]) == 0
+    assert json.loads((tmp_path / "eval" / "metrics.json").read_text())["accuracy"] == pytest.approx(
+        rows["ptq"]["accuracy"])
+    assert main(["predict", ptq, f"{root}/audio", "--out", str(tmp_path / "p.csv"), "--quiet"]) == 0
+    assert main(["export", ptq, "--format", "executorch", "--out", str(tmp_path / "x.pte")]) == 2  # bad input
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "quantized for the 'x86' backend" in err[0]
