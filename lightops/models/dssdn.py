@@ -192,10 +192,19 @@ class DSSDN(nn.Module):
         drop_path_rate: stochastic depth on the blocks' residual refinements, linearly increasing.
         op: rebuild the architecture with this operator in every block.
         width: channel multiplier.
-        stem, stem_ratio, norm_layer, act_layer, input_norm, scales, low_ratio, attn, distill_ratio: replace that
-            choice of ``cfg`` (:meth:`DSSDNCfg.override`; ``None`` keeps it), e.g. ``input_norm="resnorm"``.
         device: where to create the parameters.
         dtype: in what precision to create the parameters.
+        stem: stem kind instead of ``cfg``'s (``None`` keeps it; the same for every choice below, through
+            :meth:`DSSDNCfg.override`).
+        stem_ratio: the stem's band ratio (``"cut"``: bins kept; ``"highlow"``: low band share).
+        norm_layer: normalisation layer name (timm's ``get_norm_layer``), e.g. ``"groupnorm1"``.
+        act_layer: activation name (timm's ``get_act_layer``).
+        input_norm: normalisation of the log-mel input before the stem: ``"resnorm"``, ``"instance"`` or
+            ``"none"``.
+        scales: ``"all"`` (every block's output pooled and concatenated) or ``"last"`` (last block only).
+        low_ratio: every block's low-band share.
+        attn: every block's attention (``"eca"``, ``"se"``, ... or ``"none"``).
+        distill_ratio: every block's distilled channel share.
 
     Shape:
         ``(B, in_chans, F, T) -> (B, num_classes)``; ``forward_features`` gives ``(B, num_features, F5, T5)``.
@@ -238,7 +247,8 @@ class DSSDN(nn.Module):
         self.drop_rate = drop_rate
         self.grad_checkpointing = False
         with torch.device(device) if device is not None else nullcontext():
-            self.input_norm = create_input_norm(cfg.input_norm)
+            # None rather than an Identity: the fused and exported graphs carry no node for it
+            self.input_norm = None if cfg.input_norm is None else create_input_norm(cfg.input_norm)
             s = cfg.stem
             stem_kw = {"cut": {"keep": s.ratio}, "highlow": {"low_ratio": s.ratio}}.get(s.kind, {})
             self.stem = create_stem(s.kind, in_chans, s.out_chs, stride=s.stride, norm_layer=cfg.norm_layer,
@@ -345,7 +355,9 @@ class DSSDN(nn.Module):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, in_chans, F, T) -> (B, num_features, F5, T5)``: input norm, stem, blocks, multi-scale concatenation."""
         _check_model_input(x, self.in_chans, self.min_bins, self.min_frames)
-        x = self.stem(self.input_norm(x))
+        if self.input_norm is not None:
+            x = self.input_norm(x)
+        x = self.stem(x)
         feats: List[torch.Tensor] = []
         for blk in self.blocks:
             x = blk(x)

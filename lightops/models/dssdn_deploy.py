@@ -79,7 +79,8 @@ class DeployDSSDN(nn.Module):
         self.fixed_length = bool(fixed_length)
         sizes = model.stage_sizes(self.input_size)  # the stem's output, then every block's (C, F, T)
         _, f_last, t_last = sizes[-1]
-        self.input_norm = getattr(model, "input_norm", None) or nn.Identity()
+        norm = getattr(model, "input_norm", None)
+        self.input_norm = None if norm is None or isinstance(norm, nn.Identity) else norm  # no Identity node
         self.stem, self.blocks, self.fc = model.stem, model.blocks, model.head.fc
         self.in_chans, self.num_classes = model.in_chans, model.num_classes
         ref = model.head.fc.weight
@@ -131,7 +132,8 @@ class DeployDSSDN(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, C, F, T) -> (B, num_classes)``."""
         self._check(x)
-        x = self.input_norm(x)
+        if self.input_norm is not None:
+            x = self.input_norm(x)
         blocks = list(self.blocks)
         if self.split_stem:
             low, high = bands.split_bands(x, self.stem.low_ratio)
