@@ -27,7 +27,9 @@ def test_quantize_writes_ptq_qat_and_the_table(quantized, capsys):
     assert set(rows) == {"fp32", "ptq", "qat"}
     assert rows["ptq"]["calibration_clips"] == 8 and rows["qat"]["qat_epochs"] == 1
     assert all(0 <= r["accuracy"] <= 1 for r in rows.values())
-    assert rows["ptq"]["param_bytes"] < 1.2 * rows["ptq"]["params"]  # int8 weights
+    # int8 weights, float biases: fp32 would be 4 bytes a value; this width-0.25 model's biases and shifts are 8 % of
+    # its values (dssdn_small's: 3 %, tests/deploy/test_pt2e_memory.py)
+    assert rows["ptq"]["params"] < rows["ptq"]["param_bytes"] < 1.5 * rows["ptq"]["params"]
 
 
 @pytest.mark.slow
