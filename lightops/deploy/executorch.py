@@ -18,7 +18,6 @@ int8 kernels) and checked by top-1 agreement and probability difference.
 
 Needs the ``edge`` extra (``pip install 'lightops[edge]'``: executorch, torchao).
 """
-import dataclasses
 import json
 import os
 from collections import Counter
@@ -319,31 +318,20 @@ def _parity(method: Any, reference: nn.Module, inputs: Sequence[torch.Tensor]) -
 
 
 def _is_int8(loaded: LoadedModel) -> bool:
-    """An int8 model from ``lightops quantize`` (:class:`lightops.deploy.pt2e.QuantizedModel`)."""
-    return callable(getattr(loaded.model, "module_for", None))
+    from .pt2e import is_quantized
 
-
-def _int8_agreement(loaded: LoadedModel, inputs: Sequence[torch.Tensor], outputs: Sequence[torch.Tensor]
-                    ) -> Tuple[float, float]:
-    """Top-1 agreement and largest probability difference of the int8 program's outputs with the float model's."""
-    from .module import deploy_module
-    from .pt2e import top1_agreement
-
-    reference = deploy_module(dataclasses.replace(loaded, model=loaded.model.float_model), fused=False)
-    with torch.no_grad():
-        ref = torch.cat([reference(x) for x in inputs])
-    return top1_agreement(ref, torch.cat(list(outputs)))
+    return is_quantized(loaded.model)
 
 
 def _program(loaded: LoadedModel, size: Tuple[int, int, int]) -> Tuple[Any, nn.Module, str, List[str]]:
     """The exported program to lower, the PyTorch module to compare with, the dtype, and notes."""
-    from .module import InputNorm, deploy_module
+    from .module import deploy_module
 
     example = (torch.zeros(1, *size),)
     if _is_int8(loaded):  # the program takes the log-mel in dB, as the fp32 one: normalisation first, in float
-        net = loaded.model.module_for(size)
-        if loaded.norm != (0.0, 1.0):
-            net = nn.Sequential(InputNorm(*loaded.norm), net)
+        from .pt2e import int8_module
+
+        net = int8_module(loaded, size)
         program, done = xnnpack_rewrites(torch.export.export(net, example), example, pad_pools=False)
         return program, net, "int8", [f"{done} operator(s) rewritten for XNNPACK"] if done else []
     net = deploy_module(loaded, n_mels=size[1], export_size=size, fixed_length=True)
@@ -421,7 +409,9 @@ def export_executorch(model_or_name: Union[nn.Module, PathLike, LoadedModel], ou
         meta["lightops.executorch"]["num_classes"] = int(pairs[0][1].shape[-1])
         agreement = prob = None
         if dtype == "int8":
-            agreement, prob = _int8_agreement(loaded, inputs, [g for _, g in pairs])
+            from .pt2e import float_agreement
+
+            agreement, prob = float_agreement(loaded, inputs, torch.cat([g for _, g in pairs]))
             meta["lightops.executorch"].update(agreement=agreement, max_prob_diff=prob)
         atomic_write_json(meta, path + METADATA_SUFFIX)
         size_bytes = os.path.getsize(tmp)

@@ -328,8 +328,12 @@ def export_onnx(model_or_name: Union[nn.Module, str, os.PathLike, LoadedModel], 
     The file carries ``metadata_props`` (:data:`~lightops.deploy.onnx_runtime.METADATA_KEYS`): the model name,
     front-end settings, class names, input size and input kind, which ``lightops predict`` reads.
 
+    An int8 checkpoint from ``lightops quantize`` exports its own program as a QDQ file at its fixed ``(C, F, T)``
+    (:func:`lightops.deploy.onnx_int8.export_int8_onnx`, which returns an
+    :class:`~lightops.deploy.onnx_int8.Int8OnnxResult`).
+
     Returns:
-        An :class:`ExportResult`.
+        An :class:`ExportResult` (an ``Int8OnnxResult`` for an int8 checkpoint).
 
     Raises:
         ValueError: unknown model, bad or too small ``input_size``, bad option.
@@ -345,6 +349,16 @@ def export_onnx(model_or_name: Union[nn.Module, str, os.PathLike, LoadedModel], 
     atol = max(atol, FP16_ATOL) if dtype == "fp16" else atol
     path = check_output_path(out)
     loaded = resolve_model(model_or_name, trusted=trusted)
+    from .pt2e import is_quantized
+
+    if is_quantized(loaded.model):  # lightops quantize's program: its own int8 weights, as QDQ
+        from .onnx_int8 import export_int8_onnx
+
+        size = tuple(loaded.model.input_size)
+        if with_frontend or dtype != "fp32" or (input_size is not None and tuple(input_size) != size):
+            raise ValueError(f"export_onnx: an int8 checkpoint exports as quantized, at its own input (C, F, T) = "
+                             f"{size} and without the front end: drop with_frontend / dtype / input_size")
+        return export_int8_onnx(loaded, path, opset=opset, seed=seed, batch_size=batch_size)
     size = tuple(input_size) if input_size is not None else loaded.default_input_size()
     spec = export_spec(loaded, size, with_frontend=with_frontend, batch_size=batch_size, seed=seed, static=static)
     require_onnx()

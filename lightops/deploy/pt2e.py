@@ -33,7 +33,7 @@ from .executorch import exact_pools, require_executorch
 
 __all__ = ["BACKENDS", "FORMS", "QAT_STATE_NAME", "QuantizedModel", "float_form", "prepare", "delegable_glue",
            "calibrate", "convert", "quantize_ptq", "quantize_qat", "uncalibrated_observers", "freeze_batch_norm",
-           "int8_param_bytes", "top1_agreement"]
+           "int8_param_bytes", "top1_agreement", "is_quantized", "int8_module", "float_agreement"]
 
 BACKENDS = ("xnnpack", "x86")
 FORMS = ("memory", "speed")
@@ -452,6 +452,32 @@ def int8_param_bytes(model: QuantizedModel) -> Tuple[int, int]:
             continue
         total, count = total + tensor.numel() * tensor.element_size(), count + tensor.numel()
     return total, count
+
+
+def is_quantized(model: nn.Module) -> bool:
+    """An int8 model from ``lightops quantize`` (a :class:`QuantizedModel`, or one like it)."""
+    return callable(getattr(model, "module_for", None)) and hasattr(model, "program")
+
+
+def int8_module(loaded: LoadedModel, input_size: Sequence[int]) -> nn.Module:
+    """The converted graph of ``loaded``'s int8 model taking the log-mel in dB, as a runtime file does: the
+    checkpoint's normalisation first, in float."""
+    from .module import InputNorm
+
+    net = loaded.model.module_for(input_size)
+    return nn.Sequential(InputNorm(*loaded.norm), net) if loaded.norm != (0.0, 1.0) else net
+
+
+def float_agreement(loaded: LoadedModel, inputs: Sequence[torch.Tensor], outputs: torch.Tensor
+                    ) -> Tuple[float, float]:
+    """Top-1 agreement and largest probability difference of an int8 model's ``outputs`` (a runtime's) with its
+    float model's on the same ``inputs`` (log-mel in dB; the checkpoint's normalisation applied)."""
+    from .module import deploy_module
+
+    reference = deploy_module(dataclasses.replace(loaded, model=loaded.model.float_model), fused=False)
+    with torch.no_grad():
+        ref = torch.cat([reference(x) for x in inputs])
+    return top1_agreement(ref, outputs)
 
 
 def top1_agreement(reference: torch.Tensor, other: torch.Tensor) -> Tuple[float, float]:
