@@ -2,10 +2,11 @@
 
 Every model is exported the same way: eager runs the fused deployed module (``deploy_module``, fixed length) under
 ``torch.inference_mode()``; ONNX Runtime the fixed-length file of :func:`lightops.deploy.export_onnx` (``static``)
-and its static QDQ int8 (:func:`lightops.deploy.quantize.quantize_onnx`); ExecuTorch the ``.pte`` of
-:func:`lightops.deploy.executorch.export_executorch` (fp32) and of a PT2E PTQ int8 model
-(:func:`lightops.deploy.pt2e.quantize_ptq`, XNNPACK quantizer); both int8 paths are calibrated on the same
-standard-normal batches (random-weight models: only the speed is measured). XNNPACK's
+and the int8 QDQ file of the PT2E program (:mod:`lightops.deploy.onnx_int8`); ExecuTorch the ``.pte`` of
+:func:`lightops.deploy.executorch.export_executorch` (fp32) and of the same program. The int8 model is one PT2E
+PTQ model (:func:`lightops.deploy.pt2e.quantize_ptq`, XNNPACK quantizer, ``--form``, default ``speed``) calibrated
+on standard-normal batches (random-weight models: only the speed is measured), so both runtimes run the same int8
+weights and ranges. XNNPACK's
 threadpool is set to 1 thread. Timing alternates every (model, runtime) in rounds (each round times each ``--runs``
 times); each row gives its median and its time relative to the reference of the same runtime and dtype
 (``mobilenetv3_small_100``; per-round ratios, median), and int8 rows their ratio to the fp32 row of the same runtime.
@@ -44,6 +45,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument("--rounds", type=int, default=7, help="alternating rounds")
     p.add_argument("--runs", type=int, default=30, help="timed runs per (model, runtime) and round")
     p.add_argument("--quick", action="store_true", help="3 rounds of 10 runs")
+    p.add_argument("--form", choices=["speed", "memory"], default="speed",
+                   help="the int8 model's float form (lightops quantize --form)")
     p.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "bench_runtimes.json"))
     return p.parse_args(argv)
 
@@ -54,14 +57,14 @@ def _calibration(size: Sequence[int], batches: int = 4) -> List[torch.Tensor]:
     return [torch.randn(2, *size, generator=gen) for _ in range(batches)]
 
 
-def runners(name: str, size: Sequence[int], folder: str, info: Dict[str, Any]) -> Dict[str, Callable[[], Any]]:
+def runners(name: str, size: Sequence[int], folder: str, info: Dict[str, Any], form: str = "speed"
+            ) -> Dict[str, Callable[[], Any]]:
     """``{"runtime dtype": call}`` of one model at input ``(1, *size)``; ``info`` receives what each export did."""
     from lightops.checkpoint import LoadedModel
     from lightops.deploy import export_onnx, ort_session
     from lightops.deploy.executorch import export_executorch, load_pte
     from lightops.deploy.module import deploy_module
     from lightops.deploy.pt2e import quantize_ptq
-    from lightops.deploy.quantize import quantize_onnx
 
     loaded = LoadedModel(build(name), name=name)
     x = torch.randn(1, *size)
@@ -72,17 +75,19 @@ def runners(name: str, size: Sequence[int], folder: str, info: Dict[str, Any]) -
     export_onnx(loaded, onnx, size, static=True, batch_size=1)
     files = {"onnxruntime fp32": onnx}
     calib = _calibration(size) if name in INT8 else []
-    if calib:
+    int8 = LoadedModel(quantize_ptq(loaded, calib, size, form=form), name=name, input_size=tuple(size)) \
+        if calib else None
+    if int8 is not None:
         files["onnxruntime int8"] = os.path.join(folder, f"{name}_int8.onnx")
-        quantize_onnx(onnx, files["onnxruntime int8"], calib, op_types=None)
+        result = export_onnx(int8, files["onnxruntime int8"])
+        info[f"{name} onnxruntime int8"] = dict(agreement=result.agreement, max_prob_diff=result.max_prob_diff)
     for key, path in files.items():
         sess = ort_session(path, threads=1)
         feed = {sess.get_inputs()[0].name: xn}
         out[key] = (lambda s, f: lambda: s.run(None, f))(sess, feed)
     ptes = {"executorch fp32": loaded}
-    if calib:
-        q = quantize_ptq(loaded, calib, size)
-        ptes["executorch int8"] = LoadedModel(q, name=name, input_size=tuple(size))
+    if int8 is not None:
+        ptes["executorch int8"] = int8
     for key, model in ptes.items():
         path = os.path.join(folder, f"{name}_{key.split()[1]}.pte")
         result = export_executorch(model, path, size, allow_portable=True)
@@ -141,13 +146,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     calls: Dict[str, Callable[[], Any]] = {}
     with tempfile.TemporaryDirectory() as folder:
         for name in args.models:
-            calls.update({f"{name} {k}": v for k, v in runners(name, size, folder, info).items()})
+            calls.update({f"{name} {k}": v for k, v in runners(name, size, folder, info, args.form).items()})
         times = time_alternating(calls, rounds, runs)
     rows = summarise(times)
     results = dict(command="python -m benchmarks.bench_runtimes " + " ".join(argv or sys.argv[1:]),
                    date=time.strftime("%Y-%m-%d"), machine=f"{platform.processor() or platform.machine()}, "
                    f"{os.cpu_count()} CPUs", clip=args.clip, input_size=list(size), rounds=rounds, runs=runs,
-                   threads=1, rows=rows, exports=info, versions={"torch": torch.__version__})
+                   threads=1, int8_form=args.form, rows=rows, exports=info, versions={"torch": torch.__version__})
     os.makedirs(os.path.dirname(args.json), exist_ok=True)
     from lightops.fileio import atomic_write_json
 
@@ -157,7 +162,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         fp32 = f"{r['ratio_fp32']:.2f}" if r["ratio_fp32"] else "-"
         print(f"{r['model']:<22} {r['runtime']:<12} {r['dtype']:<5} {r['ms']:8.3f} ms  x{REFERENCE}: {ref:>5}  "
               f"int8/fp32: {fp32}")
-    print(json.dumps({k: v["delegation"]["portable"] for k, v in info.items()}))
+    print(json.dumps({k: v["delegation"]["portable"] for k, v in info.items() if "delegation" in v}))
     return 0
 
 

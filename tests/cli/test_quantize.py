@@ -49,6 +49,12 @@ def test_int8_checkpoint_is_accepted_downstream(quantized, tmp_path, capsys):
     meta = json.loads((tmp_path / "int8.pte.json").read_text())["lightops.executorch"]
     assert meta["dtype"] == "int8" and meta["delegation"]["portable_ops"] == 0 and 0 <= meta["agreement"] <= 1
     assert main(["predict", str(pte), f"{root}/audio", "--out", str(tmp_path / "q.csv"), "--quiet"]) == 0
+    onnx_file = tmp_path / "int8.onnx"  # the same program as QDQ for ONNX Runtime
+    assert main(["export", ptq, "--out", str(onnx_file)]) == 0
+    assert "int8 QDQ from the PT2E program" in capsys.readouterr().out
+    assert main(["predict", str(onnx_file), f"{root}/audio", "--out", str(tmp_path / "o.csv"), "--quiet"]) == 0
+    rows = [(tmp_path / f).read_text().splitlines() for f in ("p.csv", "o.csv")]
+    assert len(rows[0]) == len(rows[1]) > 1
 
 
 def test_already_quantized_is_refused(quantized):
