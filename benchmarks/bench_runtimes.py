@@ -16,6 +16,7 @@ The ExecuTorch rows say what XNNPACK delegated. Writes ``benchmarks/results/benc
 
     python -m benchmarks.bench_runtimes               # dssdn_small, mobilenetv3_small_100, dcase2025_baseline, 1 s
     python -m benchmarks.bench_runtimes --quick --models dssdn_small mobilenetv3_small_100
+    python -m benchmarks.bench_runtimes --clip 10s --models dssdn_large mobilenetv3_small_100 --int8 dssdn_large
 """
 import argparse
 import json
@@ -45,6 +46,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument("--rounds", type=int, default=7, help="alternating rounds")
     p.add_argument("--runs", type=int, default=30, help="timed runs per (model, runtime) and round")
     p.add_argument("--quick", action="store_true", help="3 rounds of 10 runs")
+    p.add_argument("--int8", nargs="+", default=list(INT8), metavar="MODEL",
+                   help="models with int8 rows (default: %(default)s)")
     p.add_argument("--form", choices=["speed", "memory"], default="speed",
                    help="the int8 model's float form (lightops quantize --form)")
     p.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "bench_runtimes.json"))
@@ -57,8 +60,8 @@ def _calibration(size: Sequence[int], batches: int = 4) -> List[torch.Tensor]:
     return [torch.randn(2, *size, generator=gen) for _ in range(batches)]
 
 
-def runners(name: str, size: Sequence[int], folder: str, info: Dict[str, Any], form: str = "speed"
-            ) -> Dict[str, Callable[[], Any]]:
+def runners(name: str, size: Sequence[int], folder: str, info: Dict[str, Any], form: str = "speed",
+            int8_models: Sequence[str] = INT8) -> Dict[str, Callable[[], Any]]:
     """``{"runtime dtype": call}`` of one model at input ``(1, *size)``; ``info`` receives what each export did."""
     from lightops.checkpoint import LoadedModel
     from lightops.deploy import export_onnx, ort_session
@@ -74,7 +77,7 @@ def runners(name: str, size: Sequence[int], folder: str, info: Dict[str, Any], f
     onnx = os.path.join(folder, f"{name}.onnx")
     export_onnx(loaded, onnx, size, static=True, batch_size=1)
     files = {"onnxruntime fp32": onnx}
-    calib = _calibration(size) if name in INT8 else []
+    calib = _calibration(size) if name in int8_models else []
     int8 = LoadedModel(quantize_ptq(loaded, calib, size, form=form), name=name, input_size=tuple(size)) \
         if calib else None
     if int8 is not None:
@@ -146,7 +149,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     calls: Dict[str, Callable[[], Any]] = {}
     with tempfile.TemporaryDirectory() as folder:
         for name in args.models:
-            calls.update({f"{name} {k}": v for k, v in runners(name, size, folder, info, args.form).items()})
+            calls.update({f"{name} {k}": v for k, v in runners(name, size, folder, info, args.form, args.int8).items()})
         times = time_alternating(calls, rounds, runs)
     rows = summarise(times)
     results = dict(command="python -m benchmarks.bench_runtimes " + " ".join(argv or sys.argv[1:]),
