@@ -72,6 +72,8 @@ BLOCKS: Dict[str, Block] = {
     "deploy-table": Block("docs/deploy.md", "python -m benchmarks.docs.deploy_table"),
     "compare-recipes": Block("docs/training.md", "python -m benchmarks.compare"),
     "compare-models": Block("docs/training.md", "python -m benchmarks.compare"),
+    "dssdn-ablation": Block("docs/models.md", "python -m benchmarks.compare"),
+    "dssdn-ablation-eq": Block("docs/models.md", "python -m benchmarks.compare"),
     "mutation-table": Block("docs/testing.md", "python scripts/mutation_check.py --docs"),
     "notes": Block("docs/benchmarks.md", "python -m benchmarks.run", kept=True),
 }
