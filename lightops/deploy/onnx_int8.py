@@ -81,7 +81,7 @@ def activations_as_uint8(proto: Any) -> int:
     Why (a reason to rewrite what the exporter wrote): XNNPACK's quantizer makes int8 activations; ONNX Runtime's x86
     kernels are uint8 x int8, and with int8 activations it converts only some Q/DQ pairs, leaving the rest as float
     convolutions between standalone ``QuantizeLinear`` / ``DequantizeLinear`` nodes and NHWC transposes (dssdn_small,
-    speed form, 1 s, 1 thread: 2.1x the fp32 file's time before, 1.4x after; ``benchmarks.bench_runtimes``).
+    speed form, 1 s, 1 thread: 2.1x the fp32 file's time before, 1.3-1.6x after; ``benchmarks.bench_runtimes``).
 
     Returns:
         The number of nodes changed.
