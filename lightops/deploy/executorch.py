@@ -390,10 +390,7 @@ def export_executorch(model_or_name: Union[nn.Module, PathLike, LoadedModel], ou
                            f"allow_portable=True (--allow-portable) to write the program anyway")
     notes += [f"accepted {delegation.portable_ops} portable operator(s)"] if delegation.portable_ops else []
     inputs = _check_inputs(loaded, size, max(checks, 16) if dtype == "int8" else checks, seed)
-    meta = {k: json.loads(v) for k, v in model_metadata(loaded, size, False).items()}
-    hop = loaded.front_end(n_mels=size[1]).logmel.hop_length
-    if 1 + meta["lightops.clip_samples"] // hop != size[2]:  # the window predict cuts must give T frames
-        meta["lightops.clip_samples"] = (size[2] - 1) * hop
+    meta = {k: json.loads(v) for k, v in model_metadata(loaded, size, False, fixed_length=True).items()}
     meta["lightops.executorch"] = {"dtype": dtype, "input_shape": [1, *size], "delegation": delegation.to_dict()}
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:

@@ -283,13 +283,23 @@ def store_weights_fp16(proto: Any) -> int:
     return len(casts)
 
 
-def model_metadata(loaded: LoadedModel, input_size: Sequence[int], with_frontend: bool) -> Dict[str, str]:
-    """The ``metadata_props`` of an exported file: model name, front end, classes, input size and kind (JSON)."""
+def model_metadata(loaded: LoadedModel, input_size: Sequence[int], with_frontend: bool,
+                   fixed_length: bool = False) -> Dict[str, str]:
+    """The ``metadata_props`` of an exported file: model name, front end, classes, input size and kind (JSON).
+
+    ``fixed_length``: the file takes exactly ``T = input_size[2]`` frames, so the clip (the window ``lightops
+    predict`` cuts) is the number of samples that gives ``T`` centred frames when the model's own clip does not.
+    """
+    frontend = loaded.front_end(n_mels=int(input_size[1]))
+    clip = loaded.clip_samples()
+    hop = frontend.logmel.hop_length
+    if fixed_length and 1 + clip // hop != int(input_size[2]):
+        clip = (int(input_size[2]) - 1) * hop
     return {"lightops.model": json.dumps(loaded.name or type(loaded.model).__name__),
-            "lightops.frontend": json.dumps(loaded.front_end(n_mels=int(input_size[1])).config()),
+            "lightops.frontend": json.dumps(frontend.config()),
             "lightops.classes": json.dumps(loaded.classes), "lightops.input_size": json.dumps(list(input_size)),
             "lightops.input": json.dumps("waveform" if with_frontend else "logmel"),
-            "lightops.clip_samples": json.dumps(loaded.clip_samples())}
+            "lightops.clip_samples": json.dumps(clip)}
 
 
 def export_onnx(model_or_name: Union[nn.Module, str, os.PathLike, LoadedModel], out: Union[str, os.PathLike],

@@ -27,8 +27,8 @@ from ..checkpoint import LoadedModel
 from ..fileio import atomic_path, check_output_path
 from ..validation import check_int
 from .export import model_metadata, optimize_onnx_graph
-from .onnx_runtime import ort_session, require_onnx
-from .parity import ParityCheck
+from .onnx_runtime import require_onnx
+from .parity import ParityCheck, onnx_parity
 
 __all__ = ["export_int8_onnx", "Int8OnnxResult", "activations_as_uint8", "MIN_AGREEMENT_CHECKS"]
 
@@ -152,10 +152,7 @@ def export_int8_onnx(loaded: LoadedModel, out: str, *, opset: Optional[int] = No
     inputs = [mean + std * torch.randn(min(batch_size, n - i), *size, generator=gen) for i in range(0, n, batch_size)]
     kwargs = {} if opset is None else {"opset_version": opset}
     batch = torch.export.Dim("batch", min=1, max=1 << 16)
-    meta = model_metadata(loaded, size, False)
-    hop = loaded.front_end(n_mels=size[1]).logmel.hop_length
-    if 1 + json.loads(meta["lightops.clip_samples"]) // hop != size[2]:  # predict's window must give T frames
-        meta["lightops.clip_samples"] = json.dumps((size[2] - 1) * hop)
+    meta = model_metadata(loaded, size, False, fixed_length=True)
     meta["lightops.int8"] = json.dumps({k: v for k, v in loaded.model.info.items()
                                         if isinstance(v, (str, int, float, bool))})
     with atomic_path(path) as tmp:
@@ -177,18 +174,8 @@ def export_int8_onnx(loaded: LoadedModel, out: str, *, opset: Optional[int] = No
         onnx.save(proto, tmp)
         onnx.checker.check_model(proto, full_check=True)
         qdq = sum(node.op_type in ("QuantizeLinear", "DequantizeLinear") for node in proto.graph.node)
-        session = ort_session(tmp, 1)
-        found: List[ParityCheck] = []
-        got = []
-        for x in inputs:
-            with torch.inference_mode():
-                q = net(x).float()
-            y = torch.from_numpy(session.run(None, {"logmel": x.numpy()})[0]).float()
-            if y.shape != q.shape:
-                raise RuntimeError(f"onnxruntime returned shape {list(y.shape)} for input {list(x.shape)}, PyTorch "
-                                   f"{list(q.shape)}")
-            found.append(ParityCheck(tuple(x.shape), float((y - q).abs().max()), float(q.abs().max())))
-            got.append(y)
+        got: List[torch.Tensor] = []
+        found = onnx_parity(tmp, net, inputs, outputs=got)
         agreement, prob = float_agreement(loaded, inputs, torch.cat(got))
         file_bytes = os.path.getsize(tmp)
     notes = [f"{qdq} quantize/dequantize nodes ({as_uint8} of activations stored as uint8, exactly); onnxruntime "

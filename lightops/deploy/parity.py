@@ -1,6 +1,6 @@
 """Parity of an exported model: onnxruntime's outputs against PyTorch's on the same inputs."""
 from dataclasses import dataclass
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -24,8 +24,10 @@ class ParityCheck:
         return self.max_abs_diff <= atol * max(1.0, self.max_abs_logit)
 
 
-def onnx_parity(path: str, reference: nn.Module, inputs: Sequence[torch.Tensor], threads: int = 1) -> List[ParityCheck]:
-    """Run the ONNX file with onnxruntime (CPU) on each input and compare with ``reference`` in PyTorch."""
+def onnx_parity(path: str, reference: nn.Module, inputs: Sequence[torch.Tensor], threads: int = 1,
+                outputs: Optional[List[torch.Tensor]] = None) -> List[ParityCheck]:
+    """Run the ONNX file with onnxruntime (CPU) on each input and compare with ``reference`` in PyTorch;
+    ``outputs``, when given, receives onnxruntime's outputs (float tensors), one per input."""
     session = ort_session(path, threads)
     name = session.get_inputs()[0].name
     checks = []
@@ -37,4 +39,6 @@ def onnx_parity(path: str, reference: nn.Module, inputs: Sequence[torch.Tensor],
             raise RuntimeError(f"onnxruntime returned shape {list(got.shape)} for input {list(x.shape)}, PyTorch "
                                f"{list(ref.shape)}")
         checks.append(ParityCheck(tuple(x.shape), float((got - ref).abs().max()), float(ref.abs().max())))
+        if outputs is not None:
+            outputs.append(got.float())
     return checks
