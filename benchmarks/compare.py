@@ -35,7 +35,7 @@ import torch
 from benchmarks.compare_table import markdown, run_row
 from benchmarks.docs.blocks import write_block
 
-__all__ = ["Recipe", "RECIPES", "Job", "parse_model", "plan", "main"]
+__all__ = ["Recipe", "RECIPES", "Job", "parse_model", "build_parser", "run_dir", "train_run", "plan", "main"]
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -85,9 +85,11 @@ def parse_model(spec: str) -> Tuple[str, Dict[str, Any]]:
     return m.group(1), kwargs
 
 
-def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    """Command-line options; front-end and data options not given take ``lightops train``'s defaults."""
-    p = argparse.ArgumentParser(prog="python -m benchmarks.compare", description=__doc__.split("\n\n")[0])
+def build_parser(prog: str = "python -m benchmarks.compare", description: str = __doc__.split("\n\n")[0]
+                 ) -> argparse.ArgumentParser:
+    """The options of a comparison (another command built on it adds its own); front-end and data options not
+    given take ``lightops train``'s defaults."""
+    p = argparse.ArgumentParser(prog=prog, description=description)
     p.add_argument("--models", nargs="+", default=["dssdn_small", "dcase2025_baseline", "dcase2025_baseline[op=spc]"],
                    help="timm names, model arguments in brackets: dcase2025_baseline[op=spc]")
     p.add_argument("--recipes", nargs="+", default=["default"], help=f"names of recipes: {', '.join(RECIPES)}")
@@ -111,7 +113,12 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                    help="name of the block in --docs (default compare-recipes; with --from-json, the file's)")
     p.add_argument("--no-docs", action="store_true", help="do not write the docs block")
     p.add_argument("--from-json", default=None, help="re-render the block of an earlier results file, no training")
-    return p.parse_args(argv)
+    return p
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    """Command-line options of :func:`build_parser`."""
+    return build_parser().parse_args(argv)
 
 
 def _slug(text: str) -> str:

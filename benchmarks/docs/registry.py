@@ -70,6 +70,7 @@ BLOCKS: Dict[str, Block] = {
     "logmel-timing": _timed("docs/audio.md", "logmel-timing", audio.timing_block),
     "ort-bench": Block("docs/deploy.md", "python -m benchmarks.bench_ort"),
     "deploy-table": Block("docs/deploy.md", "python -m benchmarks.docs.deploy_table"),
+    "int8-accuracy": Block("docs/deploy.md", "python -m benchmarks.compare_int8"),
     "compare-recipes": Block("docs/training.md", "python -m benchmarks.compare"),
     "compare-models": Block("docs/training.md", "python -m benchmarks.compare"),
     "dssdn-ablation": Block("docs/models.md", "python -m benchmarks.compare"),
