@@ -1,22 +1,25 @@
-"""One bench across runtimes: eager PyTorch, ONNX Runtime and ExecuTorch (XNNPACK), fp32 and int8, 1 thread, batch 1.
+"""One bench across runtimes: eager PyTorch, frozen TorchScript, ONNX Runtime and ExecuTorch (XNNPACK), fp32 and int8.
 
 Every model is exported the same way: eager runs the fused deployed module (``deploy_module``, fixed length) under
-``torch.inference_mode()``; ONNX Runtime the fixed-length file of :func:`lightops.deploy.export_onnx` (``static``)
+``torch.inference_mode()``; TorchScript the frozen scripted model (:func:`lightops.deploy.freeze.freeze`, fused);
+ONNX Runtime the fixed-length file of :func:`lightops.deploy.export_onnx` (``static``)
 and the int8 QDQ file of the PT2E program (:mod:`lightops.deploy.onnx_int8`); ExecuTorch the ``.pte`` of
 :func:`lightops.deploy.executorch.export_executorch` (fp32) and of the same program. The int8 model is one PT2E
 PTQ model (:func:`lightops.deploy.pt2e.quantize_ptq`, XNNPACK quantizer, ``--form``, default ``speed``) calibrated
 on standard-normal batches (random-weight models: only the speed is measured), so both runtimes run the same int8
-weights and ranges. XNNPACK's
-threadpool is set to 1 thread. Timing alternates every (model, runtime) in rounds (each round times each ``--runs``
-times); each row gives its median and its time relative to the reference of the same runtime and dtype
-(``mobilenetv3_small_100``; per-round ratios, median), and int8 rows their ratio to the fp32 row of the same runtime.
-The ExecuTorch rows say what XNNPACK delegated. Writes ``benchmarks/results/bench_runtimes.json``.
+weights and ranges. ``--threads`` (default 1; 0: every core) is given to PyTorch, to each ONNX Runtime session
+(intra-op) and to XNNPACK's threadpool; batch 1. Timing alternates every (model, runtime) in rounds (each round
+times each ``--runs`` times); each row gives its median and its time relative to the reference of the same runtime
+and dtype (``mobilenetv3_small_100``; per-round ratios, median), and int8 rows their ratio to the fp32 row of the
+same runtime. The ExecuTorch rows say what XNNPACK delegated. Writes ``benchmarks/results/bench_runtimes.json``
+and, with ``--block``, the table as a block of docs/deploy.md.
 
 ::
 
     python -m benchmarks.bench_runtimes               # dssdn_small, mobilenetv3_small_100, dcase2025_baseline, 1 s
     python -m benchmarks.bench_runtimes --quick --models dssdn_small mobilenetv3_small_100
     python -m benchmarks.bench_runtimes --clip 10s --models dssdn_large mobilenetv3_small_100 --int8 dssdn_large
+    python -m benchmarks.bench_runtimes --threads 0 --block runtime-bench-1s-all-cores   # every core, into the docs
 """
 import argparse
 import json
@@ -32,6 +35,7 @@ import numpy as np
 import torch
 
 from benchmarks.common import CLIPS, ROOT, build
+from benchmarks.docs.blocks import wrap, write_block
 
 MODELS = ["dssdn_small", "mobilenetv3_small_100", "dcase2025_baseline"]
 REFERENCE = "mobilenetv3_small_100"
@@ -50,7 +54,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                    help="models with int8 rows (default: %(default)s)")
     p.add_argument("--form", choices=["speed", "memory"], default="speed",
                    help="the int8 model's float form (lightops quantize --form)")
+    p.add_argument("--threads", type=int, default=1, help="threads of every runtime (0: every core)")
     p.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "bench_runtimes.json"))
+    p.add_argument("--docs", default=str(ROOT / "docs" / "deploy.md"), help="page of --block")
+    p.add_argument("--block", default=None, help="write the table into this block of --docs")
     return p.parse_args(argv)
 
 
@@ -61,11 +68,13 @@ def _calibration(size: Sequence[int], batches: int = 4) -> List[torch.Tensor]:
 
 
 def runners(name: str, size: Sequence[int], folder: str, info: Dict[str, Any], form: str = "speed",
-            int8_models: Sequence[str] = INT8) -> Dict[str, Callable[[], Any]]:
-    """``{"runtime dtype": call}`` of one model at input ``(1, *size)``; ``info`` receives what each export did."""
+            int8_models: Sequence[str] = INT8, threads: int = 1) -> Dict[str, Callable[[], Any]]:
+    """``{"runtime dtype": call}`` of one model at input ``(1, *size)``; ``info`` receives what each export did (and
+    why a runtime has no row: a model that does not script has no TorchScript row)."""
     from lightops.checkpoint import LoadedModel
     from lightops.deploy import export_onnx, ort_session
     from lightops.deploy.executorch import export_executorch, load_pte
+    from lightops.deploy.freeze import freeze
     from lightops.deploy.module import deploy_module
     from lightops.deploy.pt2e import quantize_ptq
 
@@ -74,6 +83,11 @@ def runners(name: str, size: Sequence[int], folder: str, info: Dict[str, Any], f
     xn = np.ascontiguousarray(x.numpy())
     net = deploy_module(loaded, export_size=tuple(size), fixed_length=True)
     out: Dict[str, Callable[[], Any]] = {"eager fp32": lambda: net(x)}
+    try:
+        frozen = freeze(loaded.model)
+        out["torchscript fp32"] = lambda: frozen(x)
+    except RuntimeError as e:
+        info[f"{name} torchscript fp32"] = dict(error=str(e).splitlines()[0])
     onnx = os.path.join(folder, f"{name}.onnx")
     export_onnx(loaded, onnx, size, static=True, batch_size=1)
     files = {"onnxruntime fp32": onnx}
@@ -85,7 +99,7 @@ def runners(name: str, size: Sequence[int], folder: str, info: Dict[str, Any], f
         result = export_onnx(int8, files["onnxruntime int8"])
         info[f"{name} onnxruntime int8"] = dict(agreement=result.agreement, max_prob_diff=result.max_prob_diff)
     for key, path in files.items():
-        sess = ort_session(path, threads=1)
+        sess = ort_session(path, threads=threads)
         feed = {sess.get_inputs()[0].name: xn}
         out[key] = (lambda s, f: lambda: s.run(None, f))(sess, feed)
     ptes = {"executorch fp32": loaded}
@@ -136,26 +150,57 @@ def summarise(times: Dict[str, List[float]]) -> List[Dict[str, Any]]:
     return rows
 
 
+def _portable(export: Optional[Dict[str, Any]]) -> str:
+    if not export or "delegation" not in export:
+        return ""
+    ops = export["delegation"]["portable"]
+    return ", ".join(f"{n} {op}" for op, n in sorted(ops.items())) if ops else "none"
+
+
+def markdown(results: Dict[str, Any]) -> str:
+    """The docs block of a results dict: settings and command, then one row per (model, runtime, dtype)."""
+    lines = [wrap(f"{results['clip']} clip {tuple(results['input_size'])}, batch 1, {results['threads']} thread"
+             f"{'s' if results['threads'] > 1 else ''}, random weights, int8 form `{results['int8_form']}`; medians "
+             f"of {results['rounds']} alternating rounds of {results['runs']} runs; `x mnv3` is the median per-round "
+             f"ratio to {REFERENCE} in the same runtime at fp32, `int8 / fp32` to the same model's fp32 row."), "",
+             f"Command: `{results['command'].strip()}` ({results['date']}, {results['machine']}, torch "
+             f"{results['versions']['torch']}).", "",
+             "| model | runtime | dtype | ms | x mnv3 | int8 / fp32 | portable operators |",
+             "|---|---|---|---:|---:|---:|---|"]
+    for r in results["rows"]:
+        ref = f"{r['ratio_reference']:.2f}" if r["ratio_reference"] else ""
+        fp32 = f"{r['ratio_fp32']:.2f}" if r["ratio_fp32"] else ""
+        portable = _portable(results["exports"].get(f"{r['model']} {r['runtime']} {r['dtype']}")) \
+            if r["runtime"] == "executorch" else ""
+        lines.append(f"| {r['model']} | {r['runtime']} | {r['dtype']} | {r['ms']:.2f} | {ref} | {fp32} | {portable} |")
+    skipped = {k: v["error"] for k, v in results["exports"].items() if "error" in v}
+    if skipped:
+        lines += ["", "No row: " + "; ".join(f"{k} ({v})" for k, v in skipped.items()) + "."]
+    return "\n".join(lines)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Export, time, print the rows and write the JSON."""
     args = parse_args(argv)
     rounds, runs = (3, 10) if args.quick else (args.rounds, args.runs)
-    torch.set_num_threads(1)
+    threads = args.threads or os.cpu_count() or 1
+    torch.set_num_threads(threads)
     from executorch.extension.pybindings.portable_lib import _unsafe_reset_threadpool
 
-    _unsafe_reset_threadpool(1)
+    _unsafe_reset_threadpool(threads)
     size = CLIPS[args.clip]
     info: Dict[str, Any] = {}
     calls: Dict[str, Callable[[], Any]] = {}
     with tempfile.TemporaryDirectory() as folder:
         for name in args.models:
-            calls.update({f"{name} {k}": v for k, v in runners(name, size, folder, info, args.form, args.int8).items()})
+            calls.update({f"{name} {k}": v for k, v in runners(name, size, folder, info, args.form, args.int8,
+                                                                  threads).items()})
         times = time_alternating(calls, rounds, runs)
     rows = summarise(times)
     results = dict(command="python -m benchmarks.bench_runtimes " + " ".join(argv or sys.argv[1:]),
                    date=time.strftime("%Y-%m-%d"), machine=f"{platform.processor() or platform.machine()}, "
                    f"{os.cpu_count()} CPUs", clip=args.clip, input_size=list(size), rounds=rounds, runs=runs,
-                   threads=1, int8_form=args.form, rows=rows, exports=info, versions={"torch": torch.__version__})
+                   threads=threads, int8_form=args.form, rows=rows, exports=info, versions={"torch": torch.__version__})
     os.makedirs(os.path.dirname(args.json), exist_ok=True)
     from lightops.fileio import atomic_write_json
 
@@ -166,6 +211,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"{r['model']:<22} {r['runtime']:<12} {r['dtype']:<5} {r['ms']:8.3f} ms  x{REFERENCE}: {ref:>5}  "
               f"int8/fp32: {fp32}")
     print(json.dumps({k: v["delegation"]["portable"] for k, v in info.items() if "delegation" in v}))
+    if args.block:
+        write_block(args.docs, args.block, markdown(results))
     return 0
 
 

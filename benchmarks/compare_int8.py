@@ -49,12 +49,14 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument("--form", default="memory", choices=("memory", "speed"), help="lightops quantize --form")
     p.add_argument("--backend", default="xnnpack", choices=("xnnpack", "x86"), help="lightops quantize --backend")
     p.add_argument("--calibration-clips", type=int, default=128, help="lightops quantize --calibration-clips")
+    p.add_argument("--qat-lr", type=float, default=None, help="lightops quantize --lr (default: its default)")
     return p.parse_args(argv)
 
 
 def quantize_dir(args: argparse.Namespace, job: Job) -> Path:
     """The output folder of one run's quantization."""
-    return run_dir(args, job) / "int8" / f"{args.form}-{args.backend}-qat{args.qat_epochs}"
+    lr = "" if args.qat_lr is None else f"-lr{args.qat_lr:g}"
+    return run_dir(args, job) / "int8" / f"{args.form}-{args.backend}-qat{args.qat_epochs}{lr}"
 
 
 def quantize_command(args: argparse.Namespace, job: Job) -> List[str]:
@@ -62,7 +64,7 @@ def quantize_command(args: argparse.Namespace, job: Job) -> List[str]:
     return [sys.executable, "-m", "lightops.cli", "quantize", str(run_dir(args, job) / "last.pt"),
             "--out", str(quantize_dir(args, job)), "--qat-epochs", str(args.qat_epochs), "--form", args.form,
             "--backend", args.backend, "--calibration-clips", str(args.calibration_clips), "--seed", str(job.seed),
-            "--quiet"]
+            "--quiet"] + ([] if args.qat_lr is None else ["--lr", f"{args.qat_lr:g}"])
 
 
 def quantize_run(args: argparse.Namespace, job: Job) -> Dict[str, Any]:
@@ -108,8 +110,8 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
     training = compare_run(args)  # every run is finished: only reads them
     command = shlex.join(["python", "-m", "benchmarks.compare_int8", *(args.argv or [])])
     return dict(training, rows=[run_row(j, r) for j, r in zip(first, results)], training_rows=training["rows"],
-                command=command, qat_epochs=args.qat_epochs, form=args.form, backend=args.backend,
-                calibration_clips=args.calibration_clips)
+                command=command, qat_epochs=args.qat_epochs, qat_lr=args.qat_lr, form=args.form,
+                backend=args.backend, calibration_clips=args.calibration_clips)
 
 
 def _cell(values: Sequence[Optional[float]], scale: float, digits: int) -> str:
@@ -125,6 +127,7 @@ def markdown(results: Dict[str, Any]) -> str:
     rows = results["rows"]
     s = results["training_rows"][0]["settings"]
     seeds = sorted({r["seed"] for r in rows})
+    lr = "" if results.get("qat_lr") is None else f" --lr {results['qat_lr']:g}"
     groups: Dict[tuple, List[Dict[str, Any]]] = {}
     for r in rows:
         groups.setdefault((r["family"], r["model"], r["recipe"]), []).append(r)
@@ -133,9 +136,9 @@ def markdown(results: Dict[str, Any]) -> str:
              f"{s['eval_clips']} evaluation clips of {s['clip_seconds']:g} s at {s['sample_rate']} Hz, "
              f"{s['n_mels']} mel bins), then `lightops quantize --form {results['form']} --backend "
              f"{results['backend']} --calibration-clips {results['calibration_clips']} --qat-epochs "
-             f"{results['qat_epochs']}`. Accuracy on the evaluate split; a change is the int8 model's accuracy minus "
-             f"the same checkpoint's float accuracy, in points. Mean ± standard deviation over seeds (every seed in "
-             f"the JSON). int8 parameter memory: int8 values at 1 byte, float values at 4.", "",
+             f"{results['qat_epochs']}{lr}`. Accuracy on the evaluate split; a change is the int8 model's accuracy "
+             f"minus the same checkpoint's float accuracy, in points. Mean ± standard deviation over seeds (every "
+             f"seed in the JSON). int8 parameter memory: int8 values at 1 byte, float values at 4.", "",
              f"Command: `{results['command']}` ({results['date']}, {results['machine']}).", "",
              "| family | model | " + " | ".join(t for t, _, _ in FIGURES.values()) + " | int8 parameter memory |",
              "|---|---|" + "---:|" * (len(FIGURES) + 1)]
