@@ -58,6 +58,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "bench_runtimes.json"))
     p.add_argument("--docs", default=str(ROOT / "docs" / "deploy.md"), help="page of --block")
     p.add_argument("--block", default=None, help="write the table into this block of --docs")
+    p.add_argument("--png", default=None, help="write a bar chart of the table to this file")
     return p.parse_args(argv)
 
 
@@ -179,6 +180,36 @@ def markdown(results: Dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def figure(results: Dict[str, Any], path: str) -> None:
+    """Bar chart of the medians: one group per model, one bar per (runtime, dtype), log-scaled milliseconds."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = results["rows"]
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    order = ("eager", "torchscript", "onnxruntime", "executorch")
+    kinds = sorted({f"{r['runtime']} {r['dtype']}" for r in rows},
+                   key=lambda k: (order.index(k.split()[0]) if k.split()[0] in order else len(order), k))
+    ms = {(r["model"], f"{r['runtime']} {r['dtype']}"): r["ms"] for r in rows}
+    width = 0.8 / len(kinds)
+    fig, ax = plt.subplots(figsize=(9, 3.8))
+    for k, kind in enumerate(kinds):
+        xs = [i + width * k for i, m in enumerate(models) if (m, kind) in ms]
+        ax.bar(xs, [ms[(m, kind)] for m in models if (m, kind) in ms], width=width, label=kind)
+    ax.set_xticks(np.arange(len(models)) + 0.4 - width / 2, models, rotation=10, fontsize=8)
+    ax.set_yscale("log")
+    for axis_formatter in (ax.yaxis.set_major_formatter, ax.yaxis.set_minor_formatter):
+        axis_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+    ax.set_ylabel("ms per clip (median)")
+    ax.set_title(f"{results['clip']} clip, batch 1, {results['threads']} thread(s)")
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Export, time, print the rows and write the JSON."""
     args = parse_args(argv)
@@ -213,6 +244,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print(json.dumps({k: v["delegation"]["portable"] for k, v in info.items() if "delegation" in v}))
     if args.block:
         write_block(args.docs, args.block, markdown(results))
+    if args.png:
+        figure(results, args.png)
     return 0
 
 

@@ -114,11 +114,11 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
                 backend=args.backend, calibration_clips=args.calibration_clips)
 
 
-def _cell(values: Sequence[Optional[float]], scale: float, digits: int) -> str:
+def _cell(values: Sequence[Optional[float]], scale: float, digits: int, signed: bool = False) -> str:
     s = spread(values)
     if s is None:
         return "n/a"
-    mean = f"{s['mean'] * scale:.{digits}f}"
+    mean = f"{s['mean'] * scale:{'+' if signed else ''}.{digits}f}"
     return mean if s["n"] < 2 else f"{mean} ± {s['std'] * scale:.{digits}f}"
 
 
@@ -144,7 +144,8 @@ def markdown(results: Dict[str, Any]) -> str:
              "|---|---|" + "---:|" * (len(FIGURES) + 1)]
     for (family, model, recipe), rs in groups.items():
         name = model if recipe == "default" else f"{model} ({recipe})"
-        cells = [_cell([r.get(k) for r in rs], scale, digits) for k, (_, scale, digits) in FIGURES.items()]
+        cells = [_cell([r.get(k) for r in rs], scale, digits, k.endswith("_change"))
+                 for k, (_, scale, digits) in FIGURES.items()]
         lines.append(f"| {family or '-'} | {name} | " + " | ".join(cells) + f" | {rs[0]['int8_param_bytes']:,} B |")
     lines += ["", "Change per seed (points, PTQ / QAT): " + "; ".join(
         f"{model} " + ", ".join(f"{r['ptq_change']:+.2f} / {r.get('qat_change', float('nan')):+.2f}" for r in rs)

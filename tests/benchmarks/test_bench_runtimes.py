@@ -4,7 +4,7 @@ import pytest
 from benchmarks import bench_runtimes
 
 
-def test_ratios_are_medians_of_per_round_ratios_and_the_table_names_them():
+def test_ratios_are_medians_of_per_round_ratios_and_the_table_names_them(tmp_path):
     times = {"mobilenetv3_small_100 onnxruntime fp32": [1.0, 2.0, 1.0],
              "mobilenetv3_small_100 torchscript fp32": [2.0, 2.0, 2.0],
              "m onnxruntime fp32": [2.0, 2.0, 3.0],
@@ -27,3 +27,5 @@ def test_ratios_are_medians_of_per_round_ratios_and_the_table_names_them():
     assert "| m | onnxruntime | int8 | 1.00 | 1.00 | 0.50 |  |" in text
     assert "| m | executorch | fp32 | 1.00 |  |  | 1 avg_pool2d |" in text
     assert "No row: n torchscript fp32 (freeze: N does not script)." in text
+    bench_runtimes.figure(results, str(tmp_path / "bench.png"))
+    assert (tmp_path / "bench.png").read_bytes()[:4] == b"\x89PNG"

@@ -28,7 +28,7 @@ def test_table_is_mean_and_spread_of_the_changes_over_seeds():
     text = compare_int8.markdown(dict(rows=rows, training_rows=[{"settings": settings}], command="c", date="d",
                                       machine="x", form="memory", backend="xnnpack", calibration_clips=8,
                                       qat_epochs=1))
-    assert "| tau | m | 60.0 ± 10.0 | 59.0 ± 10.5 | -1.00 ± 1.00 | 61.3 ± 10.5 | 1.33 ± 0.58 | 1,234 B |" in text
+    assert "| tau | m | 60.0 ± 10.0 | 59.0 ± 10.5 | -1.00 ± 1.00 | 61.3 ± 10.5 | +1.33 ± 0.58 | 1,234 B |" in text
     assert "m -1.00 / +1.00, -2.00 / +1.00, +0.00 / +2.00." in text
     assert "--qat-epochs 1" in text
 
