@@ -24,7 +24,6 @@ and, with ``--block``, the table as a block of docs/deploy.md.
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -34,7 +33,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 import numpy as np
 import torch
 
-from benchmarks.common import CLIPS, ROOT, build
+from benchmarks.common import CLIPS, ROOT, build, machine
 from benchmarks.docs.blocks import wrap, write_block
 
 MODELS = ["dssdn_small", "mobilenetv3_small_100", "dcase2025_baseline"]
@@ -59,6 +58,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument("--docs", default=str(ROOT / "docs" / "deploy.md"), help="page of --block")
     p.add_argument("--block", default=None, help="write the table into this block of --docs")
     p.add_argument("--png", default=None, help="write a bar chart of the table to this file")
+    p.add_argument("--from-json", default=None, help="re-render --block / --png from an earlier results file")
     return p.parse_args(argv)
 
 
@@ -164,8 +164,7 @@ def markdown(results: Dict[str, Any]) -> str:
              f"{'s' if results['threads'] > 1 else ''}, random weights, int8 form `{results['int8_form']}`; medians "
              f"of {results['rounds']} alternating rounds of {results['runs']} runs; `x mnv3` is the median per-round "
              f"ratio to {REFERENCE} in the same runtime at fp32, `int8 / fp32` to the same model's fp32 row."), "",
-             f"Command: `{results['command'].strip()}` ({results['date']}, {results['machine']}, torch "
-             f"{results['versions']['torch']}).", "",
+             f"Command: `{results['command'].strip()}` ({results['date']}; {results['machine']}).", "",
              "| model | runtime | dtype | ms | x mnv3 | int8 / fp32 | portable operators |",
              "|---|---|---|---:|---:|---:|---|"]
     for r in results["rows"]:
@@ -213,6 +212,13 @@ def figure(results: Dict[str, Any], path: str) -> None:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Export, time, print the rows and write the JSON."""
     args = parse_args(argv)
+    if args.from_json:
+        results = json.loads(open(args.from_json).read())
+        if args.block:
+            write_block(args.docs, args.block, markdown(results))
+        if args.png:
+            figure(results, args.png)
+        return 0
     rounds, runs = (3, 10) if args.quick else (args.rounds, args.runs)
     threads = args.threads or os.cpu_count() or 1
     torch.set_num_threads(threads)
@@ -229,8 +235,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         times = time_alternating(calls, rounds, runs)
     rows = summarise(times)
     results = dict(command="python -m benchmarks.bench_runtimes " + " ".join(argv or sys.argv[1:]),
-                   date=time.strftime("%Y-%m-%d"), machine=f"{platform.processor() or platform.machine()}, "
-                   f"{os.cpu_count()} CPUs", clip=args.clip, input_size=list(size), rounds=rounds, runs=runs,
+                   date=time.strftime("%Y-%m-%d"), machine=machine(), clip=args.clip, input_size=list(size),
+                   rounds=rounds, runs=runs,
                    threads=threads, int8_form=args.form, rows=rows, exports=info, versions={"torch": torch.__version__})
     os.makedirs(os.path.dirname(args.json), exist_ok=True)
     from lightops.fileio import atomic_write_json

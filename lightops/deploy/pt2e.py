@@ -352,7 +352,7 @@ def _read_qat_state(path: str, options: Dict[str, Any]) -> Optional[Dict[str, An
 
 
 def quantize_qat(loaded: LoadedModel, epochs: Callable[[int], Iterable[Tuple[torch.Tensor, torch.Tensor]]],
-                 input_size: Sequence[int], *, num_epochs: int, lr: float = 1e-4, freeze_bn_epochs: int = 1,
+                 input_size: Sequence[int], *, num_epochs: int, lr: float = 1e-5, freeze_bn_epochs: int = 1,
                  backend: str = "xnnpack", form: str = "memory", log: Callable[[str], None] = lambda s: None,
                  state_path: Optional[str] = None, stop_after: Optional[int] = None,
                  options: Optional[Dict[str, Any]] = None) -> Optional[QuantizedModel]:
@@ -372,7 +372,8 @@ def quantize_qat(loaded: LoadedModel, epochs: Callable[[int], Iterable[Tuple[tor
         epochs: ``epochs(e)`` returns epoch ``e``'s ``(normalised log-mel (B, C, F, T), labels (B,))`` batches.
         input_size: ``(C, F, T)``.
         num_epochs: epochs of fine-tuning (>= 1).
-        lr: Adam learning rate.
+        lr: Adam learning rate (default: ``lightops train``'s final one, ``min_lr``; fine-tuning continues the
+            schedule, as ``lightops quantize`` does with the checkpoint's own).
         freeze_bn_epochs: last epochs with batch-norm statistics frozen.
         backend: ``"xnnpack"`` or ``"x86"``.
         form: as :func:`float_form`.
@@ -431,7 +432,7 @@ def quantize_qat(loaded: LoadedModel, epochs: Callable[[int], Iterable[Tuple[tor
     prepared.apply(disable_observer)
     move_exported_model_to_eval(prepared)
     return _make(prepared, loaded.model, input_size, {"method": "qat", "backend": backend, "form": form,
-                                                      "qat_epochs": num_epochs, "batch_norms_frozen": frozen,
+                                                      "qat_epochs": num_epochs, "lr": lr, "batch_norms_frozen": frozen,
                                                       "qat_losses": history})
 
 

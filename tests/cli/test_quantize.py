@@ -61,3 +61,16 @@ def test_already_quantized_is_refused(quantized):
     _, out = quantized
     with pytest.raises(SystemExit, match="already an int8 checkpoint"):
         main(["quantize", str(out / "ptq.pt"), "--out", str(out / "again"), "--quiet"])
+
+
+def test_qat_continues_at_the_rate_the_training_ended_at(quantized, tmp_path):
+    from lightops.cli.quantize import QuantizeConfig, qat_lr
+
+    assert qat_lr(QuantizeConfig(), {"args": {"min_lr": 3e-5}}) == 3e-5
+    assert qat_lr(QuantizeConfig(lr=1e-3), {"args": {"min_lr": 3e-5}}) == 1e-3
+    assert qat_lr(QuantizeConfig(), {}) == 1e-5  # lightops train's default --min-lr
+    _, out = quantized
+    qat = json.loads((out / "quantize.json").read_text())["results"]["qat"]
+    assert qat["qat_epochs"] == 1 and qat["lr"] == 1e-5  # the run's --min-lr
+    with pytest.raises(SystemExit, match="--lr must be > 0"):
+        main(["quantize", str(out / "ptq.pt"), "--out", str(tmp_path / "x"), "--lr", "0", "--quiet"])
