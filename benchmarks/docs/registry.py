@@ -79,6 +79,7 @@ BLOCKS: Dict[str, Block] = {
     "compare-models": Block("docs/training.md", "python -m benchmarks.compare"),
     "dssdn-ablation": Block("docs/models.md", "python -m benchmarks.compare"),
     "dssdn-ablation-eq": Block("docs/models.md", "python -m benchmarks.compare"),
+    "dssdn-candidates": Block("docs/models.md", "python -m benchmarks.compare"),
     "mutation-table": Block("docs/testing.md", "python scripts/mutation_check.py --docs"),
     "notes": Block("docs/benchmarks.md", "python -m benchmarks.run", kept=True),
 }
