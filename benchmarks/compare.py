@@ -28,14 +28,14 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import torch
 
 from benchmarks.compare_table import markdown, run_row
 from benchmarks.docs.blocks import write_block
 
-__all__ = ["Recipe", "RECIPES", "Job", "parse_model", "build_parser", "run_dir", "train_run", "plan", "main"]
+__all__ = ["Recipe", "RECIPES", "Job", "parse_model", "build_parser", "run_dir", "train_run", "plan", "report", "main"]
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -131,8 +131,6 @@ def run_dir(args: argparse.Namespace, job: Job) -> Path:
     return Path(args.runs) / data / (job.family or "-") / _slug(job.model) / _slug(job.recipe) / f"seed{job.seed}"
 
 
-
-
 def train_command(args: argparse.Namespace, job: Job) -> List[str]:
     """The ``lightops train`` command line of one run."""
     name, kwargs = parse_model(job.model)
@@ -205,25 +203,31 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
                         f"{max(1, args.jobs)} run(s) at a time of 1 thread")
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Run (or re-render) the comparison; print the tables; write the JSON and the docs block."""
-    args = parse_args(argv)
-    args.argv = list(sys.argv[1:] if argv is None else argv)
+def report(args: argparse.Namespace, run_fn: Callable[[argparse.Namespace], Dict[str, Any]],
+           render: Callable[[Dict[str, Any]], str], default_block: str) -> int:
+    """Run ``run_fn`` (or re-read ``--from-json``), write the results JSON, print ``render``'s block and write it to
+    the docs: the ending of this command and of the commands built on it."""
     if args.from_json:
         results = json.loads(Path(args.from_json).read_text())
-        args.block = args.block or results.get("block", "compare-recipes")
+        args.block = args.block or results.get("block", default_block)
     else:
-        args.block = args.block or "compare-recipes"
-        results = dict(run(args), block=args.block)
+        args.block = args.block or default_block
+        results = dict(run_fn(args), block=args.block)
         args.json = args.json or str(ROOT / "benchmarks" / "results" / f"{args.block}.json")
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
-    text = markdown(results)
+    text = render(results)
     print(text)
     if not args.no_docs:
         write_block(args.docs, args.block, text)
     return 0
 
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run (or re-render) the comparison; print the tables; write the JSON and the docs block."""
+    args = parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
+    return report(args, run, markdown, "compare-recipes")
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -23,10 +23,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
-from benchmarks.compare import ROOT, Job, build_parser, plan, run_dir, train_run
+from benchmarks.compare import ROOT, Job, build_parser, plan, report, run_dir, train_run
 from benchmarks.compare import run as compare_run
 from benchmarks.compare_table import spread
-from benchmarks.docs.blocks import write_block
 
 __all__ = ["quantize_dir", "quantize_command", "quantize_run", "run_row", "markdown", "main"]
 
@@ -157,21 +156,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """Train, quantize (or re-render) and write the JSON and the docs block."""
     args = parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
-    if args.from_json:
-        results = json.loads(Path(args.from_json).read_text())
-        args.block = args.block or results.get("block", "int8-accuracy")
-    else:
-        args.block = args.block or "int8-accuracy"
-        results = dict(run(args), block=args.block)
-        args.json = args.json or str(ROOT / "benchmarks" / "results" / f"{args.block}.json")
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
-    text = markdown(results)
-    print(text)
-    if not args.no_docs:
-        write_block(args.docs, args.block, text)
-    return 0
-
+    return report(args, run, markdown, "int8-accuracy")
 
 if __name__ == "__main__":
     sys.exit(main())
