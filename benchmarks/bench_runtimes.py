@@ -209,15 +209,19 @@ def figure(results: Dict[str, Any], path: str) -> None:
     plt.close(fig)
 
 
+def _publish(args: argparse.Namespace, results: Dict[str, Any]) -> None:
+    """Write the docs block (``--block``) and the chart (``--png``) of a results dict."""
+    if args.block:
+        write_block(args.docs, args.block, markdown(results))
+    if args.png:
+        figure(results, args.png)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Export, time, print the rows and write the JSON."""
     args = parse_args(argv)
     if args.from_json:
-        results = json.loads(open(args.from_json).read())
-        if args.block:
-            write_block(args.docs, args.block, markdown(results))
-        if args.png:
-            figure(results, args.png)
+        _publish(args, json.loads(open(args.from_json).read()))
         return 0
     rounds, runs = (3, 10) if args.quick else (args.rounds, args.runs)
     threads = args.threads or os.cpu_count() or 1
@@ -248,10 +252,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"{r['model']:<22} {r['runtime']:<12} {r['dtype']:<5} {r['ms']:8.3f} ms  x{REFERENCE}: {ref:>5}  "
               f"int8/fp32: {fp32}")
     print(json.dumps({k: v["delegation"]["portable"] for k, v in info.items() if "delegation" in v}))
-    if args.block:
-        write_block(args.docs, args.block, markdown(results))
-    if args.png:
-        figure(results, args.png)
+    _publish(args, results)
     return 0
 
 
