@@ -48,8 +48,9 @@ class DSSDB(nn.Module):
               d3 = pw(r2)              r3 = act(op3(r2) + r2)
               d4 = act(op4(r3): C -> Cd)
               y  = merge(cat[d1, d2, d3, d4])                                      1x1 4*Cd -> C, norm
-        high: h  = match_bins(pw(high): Cin -> C, Fl)                              1x1, norm; pooled to Fl bins
-        out = act(attn(y + h)), then average pooling over time by ``time_pool``    (C, Fl, ceil(T / time_pool))
+        high: h  = pw(high): Cin -> C                                              1x1, norm
+        z   = join(y, h)      "add": y + h pooled to Fl bins; "stack": cat_F[y, h] pooled to Fl bins
+        out = act(attn(z)), then average pooling over time by ``time_pool``        (C, Fl, ceil(T / time_pool))
 
     The distill/refine structure follows RFDN's RFDB and BSRN's ESDB; the low/high split with a 1x1 high
     path follows Ye & Tian's DCASE 2023 report (arXiv 2405.03567 for DSSDN). Every ``op`` comes from
@@ -67,6 +68,10 @@ class DSSDB(nn.Module):
         norm_layer: norm after every convolution (name or class; default BatchNorm2d).
         act_layer: activation (name or class; default ReLU).
         drop_path: stochastic-depth rate on the residual refinements.
+        join: how the high band joins (:func:`lightops.ops.bands.join_bands`): ``"add"`` (default; output bin ``i``
+            is low bin ``i`` plus high bin ``i``, the bands folded together) or ``"stack"`` (the bands side by side in
+            frequency order, pooled to ``Fl`` bins, so each output bin covers one region of the spectrum). Same
+            params and MACs.
 
     Shape:
         ``(B, Cin, F, T) -> (B, C, Fl, ceil(T / time_pool))`` for ``F >= 2``.
@@ -89,6 +94,7 @@ class DSSDB(nn.Module):
         norm_layer: LayerType = "batchnorm2d",
         act_layer: LayerType = "relu",
         drop_path: float = 0.0,
+        join: str = "add",
     ) -> None:
         super().__init__()
         self.in_chs = check_channels(in_chs, "in_chs")
@@ -96,6 +102,9 @@ class DSSDB(nn.Module):
         self.low_ratio = check_ratio(low_ratio, "low_ratio")
         if self.low_ratio >= 1.0:
             raise ValueError(f"low_ratio must be in (0, 1) so that a high band remains, got {low_ratio}")
+        if join not in bands.JOINS:
+            raise ValueError(f"DSSDB: join must be one of {bands.JOINS}, got {join!r}")
+        self.join = join
         self.distill_chs = cd = max(1, round(check_ratio(distill_ratio, "distill_ratio") * c))
         self.time_pool = check_channels(time_pool, "time_pool")
         self.op_name = op
@@ -163,8 +172,8 @@ class DSSDB(nn.Module):
         r = self.act(r + self.drop_path(self.refine[2](r)))  # (B, C, Fl, T)
         taps.append(self.act(self.last(r)))
         y = self.merge(torch.cat(taps, dim=1))  # (B, 4 Cd, Fl, T) -> (B, C, Fl, T)
-        h = bands.match_bins(self.high(high), y.shape[2])  # (B, C, Fl, T)
-        return self.pool(self.act(self.attn(y + h)))
+        z = bands.join_bands(y, self.high(high), self.join)  # (B, C, Fl, T)
+        return self.pool(self.act(self.attn(z)))
 
     def inference_form(self) -> nn.Module:
         """The block as a short chain of convolutions (:class:`~lightops.blocks.DeployDSSDB`), in eval mode once its
@@ -179,4 +188,4 @@ class DSSDB(nn.Module):
 
     def extra_repr(self) -> str:
         return f"{self.in_chs}, {self.out_chs}, op={self.op_name!r}, low_ratio={self.low_ratio}, " \
-               f"time_pool={self.time_pool}"
+               f"time_pool={self.time_pool}" + (f", join={self.join!r}" if self.join != "add" else "")

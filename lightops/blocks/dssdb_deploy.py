@@ -49,7 +49,7 @@ class DeployDSSDB(nn.Module):
         super().__init__()
         self.in_chs, self.out_chs = block.in_chs, block.out_chs
         self.low_ratio, self.time_pool, self.distill_chs = block.low_ratio, block.time_pool, block.distill_chs
-        self.op_name, self.first_residual = block.op_name, block.first_residual
+        self.op_name, self.first_residual, self.join = block.op_name, block.first_residual, block.join
         d0, d1, d2 = block.distill
         self.d0, self.d1, self.d2 = d0.conv, d1.conv, d2.conv
         self.distill_act = _child(d0, "act")
@@ -133,7 +133,7 @@ class DeployDSSDB(nn.Module):
         t2 = self.distill_act(self.d2(r))
         r = self.act(r + self.op2(r))
         y = self.merge(torch.cat([t0, t1, t2, self.act(self.op3(r))], dim=1))
-        z = y + bands.match_bins(self.high(high), y.shape[2])
+        z = bands.join_bands(y, self.high(high), self.join)
         if self.gate_last:  # relu(z g) = relu(z) g for g > 0, and pooling commutes with a per-channel scale
             return self._pool(self.act(z)) * self.attn.gate(z)
         return self._pool(self.act(self.attn(z)))
@@ -146,4 +146,4 @@ class DeployDSSDB(nn.Module):
 
     def extra_repr(self) -> str:
         return f"{self.in_chs}, {self.out_chs}, op={self.op_name!r}, low_ratio={self.low_ratio}, " \
-               f"time_pool={self.time_pool}"
+               f"time_pool={self.time_pool}" + (f", join={self.join!r}" if self.join != "add" else "")

@@ -21,6 +21,7 @@ from timm.models import build_model_with_cfg, generate_default_cfgs, register_mo
 from .. import validation
 from ..blocks import DSSDB, INPUT_NORMS, LastScale, MultiScaleConcat, create_input_norm
 from ..ops import get_op_class
+from ..ops.bands import JOINS
 from ..stems import STEM_TYPES, create_stem
 from ..validation import check_channels, check_ratio
 from .dssdn_deploy import DeployDSSDN, PlainHead
@@ -63,6 +64,7 @@ class BlockCfg:
     time_pool: int = 1  # average pooling factor over time after the block
     distill_ratio: float = 0.5  # distilled tap width as a fraction of C
     op_kwargs: Tuple[Tuple[str, Any], ...] = ()  # extra operator options, e.g. (("orthogonal", "exact"),)
+    join: str = "add"  # how the high band joins the low band: "add" (folded bin by bin) | "stack" (frequency order)
 
     def __post_init__(self) -> None:
         check_channels(self.out_chs, "BlockCfg.out_chs")
@@ -74,6 +76,8 @@ class BlockCfg:
         check_ratio(self.distill_ratio, "BlockCfg.distill_ratio")
         if self.attn not in (None, "eca", "cca"):
             raise ValueError(f"BlockCfg.attn must be 'eca', 'cca' or None, got {self.attn!r}")
+        if self.join not in JOINS:
+            raise ValueError(f"BlockCfg.join must be one of {JOINS}, got {self.join!r}")
         object.__setattr__(self, "op_kwargs", tuple(tuple(kv) for kv in dict(self.op_kwargs).items()))
 
 
@@ -112,8 +116,8 @@ class DSSDNCfg:
         """The same architecture with the open design choices replaced, each by name (``None``: keep the cfg's).
 
         ``stem`` (kind), ``stem_ratio``, ``norm_layer``, ``act_layer``, ``input_norm`` (``"none"`` for none),
-        ``scales`` apply to the model; ``low_ratio``, ``attn`` (``"none"`` for none), ``distill_ratio`` to every
-        block. These are the choices ablated in docs/models.md; ``timm.create_model("dssdn_small", attn="none")``
+        ``scales`` apply to the model; ``low_ratio``, ``attn`` (``"none"`` for none), ``distill_ratio``, ``join`` to
+        every block. These are the choices ablated in docs/models.md; ``timm.create_model("dssdn_small", attn="none")``
         passes them here.
         """
         unknown = sorted(set(options) - set(OVERRIDES))
@@ -125,7 +129,7 @@ class DSSDNCfg:
         stem = {OVERRIDES[k]: given.pop(k) for k in ("stem", "stem_ratio") if k in given}
         if stem:
             cfg = replace(cfg, stem=replace(cfg.stem, **stem))
-        block = {k: given.pop(k) for k in ("low_ratio", "attn", "distill_ratio") if k in given}
+        block = {k: given.pop(k) for k in ("low_ratio", "attn", "distill_ratio", "join") if k in given}
         if block:
             cfg = replace(cfg, blocks=tuple(replace(b, **block) for b in cfg.blocks))
         return replace(cfg, **given) if given else cfg
@@ -158,7 +162,7 @@ SCALES = ("all", "last")
 # DSSDN / timm.create_model keyword -> the DSSDNCfg (or StemCfg) field it replaces (DSSDNCfg.override)
 OVERRIDES = dict(stem="kind", stem_ratio="ratio", norm_layer="norm_layer", act_layer="act_layer",
                  input_norm="input_norm", scales="scales", low_ratio="low_ratio", attn="attn",
-                 distill_ratio="distill_ratio")
+                 distill_ratio="distill_ratio", join="join")
 
 
 def _check_head_args(num_classes: int, drop_rate: float, drop_path_rate: float) -> None:
@@ -205,6 +209,8 @@ class DSSDN(nn.Module):
         low_ratio: every block's low-band share.
         attn: every block's attention (``"eca"``, ``"se"``, ... or ``"none"``).
         distill_ratio: every block's distilled channel share.
+        join: how every block's high band joins its low band: ``"add"`` (folded bin by bin) or ``"stack"``
+            (side by side in frequency order, pooled; :func:`lightops.ops.bands.join_bands`).
 
     Shape:
         ``(B, in_chans, F, T) -> (B, num_classes)``; ``forward_features`` gives ``(B, num_features, F5, T5)``.
@@ -231,6 +237,7 @@ class DSSDN(nn.Module):
         low_ratio: Optional[float] = None,
         attn: Optional[str] = None,
         distill_ratio: Optional[float] = None,
+        join: Optional[str] = None,
     ) -> None:
         super().__init__()
         if not isinstance(cfg, DSSDNCfg):
@@ -240,7 +247,7 @@ class DSSDN(nn.Module):
             cfg = cfg.with_op(op)
         cfg = cfg.override(stem=stem, stem_ratio=stem_ratio, norm_layer=norm_layer, act_layer=act_layer,
                            input_norm=input_norm, scales=scales, low_ratio=low_ratio, attn=attn,
-                           distill_ratio=distill_ratio)
+                           distill_ratio=distill_ratio, join=join)
         self.cfg = cfg = cfg.scaled(width)
         self.num_classes = num_classes
         self.in_chans = check_channels(in_chans, "in_chans")
@@ -258,7 +265,8 @@ class DSSDN(nn.Module):
             for i, b in enumerate(cfg.blocks):
                 blocks.append(DSSDB(prev, b.out_chs, op=b.op, op_kwargs=dict(b.op_kwargs), low_ratio=b.low_ratio,
                                     distill_ratio=b.distill_ratio, attn=b.attn, time_pool=b.time_pool,
-                                    norm_layer=cfg.norm_layer, act_layer=cfg.act_layer, drop_path=dpr[i]))
+                                    norm_layer=cfg.norm_layer, act_layer=cfg.act_layer, drop_path=dpr[i],
+                                    join=b.join))
                 prev = b.out_chs
             self.blocks = nn.Sequential(*blocks)
             if cfg.scales == "all":

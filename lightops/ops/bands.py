@@ -11,7 +11,10 @@ from typing import Tuple
 import torch
 import torch.nn.functional as F
 
-__all__ = ["low_band_bins", "kept_bins", "split_bands", "keep_low", "match_bins"]
+__all__ = ["JOINS", "low_band_bins", "kept_bins", "split_bands", "keep_low", "match_bins", "join_bands"]
+
+JOINS = ("add", "stack")
+"""How a DSSDB's high band joins its low band (:func:`join_bands`)."""
 
 
 def low_band_bins(num_bins: int, low_ratio: float) -> int:
@@ -46,3 +49,23 @@ def match_bins(x: torch.Tensor, num_bins: int) -> torch.Tensor:
     if x.shape[2] == num_bins:
         return x
     return F.adaptive_avg_pool2d(x, [num_bins, x.shape[3]])
+
+
+@torch.fx.wrap
+def join_bands(low: torch.Tensor, high: torch.Tensor, how: str) -> torch.Tensor:
+    """Join a block's low-band output ``(B, C, Fl, T)`` and high-band output ``(B, C, Fh, T)`` into ``Fl`` bins.
+
+    - ``"add"``: the high band pooled (or repeated) to ``Fl`` bins and added bin by bin, so output bin ``i`` holds
+      low bin ``i`` and high bin ``i`` (``Fl + i`` of the input at ``low_ratio = 1/2``): the two bands folded together;
+    - ``"stack"``: both bands concatenated in frequency order and average-pooled to ``Fl`` bins (pairs of neighbouring
+      bins at ``low_ratio = 1/2``), as the high/low stem stacks them, so every output bin covers one frequency region.
+    """
+    num_bins = low.shape[2]
+    if how == "add":
+        return low + match_bins(high, num_bins)
+    if how != "stack":
+        raise ValueError("join_bands: how must be one of ('add', 'stack'), got " + how)  # TorchScript: no f-string
+    full = torch.cat([low, high], dim=2)  # (B, C, Fl + Fh, T), low to high
+    if (full.shape[2] + 1) // 2 == num_bins:  # low_ratio 1/2: neighbouring pairs (the last one alone if odd)
+        return F.avg_pool2d(full, (2, 1), ceil_mode=True)
+    return match_bins(full, num_bins)

@@ -46,6 +46,45 @@ def test_perturbing_the_top_bins_changes_the_output_only_through_the_high_path()
         assert not torch.allclose(block(x), block(z))
 
 
+@pytest.mark.parametrize("f", [24, 25])
+def test_stack_join_keeps_each_output_bin_on_one_region_of_the_spectrum(f):
+    """``join="stack"``: the high band reaches only the upper output bins; ``"add"`` folds it onto every bin."""
+    torch.manual_seed(0)
+    x = torch.randn(1, 8, f, 10)
+    y = x.clone()
+    fl = bands.low_band_bins(f, 0.5)
+    y[:, :, fl:] += torch.randn_like(y[:, :, fl:])  # the high band only
+    stacked, added = DSSDB(8, 16, attn=None, join="stack").eval(), DSSDB(8, 16, attn=None).eval()
+    added.load_state_dict(stacked.state_dict())
+    with torch.no_grad():
+        changed = (stacked(y) - stacked(x)).abs().amax(dim=(0, 1, 3)) > 0  # per output bin
+        folded = (added(y) - added(x)).abs().amax(dim=(0, 1, 3)) > 0
+    lower = fl // 2  # output bins pooled from low-band pairs only
+    assert stacked(x).shape == added(x).shape == (1, 16, fl, 10)
+    assert not changed[:lower].any() and changed[-(f - fl) // 2:].all()
+    assert folded.all()
+
+
+def test_stack_join_is_the_full_band_pooled_in_frequency_order():
+    low, high = torch.randn(2, 3, 6, 5), torch.randn(2, 3, 6, 5)
+    out = bands.join_bands(low, high, "stack")
+    full = torch.cat([low, high], dim=2)
+    torch.testing.assert_close(out, (full[:, :, 0::2] + full[:, :, 1::2]) / 2)
+    torch.testing.assert_close(bands.join_bands(low, high, "add"), low + high)
+    odd = bands.join_bands(torch.randn(1, 2, 4, 3), torch.randn(1, 2, 3, 3), "stack")  # 7 bins -> 4
+    assert odd.shape == (1, 2, 4, 3)
+    with pytest.raises(ValueError, match="how must be one of"):
+        bands.join_bands(low, high, "concat")
+
+
+def test_join_changes_neither_params_nor_macs_and_bad_join_is_named():
+    a, b = DSSDB(8, 16), DSSDB(8, 16, join="stack")
+    assert a.params() == b.params() == sum(p.numel() for p in b.parameters())
+    assert a.macs((8, 24, 10)) == b.macs((8, 24, 10)) == flop_counter_macs(b.eval(), torch.randn(1, 8, 24, 10))
+    with pytest.raises(ValueError, match="join must be one of"):
+        DSSDB(8, 16, join="fold")
+
+
 class _Zero(torch.nn.Module):
     def __init__(self, chs):
         super().__init__()

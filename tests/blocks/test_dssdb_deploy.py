@@ -28,6 +28,7 @@ BLOCK_CASES = [
     dict(in_chs=8, out_chs=24, op="osc", attn=None, act_layer="gelu"),
     dict(in_chs=8, out_chs=24, op="osc", op_kwargs={"orthogonal": "exact"}, distill_ratio=0.25),
     dict(in_chs=6, out_chs=12, op="spc", low_ratio=0.75, time_pool=3),
+    dict(in_chs=12, out_chs=20, op="spc", join="stack", time_pool=2),
 ]
 
 

@@ -17,10 +17,12 @@ from lightops.models.dssdn import model_cfgs
 @pytest.mark.parametrize("create", [lightops.create_model, timm.create_model])
 def test_every_option_reaches_the_cfg(create):
     m = create("dssdn_small", stem="conv", norm_layer="groupnorm1", input_norm="resnorm", scales="last",
-               low_ratio=0.75, attn="none", distill_ratio=0.25)
+               low_ratio=0.75, attn="none", distill_ratio=0.25, join="stack")
     cfg = m.cfg
     assert (cfg.stem.kind, cfg.norm_layer, cfg.input_norm, cfg.scales) == ("conv", "groupnorm1", "resnorm", "last")
-    assert all(b.low_ratio == 0.75 and b.attn is None and b.distill_ratio == 0.25 for b in cfg.blocks)
+    assert all(b.low_ratio == 0.75 and b.attn is None and b.distill_ratio == 0.25 and b.join == "stack"
+               for b in cfg.blocks)
+    assert all(blk.join == "stack" for blk in m.blocks)
     assert isinstance(m.input_norm, ResNorm) and isinstance(m.scales, LastScale)
     assert m.num_features == cfg.blocks[-1].out_chs
     assert m(torch.randn(2, 1, 256, 44)).shape == (2, 10)
@@ -38,6 +40,7 @@ def test_no_option_keeps_the_registered_architecture():
     (dict(scales="first"), "scales must be one of"),
     (dict(stem="wide"), "StemCfg.kind must be one of"),
     (dict(low_ratio=1.0), "low_ratio must be in"),
+    (dict(join="fold"), "join must be one of"),
 ])
 def test_bad_options_named(bad, match):
     with pytest.raises(ValueError, match=match):
@@ -50,11 +53,13 @@ def test_unknown_override_named():
 
 
 def test_options_survive_the_checkpoint_dict():
-    cfg = model_cfgs["dssdn_small"].override(input_norm="instance", scales="last", stem="cut")
+    cfg = model_cfgs["dssdn_small"].override(input_norm="instance", scales="last", stem="cut", join="stack")
     assert DSSDNCfg.from_dict(cfg.to_dict()) == cfg
     old = cfg.to_dict()
     del old["input_norm"], old["scales"]  # a checkpoint written before these fields existed
-    assert DSSDNCfg.from_dict(old) == dataclasses.replace(cfg, input_norm=None, scales="all")
+    for b in old["blocks"]:
+        del b["join"]
+    assert DSSDNCfg.from_dict(old) == dataclasses.replace(cfg, input_norm=None, scales="all").override(join="add")
 
 
 @settings(max_examples=20, deadline=None)
@@ -94,7 +99,7 @@ def test_instance_input_norm_makes_the_model_blind_to_a_device_gain():
     assert (plain(x + gain) - plain(x)).abs().max() > 1e-3
 
 
-@pytest.mark.parametrize("kwargs", [dict(input_norm="resnorm"), dict(scales="last")])
+@pytest.mark.parametrize("kwargs", [dict(input_norm="resnorm"), dict(scales="last"), dict(join="stack")])
 def test_inference_and_export_forms_keep_the_options(kwargs):
     torch.manual_seed(0)
     m = lightops.create_model("dssdn_small", **kwargs).eval()
