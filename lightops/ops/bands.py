@@ -66,6 +66,9 @@ def join_bands(low: torch.Tensor, high: torch.Tensor, how: str) -> torch.Tensor:
     if how != "stack":
         raise ValueError("join_bands: how must be one of ('add', 'stack'), got " + how)  # TorchScript: no f-string
     full = torch.cat([low, high], dim=2)  # (B, C, Fl + Fh, T), low to high
-    if (full.shape[2] + 1) // 2 == num_bins:  # low_ratio 1/2: neighbouring pairs (the last one alone if odd)
-        return F.avg_pool2d(full, (2, 1), ceil_mode=True)
+    f = full.shape[2]
+    if f // 2 == num_bins and f % 2 == 0:  # low_ratio 1/2: neighbouring pairs
+        return F.avg_pool2d(full, (2, 1))
+    if f // 2 + 1 == num_bins:  # an odd count: the pairs, and the top bin alone (no ceil mode: XNNPACK refuses it)
+        return torch.cat([F.avg_pool2d(full[:, :, : f - 1], (2, 1)), full[:, :, f - 1:]], dim=2)
     return match_bins(full, num_bins)

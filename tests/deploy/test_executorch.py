@@ -39,6 +39,13 @@ def test_pte_matches_pytorch_and_is_fully_delegated(name, tmp_path):
     assert 1 + meta["lightops.clip_samples"] // meta["lightops.frontend"]["hop_length"] == SMALL_INPUT[2]
 
 
+def test_stacked_bands_are_fully_delegated(tmp_path):
+    """``join="stack"`` pools neighbouring bins without ceil mode (70 bins: even and odd band counts both occur)."""
+    result = export_executorch(make_model("dssdn_small", join="stack"), tmp_path / "stack.pte", (1, 70, 32), checks=2)
+    assert result.delegation.portable_ops == 0
+    assert all(c.within(1e-5) for c in result.checks)
+
+
 @pytest.mark.parametrize("h,t", [(4, 8), (5, 9), (6, 11), (1, 1)])
 def test_split_pool_is_ceil_mode_pool(h, t):
     x = torch.randn(2, 3, h, t)
