@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -17,7 +17,7 @@ _CITIES = ("barcelona", "helsinki", "lisbon", "london", "lyon", "milan", "paris"
 
 def make_fake_tau(root: PathLike, n_per_class: int = 2, devices: Sequence[str] = ("a", "b", "s1"), *,
                   eval_only_devices: Sequence[str] = (), clip_seconds: float = 1.0, sample_rate: int = 44100,
-                  seed: int = 0) -> str:
+                  seed: int = 0, **scene_options: Any) -> str:
     """Write a folder with the layout of the TAU 2020 Mobile development set, filled with synthetic scenes.
 
     Each class gets ``n_per_class`` segments (one location each); every segment is "recorded" on every device,
@@ -33,6 +33,9 @@ def make_fake_tau(root: PathLike, n_per_class: int = 2, devices: Sequence[str] =
         clip_seconds: clip length.
         sample_rate: sampling rate of the files, in Hz.
         seed: seed of the synthetic audio.
+        scene_options: more :class:`~lightops.data.SyntheticScenes` options (``class_overlap``, ``event_density``,
+            ``device_strength``, ``device_family``, ``snr_db``, ``level_jitter_db``), for a scene set of another
+            difficulty or with other devices.
 
     Returns:
         ``root`` as a string.
@@ -45,7 +48,8 @@ def make_fake_tau(root: PathLike, n_per_class: int = 2, devices: Sequence[str] =
     os.makedirs(os.path.join(root, "audio"), exist_ok=True)
     os.makedirs(os.path.join(root, "evaluation_setup"), exist_ok=True)
     synth = SyntheticScenes("evaluate", num_clips=1, clip_seconds=clip_seconds, sample_rate=sample_rate,
-                            seed=seed, devices=tuple(devices) + tuple(eval_only_devices), unseen_devices=())
+                            seed=seed, devices=tuple(devices) + tuple(eval_only_devices), unseen_devices=(),
+                            **scene_options)
     meta, train, evaluate = [], [], []
     for label, scene in enumerate(TAU_CLASSES):
         for seg in range(n_per_class):
