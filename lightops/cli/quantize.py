@@ -103,10 +103,17 @@ def qat_lr(cfg: QuantizeConfig, ckpt: Dict[str, Any]) -> float:
     return float((ckpt.get("args") or {}).get("min_lr") or TrainConfig.min_lr)
 
 
-def _accuracy(model: torch.nn.Module, frontend: FrontEnd, eval_set: Any, ckpt: Dict[str, Any], batch: int) -> float:
+def _accuracy(model: torch.nn.Module, frontend: FrontEnd, eval_set: Any, ckpt: Dict[str, Any],
+              batch: int) -> Dict[str, float]:
+    """Accuracy on the evaluate split, and on its seen and unseen devices where the checkpoint names them."""
     with torch.no_grad():
-        return float(evaluate(model, frontend, eval_set, classes=list(ckpt.get("classes") or eval_set.classes),
-                              seen_devices=ckpt.get("train_devices"), batch_size=batch)["accuracy"])
+        m = evaluate(model, frontend, eval_set, classes=list(ckpt.get("classes") or eval_set.classes),
+                     seen_devices=ckpt.get("train_devices"), batch_size=batch)
+    row = {"accuracy": float(m["accuracy"])}
+    for part in ("seen", "unseen"):
+        if (m.get(part) or {}).get("num_clips"):
+            row[f"{part}_accuracy"] = float(m[part]["accuracy"])
+    return row
 
 
 def quantize_checkpoint(cfg: QuantizeConfig) -> Dict[str, Any]:
@@ -133,7 +140,7 @@ def quantize_checkpoint(cfg: QuantizeConfig) -> Dict[str, Any]:
     frontend = FrontEnd.from_config(ckpt["frontend"]).eval()
     train_set, eval_set = _datasets(cfg, ckpt)
     log = (lambda s: None) if cfg.quiet else (lambda s: print(s, file=sys.stderr))
-    rows = {"fp32": {"accuracy": _accuracy(loaded.model, frontend, eval_set, ckpt, cfg.batch_size)}}
+    rows = {"fp32": _accuracy(loaded.model, frontend, eval_set, ckpt, cfg.batch_size)}
     models = {"ptq": quantize_ptq(loaded, (x for x, _ in _batches(train_set, frontend, cfg.batch_size,
                                                                    limit=cfg.calibration_clips)), size,
                                   backend=cfg.backend, form=cfg.form)}
@@ -156,10 +163,12 @@ def quantize_checkpoint(cfg: QuantizeConfig) -> Dict[str, Any]:
         path = os.path.join(out, f"{name}.pt")
         save_checkpoint({**base, "quantized": qmodel.to_checkpoint()}, path)
         param_bytes, params = int8_param_bytes(qmodel)
-        rows[name] = {"accuracy": _accuracy(qmodel, frontend, eval_set, ckpt, cfg.batch_size), "checkpoint": path,
+        rows[name] = {**_accuracy(qmodel, frontend, eval_set, ckpt, cfg.batch_size), "checkpoint": path,
                       "param_bytes": param_bytes, "params": params, **qmodel.info}
     for row in rows.values():
         row["change_points"] = 100 * (row["accuracy"] - rows["fp32"]["accuracy"])
+        if "unseen_accuracy" in row and "unseen_accuracy" in rows["fp32"]:
+            row["unseen_change_points"] = 100 * (row["unseen_accuracy"] - rows["fp32"]["unseen_accuracy"])
     result = {"checkpoint": os.path.abspath(cfg.checkpoint), "input_size": list(size), "eval_clips": len(eval_set),
               "results": rows, "complete": qat_done is None}
     if qat_done is not None:
@@ -170,9 +179,15 @@ def quantize_checkpoint(cfg: QuantizeConfig) -> Dict[str, Any]:
 
 def table(result: Dict[str, Any]) -> str:
     """The accuracy table of :func:`quantize_checkpoint`'s result."""
-    lines = [f"{'model':<6} {'accuracy':>9} {'change':>8}  file", "-" * 40]
+    lines = [f"{'model':<6} {'accuracy':>9} {'change':>8} {'seen':>8} {'unseen':>8} {'change':>8}  file", "-" * 64]
+
+    def pct(row: Dict[str, Any], key: str) -> str:
+        return f"{row[key]:>8.2%}" if key in row else f"{'-':>8}"
+
     for name, row in result["results"].items():
-        lines.append(f"{name:<6} {row['accuracy']:>9.2%} {row['change_points']:>+7.2f}p  {row.get('checkpoint', '')}")
+        unseen = f"{row['unseen_change_points']:>+7.2f}p" if "unseen_change_points" in row else f"{'-':>8}"
+        lines.append(f"{name:<6} {row['accuracy']:>9.2%} {row['change_points']:>+7.2f}p {pct(row, 'seen_accuracy')} "
+                     f"{pct(row, 'unseen_accuracy')} {unseen}  {row.get('checkpoint', '')}")
     return "\n".join(lines + [f"(evaluate split, {result['eval_clips']} clips)"])
 
 

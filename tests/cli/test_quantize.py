@@ -27,6 +27,10 @@ def test_quantize_writes_ptq_qat_and_the_table(quantized, capsys):
     assert set(rows) == {"fp32", "ptq", "qat"}
     assert rows["ptq"]["calibration_clips"] == 8 and rows["qat"]["qat_epochs"] == 1
     assert all(0 <= r["accuracy"] <= 1 for r in rows.values())
+    # seen (a, b) and unseen (s4) devices reported per model, the unseen change against the same float checkpoint
+    assert all(0 <= r["seen_accuracy"] <= 1 and 0 <= r["unseen_accuracy"] <= 1 for r in rows.values())
+    assert rows["ptq"]["unseen_change_points"] == pytest.approx(
+        100 * (rows["ptq"]["unseen_accuracy"] - rows["fp32"]["unseen_accuracy"]))
     # int8 weights, float biases: fp32 would be 4 bytes a value; this width-0.25 model's biases and shifts are 8 % of
     # its values (dssdn_small's: 3 %, tests/deploy/test_pt2e_memory.py)
     assert rows["ptq"]["params"] < rows["ptq"]["param_bytes"] < 1.5 * rows["ptq"]["params"]
@@ -37,8 +41,10 @@ def test_int8_checkpoint_is_accepted_downstream(quantized, tmp_path, capsys):
     root, out = quantized
     ptq = str(out / "ptq.pt")
     assert main(["eval", ptq, "--data", root, "--out", str(tmp_path / "eval"), "--quiet"]) == 0
-    assert json.loads((tmp_path / "eval" / "metrics.json").read_text())["accuracy"] == pytest.approx(
-        json.loads((out / "quantize.json").read_text())["results"]["ptq"]["accuracy"])
+    metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    ptq_row = json.loads((out / "quantize.json").read_text())["results"]["ptq"]
+    assert metrics["accuracy"] == pytest.approx(ptq_row["accuracy"])
+    assert metrics["unseen"]["accuracy"] == pytest.approx(ptq_row["unseen_accuracy"])
     assert main(["predict", ptq, f"{root}/audio", "--out", str(tmp_path / "p.csv"), "--quiet"]) == 0
     main(["complexity", ptq])
     assert "int8 program" in capsys.readouterr().out
@@ -74,3 +80,17 @@ def test_qat_continues_at_the_rate_the_training_ended_at(quantized, tmp_path):
     assert qat["qat_epochs"] == 1 and qat["lr"] == 1e-5  # the run's --min-lr
     with pytest.raises(SystemExit, match="--lr must be > 0"):
         main(["quantize", str(out / "ptq.pt"), "--out", str(tmp_path / "x"), "--lr", "0", "--quiet"])
+
+
+def test_table_shows_seen_and_unseen_devices_where_known():
+    from lightops.cli.quantize import table
+
+    rows = {"fp32": dict(accuracy=0.5, change_points=0.0, seen_accuracy=0.6, unseen_accuracy=0.3,
+                         unseen_change_points=0.0),
+            "ptq": dict(accuracy=0.49, change_points=-1.0, seen_accuracy=0.6, unseen_accuracy=0.28,
+                        unseen_change_points=-2.0, checkpoint="out/ptq.pt"),
+            "qat": dict(accuracy=0.5, change_points=0.0)}  # a split without device names
+    lines = table({"results": rows, "eval_clips": 40}).splitlines()
+    assert "unseen" in lines[0]
+    assert "28.00%" in lines[3] and "-2.00p" in lines[3] and lines[3].endswith("out/ptq.pt")
+    assert lines[4].split()[:3] == ["qat", "50.00%", "+0.00p"] and lines[4].split()[3:] == ["-", "-", "-"]
