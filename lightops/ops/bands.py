@@ -69,6 +69,6 @@ def join_bands(low: torch.Tensor, high: torch.Tensor, how: str) -> torch.Tensor:
     f = full.shape[2]
     if f // 2 == num_bins and f % 2 == 0:  # low_ratio 1/2: neighbouring pairs
         return F.avg_pool2d(full, (2, 1))
-    if f // 2 + 1 == num_bins:  # an odd count: the pairs, and the top bin alone (no ceil mode: XNNPACK refuses it)
+    if f % 2 == 1 and f // 2 + 1 == num_bins:  # odd: the pairs and the top bin alone (XNNPACK has no ceil mode)
         return torch.cat([F.avg_pool2d(full[:, :, : f - 1], (2, 1)), full[:, :, f - 1:]], dim=2)
     return match_bins(full, num_bins)

@@ -73,6 +73,9 @@ def test_stack_join_is_the_full_band_pooled_in_frequency_order():
     torch.testing.assert_close(bands.join_bands(low, high, "add"), low + high)
     odd = bands.join_bands(torch.randn(1, 2, 4, 3), torch.randn(1, 2, 3, 3), "stack")  # 7 bins -> 4
     assert odd.shape == (1, 2, 4, 3)
+    for fl, fh in ((6, 4), (5, 4), (3, 6)):  # other low_ratios: the full band pooled to the low band's size
+        assert bands.join_bands(torch.randn(1, 2, fl, 3), torch.randn(1, 2, fh, 3), "stack").shape == (1, 2, fl, 3)
+    assert DSSDB(4, 8, low_ratio=0.6, join="stack")(torch.randn(1, 4, 10, 5)).shape == (1, 8, 6, 5)
     with pytest.raises(ValueError, match="how must be one of"):
         bands.join_bands(low, high, "concat")
 
