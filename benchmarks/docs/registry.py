@@ -75,6 +75,7 @@ BLOCKS: Dict[str, Block] = {
     "runtime-bench-1s": Block("docs/deploy.md", "python -m benchmarks.bench_runtimes"),
     "runtime-bench-10s": Block("docs/deploy.md", "python -m benchmarks.bench_runtimes"),
     "runtime-bench-1s-all-cores": Block("docs/deploy.md", "python -m benchmarks.bench_runtimes"),
+    "runtime-bench-10s-all-cores": Block("docs/deploy.md", "python -m benchmarks.bench_runtimes"),
     "compare-recipes": Block("docs/training.md", "python -m benchmarks.compare"),
     "compare-models": Block("docs/training.md", "python -m benchmarks.compare"),
     "dssdn-ablation": Block("docs/models.md", "python -m benchmarks.compare"),
