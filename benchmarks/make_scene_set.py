@@ -6,8 +6,9 @@ a folder (``python -m benchmarks.compare --data FOLDER``) of another difficulty 
     python -m benchmarks.make_scene_set /tmp/easy --segments 40 --class-overlap 0
     python -m benchmarks.compare --data /tmp/easy --clip-seconds 1 --models dssdn_small dcase2025_baseline ...
 
-Every segment of a class gets one clip per device, each drawn afresh (:func:`lightops.data.make_fake_tau`); even segments go to the
-training fold on the seen devices, odd ones to the evaluation fold on the seen and the unseen devices.
+Every segment of a class gets one clip per device, each drawn afresh (:func:`lightops.data.make_fake_tau`); even
+segments go to the training fold on the seen devices, odd ones to the evaluation fold on the seen and the unseen
+devices.
 """
 from __future__ import annotations
 
