@@ -4,8 +4,9 @@ Every (model, seed) is first a ``lightops train`` run of :mod:`benchmarks.compar
 ``lightops quantize RUN/last.pt --out RUN/int8/<form>-<backend>-qat<N> --qat-epochs N`` (one thread), reused when its
 ``quantize.json`` is complete and was written by the same command. The table gives, as mean and spread over seeds,
 the float model's accuracy on the evaluate split, the PTQ and QAT accuracies and their change in points against the
-same checkpoint's float accuracy, and the int8 program's parameter memory (``QuantizedModel.int8_param_bytes``: int8
-values at 1 byte, float ones at 4). ::
+same checkpoint's float accuracy, the float accuracy on the devices the run did not train on and the PTQ and QAT
+change there (``n/a`` for data without unseen devices), and the int8 program's parameter memory
+(``QuantizedModel.int8_param_bytes``: int8 values at 1 byte, float ones at 4). ::
 
     python -m benchmarks.compare_int8 --models dssdn_small dssdn_large --seeds 0 1 2 --epochs 15 --qat-epochs 2
     python -m benchmarks.compare_int8 --from-json benchmarks/results/int8-accuracy.json   # re-render the block
@@ -36,6 +37,9 @@ FIGURES = {
     "ptq_change": ("PTQ change (points)", 1.0, 2),
     "qat": ("QAT %", 100.0, 1),
     "qat_change": ("QAT change (points)", 1.0, 2),
+    "fp32_unseen": ("fp32 unseen %", 100.0, 1),
+    "ptq_unseen_change": ("PTQ unseen change", 1.0, 2),
+    "qat_unseen_change": ("QAT unseen change", 1.0, 2),
 }
 
 
@@ -91,9 +95,13 @@ def run_row(job: Job, result: Dict[str, Any]) -> Dict[str, Any]:
     row: Dict[str, Any] = dict(family=job.family, model=job.model, recipe=job.recipe, seed=job.seed,
                                fp32=res["fp32"]["accuracy"], eval_clips=result["eval_clips"],
                                input_size=result["input_size"])
+    if "unseen_accuracy" in res["fp32"]:
+        row["fp32_unseen"] = res["fp32"]["unseen_accuracy"]
     for name in ("ptq", "qat"):
         if name in res:
             row[name], row[f"{name}_change"] = res[name]["accuracy"], res[name]["change_points"]
+            if "unseen_change_points" in res[name]:
+                row[f"{name}_unseen_change"] = res[name]["unseen_change_points"]
     row["int8_param_bytes"], row["int8_values"] = res["ptq"]["param_bytes"], res["ptq"]["params"]
     return row
 
@@ -136,7 +144,8 @@ def markdown(results: Dict[str, Any]) -> str:
              f"{s['n_mels']} mel bins), then `lightops quantize --form {results['form']} --backend "
              f"{results['backend']} --calibration-clips {results['calibration_clips']} --qat-epochs "
              f"{results['qat_epochs']}{lr}`. Accuracy on the evaluate split; a change is the int8 model's accuracy "
-             f"minus the same checkpoint's float accuracy, in points. Mean ± standard deviation over seeds (every "
+             f"minus the same checkpoint's float accuracy, in points; the unseen columns are the "
+             f"same on the devices the run did not train on. Mean ± standard deviation over seeds (every "
              f"seed in the JSON). int8 parameter memory: int8 values at 1 byte, float values at 4.", "",
              f"Command: `{results['command']}` ({results['date']}, {results['machine']}).", "",
              "| family | model | " + " | ".join(t for t, _, _ in FIGURES.values()) + " | int8 parameter memory |",

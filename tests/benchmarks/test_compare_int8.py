@@ -11,11 +11,14 @@ from benchmarks import compare, compare_int8
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _result(fp32, ptq, qat):
+def _result(fp32, ptq, qat, unseen=None):
     rows = {"fp32": {"accuracy": fp32}, "ptq": {"accuracy": ptq, "param_bytes": 1234, "params": 1000},
             "qat": {"accuracy": qat, "param_bytes": 1234, "params": 1000}}
     for r in rows.values():
         r["change_points"] = 100 * (r["accuracy"] - fp32)
+    if unseen is not None:  # (fp32, ptq, qat) on the unseen devices, as lightops quantize writes them
+        for r, u in zip(rows.values(), unseen):
+            r["unseen_accuracy"], r["unseen_change_points"] = u, 100 * (u - unseen[0])
     return {"results": rows, "eval_clips": 40, "input_size": [1, 32, 63], "complete": True}
 
 
@@ -28,9 +31,24 @@ def test_table_is_mean_and_spread_of_the_changes_over_seeds():
     text = compare_int8.markdown(dict(rows=rows, training_rows=[{"settings": settings}], command="c", date="d",
                                       machine="x", form="memory", backend="xnnpack", calibration_clips=8,
                                       qat_epochs=1))
-    assert "| tau | m | 60.0 ± 10.0 | 59.0 ± 10.5 | -1.00 ± 1.00 | 61.3 ± 10.5 | +1.33 ± 0.58 | 1,234 B |" in text
+    assert ("| tau | m | 60.0 ± 10.0 | 59.0 ± 10.5 | -1.00 ± 1.00 | 61.3 ± 10.5 | +1.33 ± 0.58 | n/a | n/a | n/a "
+            "| 1,234 B |") in text
     assert "m -1.00 / +1.00, -2.00 / +1.00, +0.00 / +2.00." in text
     assert "--qat-epochs 1" in text
+
+
+def test_table_reports_the_change_on_unseen_devices():
+    rows = [compare_int8.run_row(compare.Job("eq", "m", "default", s), _result(0.5, 0.5, 0.5, u))
+            for s, u in enumerate([(0.40, 0.37, 0.41), (0.30, 0.30, 0.33)])]
+    assert rows[0]["fp32_unseen"] == 0.40 and rows[0]["ptq_unseen_change"] == pytest.approx(-3.0)
+    assert rows[1]["qat_unseen_change"] == pytest.approx(3.0)
+    settings = dict(epochs=1, data="synthetic", train_clips=40, eval_clips=40, clip_seconds=1.0, sample_rate=16000,
+                    n_mels=32)
+    text = compare_int8.markdown(dict(rows=rows, training_rows=[{"settings": settings}], command="c", date="d",
+                                      machine="x", form="memory", backend="xnnpack", calibration_clips=8,
+                                      qat_epochs=1))
+    assert "| 35.0 ± 7.1 | -1.50 ± 2.12 | +2.00 ± 1.41 | 1,234 B |" in text
+    assert "| fp32 unseen % | PTQ unseen change | QAT unseen change | int8 parameter memory |" in text
 
 
 def test_quantize_command_names_the_run_and_its_options(tmp_path):
@@ -49,8 +67,9 @@ def test_tiny_int8_comparison_writes_json_and_docs_block(tmp_path):
     pytest.importorskip("executorch.exir")
     page = tmp_path / "deploy.md"
     shutil.copy(ROOT / "docs" / "deploy.md", page)
+    # 90 evaluation clips: ten per device, so the unseen devices s4-s6 are in the evaluate split
     argv = ["--models", "dssdn_small[width=0.25]", "--seeds", "0", "--epochs", "1", "--clips", "40", "--eval-clips",
-            "40", "--sample-rate", "16000", "--n-fft", "512", "--hop-length", "256", "--n-mels", "40",
+            "90", "--sample-rate", "16000", "--n-fft", "512", "--hop-length", "256", "--n-mels", "40",
             "--batch-size", "8", "--qat-epochs", "1", "--calibration-clips", "8", "--runs", str(tmp_path / "runs"),
             "--json", str(tmp_path / "int8.json"), "--docs", str(page)]
     assert compare_int8.main(argv) == 0
@@ -58,6 +77,7 @@ def test_tiny_int8_comparison_writes_json_and_docs_block(tmp_path):
     (row,) = results["rows"]
     assert 0 <= row["fp32"] <= 1 and 0 <= row["ptq"] <= 1 and 0 <= row["qat"] <= 1
     assert row["ptq_change"] == pytest.approx(100 * (row["ptq"] - row["fp32"]))
+    assert 0 <= row["fp32_unseen"] <= 1 and "qat_unseen_change" in row  # synthetic scenes have unseen devices
     assert 0 < row["int8_param_bytes"] < 4 * row["int8_values"]
     assert results["training_rows"][0]["settings"]["n_mels"] == 40 and results["block"] == "int8-accuracy"
     text = page.read_text()
