@@ -83,6 +83,7 @@ BLOCKS: Dict[str, Block] = {
     "dssdn-candidates": Block("docs/models.md", "python -m benchmarks.compare"),
     "dssdn-join": Block("docs/models.md", "python -m benchmarks.compare"),
     "dssdn-folder": Block("docs/models.md", "python -m benchmarks.compare"),
+    "dssdn-folder-30": Block("docs/models.md", "python -m benchmarks.compare"),
     "mutation-table": Block("docs/testing.md", "python scripts/mutation_check.py --docs"),
     "notes": Block("docs/benchmarks.md", "python -m benchmarks.run", kept=True),
 }
