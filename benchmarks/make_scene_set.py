@@ -6,7 +6,8 @@ a folder (``python -m benchmarks.compare --data FOLDER``) of another difficulty 
     python -m benchmarks.make_scene_set /tmp/easy --segments 40 --class-overlap 0
     python -m benchmarks.compare --data /tmp/easy --clip-seconds 1 --models dssdn_small dcase2025_baseline ...
 
-Every segment of a class gets one clip per device, each drawn afresh (:func:`lightops.data.make_fake_tau`); even
+Every segment of a class gets one clip per device, each drawn afresh (:func:`lightops.data.make_fake_tau`), or with
+``--parallel`` one scene recorded by every device (parallel recordings, as ``benchmarks.device_shift`` needs); even
 segments go to the training fold on the seen devices, odd ones to the evaluation fold on the seen and the unseen
 devices.
 """
@@ -36,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--clip-seconds", type=float, default=1.0)
     p.add_argument("--sample-rate", type=int, default=44100)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--parallel", action="store_true", help="one scene per segment, recorded by every device")
     return p
 
 
@@ -45,7 +47,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     start = time.perf_counter()
     root = make_fake_tau(args.root, n_per_class=args.segments, devices=args.devices,
                          eval_only_devices=args.unseen_devices, clip_seconds=args.clip_seconds,
-                         sample_rate=args.sample_rate, seed=args.seed, device_family=args.device_family,
+                         sample_rate=args.sample_rate, seed=args.seed, parallel=args.parallel,
+                         device_family=args.device_family,
                          class_overlap=args.class_overlap, event_density=args.event_density,
                          device_strength=args.device_strength)
     train = (args.segments + 1) // 2 * 10 * len(args.devices)

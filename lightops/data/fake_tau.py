@@ -17,11 +17,14 @@ _CITIES = ("barcelona", "helsinki", "lisbon", "london", "lyon", "milan", "paris"
 
 def make_fake_tau(root: PathLike, n_per_class: int = 2, devices: Sequence[str] = ("a", "b", "s1"), *,
                   eval_only_devices: Sequence[str] = (), clip_seconds: float = 1.0, sample_rate: int = 44100,
-                  seed: int = 0, **scene_options: Any) -> str:
+                  seed: int = 0, parallel: bool = False, **scene_options: Any) -> str:
     """Write a folder with the layout of the TAU 2020 Mobile development set, filled with synthetic scenes.
 
-    Each class gets ``n_per_class`` segments (one location each); every segment is "recorded" on every device,
-    as in the real set where devices a, b and c recorded simultaneously. Even-numbered segments go to
+    Each class gets ``n_per_class`` segments (one location each), and every segment has one clip per device. By
+    default each clip is a scene of its own (drawn afresh per device); with ``parallel=True`` the devices record
+    the same scene (:meth:`~lightops.data.SyntheticScenes.record`), as devices a, b and c recorded the real set
+    simultaneously, so a model's response to the device alone can be measured (``benchmarks.device_shift``).
+    Even-numbered segments go to
     ``fold1_train.csv``, odd ones to ``fold1_evaluate.csv`` and ``fold1_test.csv``; ``eval_only_devices`` are
     recorded only for the evaluation segments. Audio is 24-bit PCM WAV at ``sample_rate``.
 
@@ -33,6 +36,7 @@ def make_fake_tau(root: PathLike, n_per_class: int = 2, devices: Sequence[str] =
         clip_seconds: clip length.
         sample_rate: sampling rate of the files, in Hz.
         seed: seed of the synthetic audio.
+        parallel: one scene per segment, recorded by every device (default: a scene per clip).
         scene_options: more :class:`~lightops.data.SyntheticScenes` options (``class_overlap``, ``event_density``,
             ``device_strength``, ``device_family``, ``snr_db``, ``level_jitter_db``), for a scene set of another
             difficulty or with other devices.
@@ -55,10 +59,12 @@ def make_fake_tau(root: PathLike, n_per_class: int = 2, devices: Sequence[str] =
         for seg in range(n_per_class):
             city = _CITIES[(label + seg) % len(_CITIES)]
             is_eval = seg % 2 == 1
+            sound = synth.render_scene(label, np.random.default_rng([seed, label, seg])) if parallel else None
             for d, device in enumerate(tuple(devices) + (tuple(eval_only_devices) if is_eval else ())):
                 name = f"audio/{scene}-{city}-{seg}-{seg}-{device}.wav"
                 rng = np.random.default_rng([seed, label, seg, d])
-                sf.write(os.path.join(root, name), synth.render(label, device, rng), sample_rate, subtype="PCM_24")
+                clip = synth.render(label, device, rng) if sound is None else synth.record(sound, device, rng)
+                sf.write(os.path.join(root, name), clip, sample_rate, subtype="PCM_24")
                 meta.append(f"{name}\t{scene}\t{city}-{seg}\t{device}")
                 (evaluate if is_eval else train).append((name, scene))
 

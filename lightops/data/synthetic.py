@@ -396,15 +396,19 @@ class SyntheticScenes(Dataset):
         return f"synthetic/{self.seed}/{self.split}/{index % self.num_clips}"
 
     def render(self, label: int, device: str, rng: np.random.Generator) -> np.ndarray:
-        """Render one clip of class ``label`` recorded on ``device``, drawing from ``rng``.
+        """Render one clip of class ``label`` recorded on ``device``, drawing from ``rng``
+        (:meth:`render_scene`, then :meth:`record` with the same ``rng``).
 
         Returns:
             float32 ``(num_samples,)``, RMS 0.025 (-32 dBFS) before the per-clip gain, peak at most 0.99.
         """
+        return self.record(self.render_scene(label, rng), device, rng)
+
+    def render_scene(self, label: int, rng: np.random.Generator) -> np.ndarray:
+        """The sound of one scene of class ``label`` before any device: background and events, float32
+        ``(num_samples,)``. Recording one scene on several devices (:meth:`record`) gives parallel recordings."""
         if not 0 <= label < len(self.classes):
             raise ValueError(f"SyntheticScenes: label must be in [0, {len(self.classes)}), got {label!r}")
-        if device not in self._device_gain:
-            self._device_gain[device] = self._device_gain_of(device)
         n, sr = self.num_samples, self.sample_rate
         # Background: class envelope + per-clip tilt and bump, random phases; (n,)
         shape_db = self._bg_db[label] + rng.normal(0.0, 1.5) * self._octs
@@ -427,7 +431,18 @@ class SyntheticScenes(Dataset):
             lo, hi = max(start, 0), min(start + ev.size, n)
             if hi > lo:
                 x[lo:hi] += ev[lo - start:hi - start]
-        x, rms = self._record(x, device, rng)  # the device: response, compression or clipping, noise floor
+        return x
+
+    def record(self, scene: np.ndarray, device: str, rng: np.random.Generator) -> np.ndarray:
+        """``scene`` (from :meth:`render_scene`) as ``device`` records it: its response, compression or clipping and
+        noise floor, then a random level within ``level_jitter_db``; the scene itself is not changed.
+
+        Returns:
+            float32 ``(num_samples,)``, RMS 0.025 (-32 dBFS) before the per-clip gain, peak at most 0.99.
+        """
+        if device not in self._device_gain:
+            self._device_gain[device] = self._device_gain_of(device)
+        x, rms = self._record(np.array(scene, dtype=np.float32), device, rng)
         gain_db = rng.uniform(-self.level_jitter_db, self.level_jitter_db)
         x *= np.float32(0.025 * 10.0 ** (gain_db / 20.0) / rms)
         peak = float(np.abs(x).max())

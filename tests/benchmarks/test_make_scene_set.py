@@ -25,3 +25,16 @@ def test_folder_has_the_layout_devices_and_options(tmp_path, capsys):
     same, _ = sf.read(tmp_path / "eq" / "audio/airport-barcelona-0-0-a.wav")  # the flat reference is shared
     ref, _ = sf.read(tmp_path / "plain" / "audio/airport-barcelona-0-0-a.wav")
     np.testing.assert_allclose(same, ref, atol=1e-6)
+
+
+def test_parallel_flag_records_each_segment_once_on_every_device(tmp_path):
+    args = ["--segments", "2", "--devices", "a", "b", "--unseen-devices", "s4", "--clip-seconds", "0.25",
+            "--sample-rate", "16000"]
+    for name, extra in (("own", []), ("par", ["--parallel"])):
+        assert make_scene_set.main([str(tmp_path / name), *args, *extra]) == 0
+    corr = {}
+    for name in ("own", "par"):
+        a, _ = sf.read(tmp_path / name / "audio/airport-barcelona-0-0-a.wav")
+        b, _ = sf.read(tmp_path / name / "audio/airport-barcelona-0-0-b.wav")
+        corr[name] = float(np.corrcoef(a, b)[0, 1])
+    assert corr["par"] > 0.5 and abs(corr["own"]) < 0.2
