@@ -48,7 +48,7 @@ class DSSDB(nn.Module):
               d3 = pw(r2)              r3 = act(op3(r2) + r2)
               d4 = act(op4(r3): C -> Cd)
               y  = merge(cat[d1, d2, d3, d4])                                      1x1 4*Cd -> C, norm
-        high: h  = pw(high): Cin -> C                                              1x1, norm
+        high: h  = pw(high): Cin -> C                    1x1, norm (or ``high_op``: an operator + norm)
         z   = join(y, h)      "add": y + h pooled to Fl bins; "stack": cat_F[y, h] pooled to Fl bins
         out = act(attn(z)), then average pooling over time by ``time_pool``        (C, Fl, ceil(T / time_pool))
 
@@ -72,12 +72,17 @@ class DSSDB(nn.Module):
             is low bin ``i`` plus high bin ``i``, the bands folded together) or ``"stack"`` (the bands side by side in
             frequency order, pooled to ``Fl`` bins, so each output bin covers one region of the spectrum). Same
             params and MACs.
+        high_op: the high band's path: ``None`` (default, the paper's 1x1 convolution and norm) or an operator name
+            from :func:`lightops.list_ops` (with the block's norm, no activation), e.g. ``"sc"``: depthwise frequency
+            and time kernels after the 1x1, so the high band reaches the output through local filters.
 
     Shape:
         ``(B, Cin, F, T) -> (B, C, Fl, ceil(T / time_pool))`` for ``F >= 2``.
 
-    Params: ``sum(op params) + (Cin + 2 C) Cd + 4 Cd C + Cin C`` + norms + attention.
-    MACs: ``(Cin Cd + 2 C Cd + 4 Cd C) Fl T + sum(op MACs on (., Fl, T)) + Cin C Fh T + attention``.
+    Params: ``sum(op params) + (Cin + 2 C) Cd + 4 Cd C + Cin C`` + norms + attention (``high_op``: its params in
+    place of ``Cin C``).
+    MACs: ``(Cin Cd + 2 C Cd + 4 Cd C) Fl T + sum(op MACs on (., Fl, T)) + Cin C Fh T + attention`` (``high_op``: its
+    MACs on ``(Cin, Fh, T)`` in place of ``Cin C Fh T``).
     """
 
     def __init__(
@@ -95,6 +100,7 @@ class DSSDB(nn.Module):
         act_layer: LayerType = "relu",
         drop_path: float = 0.0,
         join: str = "add",
+        high_op: Optional[str] = None,
     ) -> None:
         super().__init__()
         self.in_chs = check_channels(in_chs, "in_chs")
@@ -120,7 +126,9 @@ class DSSDB(nn.Module):
         self.first_residual = in_chs == c
         self.last = make_op(c, cd)
         self.merge = PointwiseNormAct(4 * cd, c, norm, None)
-        self.high = PointwiseNormAct(in_chs, c, norm, None)
+        self.high_op = high_op
+        self.high = PointwiseNormAct(in_chs, c, norm, None) if high_op is None else create_op(
+            high_op, in_chs, c, norm_layer=norm)
         self.attn = create_attn(attn, c)
         self.act = create_act_layer(act, inplace=False) or nn.Identity()
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
@@ -140,8 +148,13 @@ class DSSDB(nn.Module):
     def params(self) -> int:
         """Trainable parameters (operators' formulas + the 1x1 convolutions + norms + attention)."""
         ops = sum(m.params() for m in (*self.refine, self.last))
-        pw = sum(m.in_chs * m.out_chs + count_params(m.bn) for m in (*self.distill, self.merge, self.high))
-        return ops + pw + count_params(self.attn)
+        pw = sum(m.in_chs * m.out_chs + count_params(m.bn) for m in (*self.distill, self.merge, *self._pw_high()))
+        high = self.high.params() if self.high_op is not None else 0
+        return ops + pw + high + count_params(self.attn)
+
+    def _pw_high(self) -> Tuple[nn.Module, ...]:
+        """The high path when it is the paper's 1x1 + norm (``high_op`` None), else nothing."""
+        return (self.high,) if self.high_op is None else ()
 
     def macs(self, input_size: Tuple[int, int, int]) -> int:
         """MACs at batch 1 for an input ``(Cin, F, T)`` (the formula in the class docstring)."""
@@ -179,13 +192,15 @@ class DSSDB(nn.Module):
         """The block as a short chain of convolutions (:class:`~lightops.blocks.DeployDSSDB`), in eval mode once its
         pointwise norms are folded (``lightops.deploy.fuse``; its operators and attention already in their
         inference form); ``self`` otherwise."""
-        pnas = (*self.distill, self.merge, self.high)
+        pnas = (*self.distill, self.merge, *self._pw_high())
         folded = all(isinstance(getattr(p, "bn", None) or nn.Identity(), nn.Identity) for p in pnas)
-        no_act = all(isinstance(getattr(p, "act", None) or nn.Identity(), nn.Identity) for p in (self.merge, self.high))
+        no_act = all(isinstance(getattr(p, "act", None) or nn.Identity(), nn.Identity)
+                     for p in (self.merge, *self._pw_high()))
         if self.training or not (folded and no_act):
             return self
         return DeployDSSDB(self)
 
     def extra_repr(self) -> str:
         return f"{self.in_chs}, {self.out_chs}, op={self.op_name!r}, low_ratio={self.low_ratio}, " \
-               f"time_pool={self.time_pool}" + (f", join={self.join!r}" if self.join != "add" else "")
+               f"time_pool={self.time_pool}" + (f", join={self.join!r}" if self.join != "add" else "") \
+               + (f", high_op={self.high_op!r}" if self.high_op is not None else "")

@@ -17,7 +17,7 @@ values with each of its layers in inference form (built before it, children firs
 :func:`lightops.deploy.align.align_channels` whole channel blocks of ONNX Runtime's NCHWc layout.
 Measurements: docs/deploy.md.
 """
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -56,7 +56,9 @@ class DeployDSSDB(nn.Module):
         self.op0, self.op1, self.op2 = block.refine
         self.op3 = block.last
         self.merge = block.merge.conv
-        self.high = block.high.conv
+        # the paper's 1x1 (its norm folded) or a ``high_op`` operator in its inference form
+        self.high_op = block.high_op
+        self.high = block.high.conv if block.high_op is None else block.high
         self.attn = block.attn
         self.act = block.act
         self.pool = block.pool
@@ -82,21 +84,32 @@ class DeployDSSDB(nn.Module):
     def accepts_padded_input(self) -> bool:
         """Whether every convolution reading the block's input is a plain one (so zero input channels can be
         appended) and no residual adds the input itself."""
-        first = self.op0[0] if isinstance(self.op0, ConvChain) and len(self.op0) else None
-        return not self.first_residual and isinstance(first, nn.Conv2d) and first.groups == 1
+        firsts = [self._first_conv(m) for m in (self.op0, self.high)]
+        return not self.first_residual and all(isinstance(c, nn.Conv2d) and c.groups == 1 for c in firsts)
+
+    @staticmethod
+    def _first_conv(m: nn.Module) -> Optional[nn.Module]:
+        """A plain convolution itself, the first layer of a conv chain, None otherwise."""
+        if isinstance(m, nn.Conv2d):
+            return m
+        return m[0] if isinstance(m, ConvChain) and len(m) else None
 
     def take_padded_input(self, width: int) -> None:
         """Accept an input with ``width`` channels, the ones past ``in_chs`` always 0 (zero weights for them)."""
-        self.d0, self.high = pad_in(self.d0, width), pad_in(self.high, width)
+        self.d0 = pad_in(self.d0, width)
         self.op0 = ConvChain(pad_in(self.op0[0], width), *list(self.op0)[1:])
+        self.high = pad_in(self.high, width) if isinstance(self.high, nn.Conv2d) else ConvChain(
+            pad_in(self.high[0], width), *list(self.high)[1:])
 
     def can_pad_output(self) -> bool:
         """Whether the output can carry always-zero extra channels: ECA or no attention, act(0) = 0."""
-        return isinstance(self.attn, (ChannelGate, nn.Identity)) and zero_at_zero(self.act)
+        return (isinstance(self.attn, (ChannelGate, nn.Identity)) and zero_at_zero(self.act)
+                and isinstance(self.high, (nn.Conv2d, ConvChain)))
 
     def pad_output(self, width: int) -> None:
         """Write ``width`` output channels, the ones past ``out_chs`` always 0."""
-        self.merge, self.high = pad_out(self.merge, width), pad_out(self.high, width)
+        self.merge = pad_out(self.merge, width)
+        self.high = pad_out(self.high, width) if isinstance(self.high, nn.Conv2d) else pad_chain_out(self.high, width)
         if isinstance(self.attn, ChannelGate):
             self.attn.pad(width)
 
@@ -111,7 +124,8 @@ class DeployDSSDB(nn.Module):
         fl = bands.low_band_bins(f, self.low_ratio)
         macs = sum(conv_macs(c, fl, t)[0] for c in (self.d0, self.d1, self.d2))
         macs += sum(chain_macs(op, fl, t)[0] for op in (self.op0, self.op1, self.op2, self.op3))
-        macs += conv_macs(self.merge, fl, t)[0] + conv_macs(self.high, f - fl, t)[0]
+        high = conv_macs(self.high, f - fl, t) if isinstance(self.high, nn.Conv2d) else chain_macs(self.high, f - fl, t)
+        macs += conv_macs(self.merge, fl, t)[0] + high[0]
         if hasattr(self.attn, "macs"):
             macs += self.attn.macs((self.out_chs, fl, t))
         return macs
@@ -146,4 +160,5 @@ class DeployDSSDB(nn.Module):
 
     def extra_repr(self) -> str:
         return f"{self.in_chs}, {self.out_chs}, op={self.op_name!r}, low_ratio={self.low_ratio}, " \
-               f"time_pool={self.time_pool}" + (f", join={self.join!r}" if self.join != "add" else "")
+               f"time_pool={self.time_pool}" + (f", join={self.join!r}" if self.join != "add" else "") \
+               + (f", high_op={self.high_op!r}" if self.high_op is not None else "")

@@ -65,6 +65,7 @@ class BlockCfg:
     distill_ratio: float = 0.5  # distilled tap width as a fraction of C
     op_kwargs: Tuple[Tuple[str, Any], ...] = ()  # extra operator options, e.g. (("orthogonal", "exact"),)
     join: str = "add"  # how the high band joins the low band: "add" (folded bin by bin) | "stack" (frequency order)
+    high_op: Optional[str] = None  # the high band's path: None (1x1 + norm, the paper) | an operator name
 
     def __post_init__(self) -> None:
         check_channels(self.out_chs, "BlockCfg.out_chs")
@@ -78,6 +79,8 @@ class BlockCfg:
             raise ValueError(f"BlockCfg.attn must be 'eca', 'cca' or None, got {self.attn!r}")
         if self.join not in JOINS:
             raise ValueError(f"BlockCfg.join must be one of {JOINS}, got {self.join!r}")
+        if self.high_op is not None:
+            get_op_class(self.high_op)
         object.__setattr__(self, "op_kwargs", tuple(tuple(kv) for kv in dict(self.op_kwargs).items()))
 
 
@@ -116,20 +119,20 @@ class DSSDNCfg:
         """The same architecture with the open design choices replaced, each by name (``None``: keep the cfg's).
 
         ``stem`` (kind), ``stem_ratio``, ``norm_layer``, ``act_layer``, ``input_norm`` (``"none"`` for none),
-        ``scales`` apply to the model; ``low_ratio``, ``attn`` (``"none"`` for none), ``distill_ratio``, ``join`` to
-        every block. These are the choices ablated in docs/models.md; ``timm.create_model("dssdn_small", attn="none")``
-        passes them here.
+        ``scales`` apply to the model; ``low_ratio``, ``attn`` (``"none"`` for none), ``distill_ratio``, ``join``,
+        ``high_op`` (``"none"`` for the 1x1) to every block. These are the choices ablated in docs/models.md;
+        ``timm.create_model("dssdn_small", attn="none")`` passes them here.
         """
         unknown = sorted(set(options) - set(OVERRIDES))
         if unknown:
             raise ValueError(f"DSSDNCfg.override: unknown options {unknown}; known: {sorted(OVERRIDES)}")
-        given = {k: (None if v == "none" and k in ("attn", "input_norm") else v)
+        given = {k: (None if v == "none" and k in ("attn", "input_norm", "high_op") else v)
                  for k, v in options.items() if v is not None}
         cfg = self
         stem = {OVERRIDES[k]: given.pop(k) for k in ("stem", "stem_ratio") if k in given}
         if stem:
             cfg = replace(cfg, stem=replace(cfg.stem, **stem))
-        block = {k: given.pop(k) for k in ("low_ratio", "attn", "distill_ratio", "join") if k in given}
+        block = {k: given.pop(k) for k in ("low_ratio", "attn", "distill_ratio", "join", "high_op") if k in given}
         if block:
             cfg = replace(cfg, blocks=tuple(replace(b, **block) for b in cfg.blocks))
         return replace(cfg, **given) if given else cfg
@@ -162,7 +165,7 @@ SCALES = ("all", "last")
 # DSSDN / timm.create_model keyword -> the DSSDNCfg (or StemCfg) field it replaces (DSSDNCfg.override)
 OVERRIDES = dict(stem="kind", stem_ratio="ratio", norm_layer="norm_layer", act_layer="act_layer",
                  input_norm="input_norm", scales="scales", low_ratio="low_ratio", attn="attn",
-                 distill_ratio="distill_ratio", join="join")
+                 distill_ratio="distill_ratio", join="join", high_op="high_op")
 
 
 def _check_head_args(num_classes: int, drop_rate: float, drop_path_rate: float) -> None:
@@ -211,6 +214,7 @@ class DSSDN(nn.Module):
         distill_ratio: every block's distilled channel share.
         join: how every block's high band joins its low band: ``"add"`` (folded bin by bin) or ``"stack"``
             (side by side in frequency order, pooled; :func:`lightops.ops.bands.join_bands`).
+        high_op: every block's high-band path: ``"none"`` (the paper's 1x1 + norm) or an operator name (``"sc"``).
 
     Shape:
         ``(B, in_chans, F, T) -> (B, num_classes)``; ``forward_features`` gives ``(B, num_features, F5, T5)``.
@@ -238,6 +242,7 @@ class DSSDN(nn.Module):
         attn: Optional[str] = None,
         distill_ratio: Optional[float] = None,
         join: Optional[str] = None,
+        high_op: Optional[str] = None,
     ) -> None:
         super().__init__()
         if not isinstance(cfg, DSSDNCfg):
@@ -247,7 +252,7 @@ class DSSDN(nn.Module):
             cfg = cfg.with_op(op)
         cfg = cfg.override(stem=stem, stem_ratio=stem_ratio, norm_layer=norm_layer, act_layer=act_layer,
                            input_norm=input_norm, scales=scales, low_ratio=low_ratio, attn=attn,
-                           distill_ratio=distill_ratio, join=join)
+                           distill_ratio=distill_ratio, join=join, high_op=high_op)
         self.cfg = cfg = cfg.scaled(width)
         self.num_classes = num_classes
         self.in_chans = check_channels(in_chans, "in_chans")
@@ -266,7 +271,7 @@ class DSSDN(nn.Module):
                 blocks.append(DSSDB(prev, b.out_chs, op=b.op, op_kwargs=dict(b.op_kwargs), low_ratio=b.low_ratio,
                                     distill_ratio=b.distill_ratio, attn=b.attn, time_pool=b.time_pool,
                                     norm_layer=cfg.norm_layer, act_layer=cfg.act_layer, drop_path=dpr[i],
-                                    join=b.join))
+                                    join=b.join, high_op=b.high_op))
                 prev = b.out_chs
             self.blocks = nn.Sequential(*blocks)
             if cfg.scales == "all":

@@ -124,3 +124,36 @@ def test_activation_choice_changes_the_block():
     with torch.no_grad():
         assert not torch.allclose(relu(x), gelu(x))
     assert any(type(m).__name__ == "GELU" for m in gelu.modules())
+
+
+@pytest.mark.parametrize("high_op", ["sc", "osc", "spc"])
+def test_high_op_reaches_the_output_through_local_frequency_filters(high_op):
+    """``high_op``: one high-band bin changes its own output bin and its neighbours (the operator's frequency
+    kernel); the paper's 1x1 changes that one output bin only."""
+    torch.manual_seed(0)
+    f, fl = 24, 12
+    x = torch.randn(1, 8, f, 10)
+    y = x.clone()
+    y[:, :, fl + 5] += 1.0  # one bin of the high band
+    local, plain = DSSDB(8, 16, attn=None, high_op=high_op).eval(), DSSDB(8, 16, attn=None).eval()
+    with torch.no_grad():
+        changed = ((local(y) - local(x)).abs().amax(dim=(0, 1, 3)) > 0).nonzero().flatten().tolist()
+        one = ((plain(y) - plain(x)).abs().amax(dim=(0, 1, 3)) > 0).nonzero().flatten().tolist()
+    assert one == [5] and changed == [4, 5, 6]
+
+
+@pytest.mark.parametrize("high_op", ["sc", "spc"])
+def test_high_op_params_and_macs_follow_the_operator(high_op):
+    from lightops import create_op
+
+    block, plain = DSSDB(12, 20, high_op=high_op), DSSDB(12, 20)
+    size = (12, 30, 17)
+    op = create_op(high_op, 12, 20, norm_layer="batchnorm2d")
+    fh = 30 - bands.low_band_bins(30, 0.5)
+    assert block.params() == sum(p.numel() for p in block.parameters())
+    assert block.params() - plain.params() == op.params() - (12 * 20 + 2 * 20)
+    assert block.macs(size) == flop_counter_macs(block.eval(), torch.randn(1, *size))
+    assert block.macs(size) - plain.macs(size) == op.macs((12, fh, 17)) - 12 * 20 * fh * 17
+    assert "high_op='sc'" in repr(DSSDB(4, 8, high_op="sc")) and "high_op" not in repr(plain)
+    with pytest.raises(ValueError, match="(?i)unknown op|not a registered|op"):
+        DSSDB(8, 16, high_op="nope")

@@ -29,6 +29,8 @@ BLOCK_CASES = [
     dict(in_chs=8, out_chs=24, op="osc", op_kwargs={"orthogonal": "exact"}, distill_ratio=0.25),
     dict(in_chs=6, out_chs=12, op="spc", low_ratio=0.75, time_pool=3),
     dict(in_chs=12, out_chs=20, op="spc", join="stack", time_pool=2),
+    dict(in_chs=12, out_chs=20, op="osc", high_op="sc", time_pool=2),  # the high band through an operator
+    dict(in_chs=16, out_chs=16, high_op="spc"),
 ]
 
 

@@ -46,6 +46,14 @@ def test_stacked_bands_are_fully_delegated(tmp_path):
     assert all(c.within(1e-5) for c in result.checks)
 
 
+def test_high_band_operator_is_fully_delegated(tmp_path):
+    """``high_op="sc"``: the high band's operator lowers to XNNPACK like the blocks' own operators."""
+    result = export_executorch(make_model("dssdn_small", op="osc", high_op="sc"), tmp_path / "high.pte", (1, 64, 32),
+                               checks=2)
+    assert result.delegation.portable_ops == 0
+    assert all(c.within(1e-5) for c in result.checks)
+
+
 @pytest.mark.parametrize("h,t", [(4, 8), (5, 9), (6, 11), (1, 1)])
 def test_split_pool_is_ceil_mode_pool(h, t):
     x = torch.randn(2, 3, h, t)

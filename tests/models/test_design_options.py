@@ -17,12 +17,13 @@ from lightops.models.dssdn import model_cfgs
 @pytest.mark.parametrize("create", [lightops.create_model, timm.create_model])
 def test_every_option_reaches_the_cfg(create):
     m = create("dssdn_small", stem="conv", norm_layer="groupnorm1", input_norm="resnorm", scales="last",
-               low_ratio=0.75, attn="none", distill_ratio=0.25, join="stack")
+               low_ratio=0.75, attn="none", distill_ratio=0.25, join="stack", high_op="sc")
     cfg = m.cfg
     assert (cfg.stem.kind, cfg.norm_layer, cfg.input_norm, cfg.scales) == ("conv", "groupnorm1", "resnorm", "last")
     assert all(b.low_ratio == 0.75 and b.attn is None and b.distill_ratio == 0.25 and b.join == "stack"
                for b in cfg.blocks)
-    assert all(blk.join == "stack" for blk in m.blocks)
+    assert all(blk.join == "stack" and blk.high_op == "sc" for blk in m.blocks)
+    assert all(b.high_op == "sc" for b in cfg.blocks)
     assert isinstance(m.input_norm, ResNorm) and isinstance(m.scales, LastScale)
     assert m.num_features == cfg.blocks[-1].out_chs
     assert m(torch.randn(2, 1, 256, 44)).shape == (2, 10)
@@ -53,13 +54,15 @@ def test_unknown_override_named():
 
 
 def test_options_survive_the_checkpoint_dict():
-    cfg = model_cfgs["dssdn_small"].override(input_norm="instance", scales="last", stem="cut", join="stack")
+    cfg = model_cfgs["dssdn_small"].override(input_norm="instance", scales="last", stem="cut", join="stack",
+                                             high_op="sc")
     assert DSSDNCfg.from_dict(cfg.to_dict()) == cfg
     old = cfg.to_dict()
     del old["input_norm"], old["scales"]  # a checkpoint written before these fields existed
     for b in old["blocks"]:
-        del b["join"]
-    assert DSSDNCfg.from_dict(old) == dataclasses.replace(cfg, input_norm=None, scales="all").override(join="add")
+        del b["join"], b["high_op"]
+    assert DSSDNCfg.from_dict(old) == dataclasses.replace(cfg, input_norm=None, scales="all").override(
+        join="add", high_op="none")
 
 
 @settings(max_examples=20, deadline=None)
@@ -99,7 +102,8 @@ def test_instance_input_norm_makes_the_model_blind_to_a_device_gain():
     assert (plain(x + gain) - plain(x)).abs().max() > 1e-3
 
 
-@pytest.mark.parametrize("kwargs", [dict(input_norm="resnorm"), dict(scales="last"), dict(join="stack")])
+@pytest.mark.parametrize("kwargs", [dict(input_norm="resnorm"), dict(scales="last"), dict(join="stack"),
+                                    dict(op="osc", high_op="sc")])
 def test_inference_and_export_forms_keep_the_options(kwargs):
     torch.manual_seed(0)
     m = lightops.create_model("dssdn_small", **kwargs).eval()
