@@ -14,7 +14,8 @@ the distance between two different segments on the reference device. The denomin
 of the reference device's features (``2 n / (n - 1) * trace(cov)``), so no pairs are formed. The command also reports
 the agreement: the share of segments whose predicted class on device ``d`` equals that on the reference device.
 
-Checkpoints of the same model and options (seeds) are averaged, with mean ± standard deviation over them. ::
+Checkpoints of the same model, options and ``--recipe`` (seeds) are averaged, with mean ± standard deviation over
+them. ::
 
     python -m benchmarks.device_shift RUNS/*/seed*/last.pt --data /work/data/easy4 --no-docs
     python -m benchmarks.device_shift --from-json benchmarks/results/device-shift.json   # re-render the block
@@ -121,10 +122,13 @@ def shifts(features: Dict[str, torch.Tensor], pairs: Dict[str, List[Tuple[int, i
 
 
 def _label(loaded: Any, ckpt: Dict[str, Any]) -> str:
-    """``name`` or ``name[key=value,...]``: the compare syntax of the checkpoint's model."""
-    kwargs = dict(ckpt.get("model_kwargs") or {})
+    """``name``, ``name[key=value,...]`` (the compare syntax of the checkpoint's model, ``num_classes`` left out),
+    followed by ``(recipe R)`` for a ``lightops train --recipe R`` run other than the default."""
+    kwargs = {k: v for k, v in dict(ckpt.get("model_kwargs") or {}).items() if k != "num_classes"}
     inner = ",".join(f"{k}={v}" for k, v in sorted(kwargs.items()))
-    return f"{loaded.name}[{inner}]" if inner else str(loaded.name)
+    label = f"{loaded.name}[{inner}]" if inner else str(loaded.name)
+    recipe = (ckpt.get("args") or {}).get("recipe") or "default"
+    return label if recipe == "default" else f"{label} (recipe {recipe})"
 
 
 def measure(checkpoint: str, data: str, *, reference: str = "a", split: str = "evaluate", batch_size: int = 64,

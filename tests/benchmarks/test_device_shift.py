@@ -53,14 +53,14 @@ def test_parallel_folder_records_one_scene_on_every_device(tmp_path):
     assert sr == 16000 and clip.shape == (4000,) and np.abs(clip).max() <= 0.99 + 1e-6
 
 
-def _checkpoint(path, name, kwargs):
+def _checkpoint(path, name, kwargs, recipe="default"):
     from lightops import create_model
 
     torch.manual_seed(0)
     model = create_model(name, **kwargs).eval()
     torch.save(dict(model=name, model_kwargs=kwargs, state_dict=model.state_dict(), classes=None,
                     frontend={"sample_rate": 16000, "n_fft": 512, "hop_length": 160, "n_mels": 64},
-                    args={"clip_seconds": 0.5}), path)
+                    args={"clip_seconds": 0.5, "recipe": recipe}), path)
     return path
 
 
@@ -68,7 +68,7 @@ def test_command_writes_tables_json_and_docs_block(tmp_path, capsys):
     data = make_fake_tau(tmp_path / "data", n_per_class=2, devices=("a", "s1"), eval_only_devices=("s4",),
                          clip_seconds=0.5, sample_rate=16000, parallel=True)
     ckpts = [str(_checkpoint(tmp_path / f"{i}.pt", "dssdn_small", {"num_classes": 10})) for i in range(2)]
-    ckpts.append(str(_checkpoint(tmp_path / "base.pt", "dcase2025_baseline", {"num_classes": 10})))
+    ckpts.append(str(_checkpoint(tmp_path / "base.pt", "dcase2025_baseline", {"num_classes": 10}, recipe="dcase")))
     page = tmp_path / "page.md"
     page.write_text("x\n<!-- BEGIN shift -->\n<!-- END shift -->\n")
     out = tmp_path / "shift.json"
@@ -82,7 +82,8 @@ def test_command_writes_tables_json_and_docs_block(tmp_path, capsys):
     assert all(np.isfinite(v) and v >= 0 for tap in first["shift"].values() for v in tap.values())
     assert "stages.2" in results["runs"][2]["shift"]
     block = read_block(str(page), "shift")
-    assert "`dssdn_small[num_classes=10]` (2 checkpoint(s), 10 segments)" in block
+    assert "`dssdn_small` (2 checkpoint(s), 10 segments)" in block
+    assert "`dcase2025_baseline (recipe dcase)` (1 checkpoint(s), 10 segments)" in block
     assert "| blocks.4 |" in block and "| agreement % |" in block and "±" in block
     assert block == device_shift.markdown(results).strip()
     capsys.readouterr()
