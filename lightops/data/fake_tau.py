@@ -24,9 +24,8 @@ def make_fake_tau(root: PathLike, n_per_class: int = 2, devices: Sequence[str] =
     default each clip is a scene of its own (drawn afresh per device); with ``parallel=True`` the devices record
     the same scene (:meth:`~lightops.data.SyntheticScenes.record`), as devices a, b and c recorded the real set
     simultaneously, so a model's response to the device alone can be measured (``benchmarks.device_shift``).
-    Even-numbered segments go to
-    ``fold1_train.csv``, odd ones to ``fold1_evaluate.csv`` and ``fold1_test.csv``; ``eval_only_devices`` are
-    recorded only for the evaluation segments. Audio is 24-bit PCM WAV at ``sample_rate``.
+    Even-numbered segments go to ``fold1_train.csv``, odd ones to ``fold1_evaluate.csv`` and ``fold1_test.csv``;
+    ``eval_only_devices`` are recorded only for the evaluation segments. Audio is 24-bit PCM WAV at ``sample_rate``.
 
     Args:
         root: folder to create (or fill).
