@@ -40,17 +40,9 @@ from torch.utils.data import DataLoader, Subset
 from benchmarks.common import ROOT
 from benchmarks.compare import report
 from benchmarks.compare_table import spread
+from lightops.data.tau import parse_segment
 
-__all__ = ["segment_of", "pair_segments", "taps_of", "collect", "shifts", "measure", "markdown", "main"]
-
-
-def segment_of(filename: str) -> str:
-    """The recording a TAU file belongs to: its name without the device (``...-0-0-s1.wav`` -> ``...-0-0``)."""
-    stem = os.path.splitext(os.path.basename(filename))[0]
-    if "-" not in stem:
-        raise ValueError(f"cannot parse a segment from {filename!r}: expected <scene>-<city>-<location>-<segment>-"
-                         f"<device>.wav")
-    return stem.rsplit("-", 1)[0]
+__all__ = ["pair_segments", "taps_of", "collect", "shifts", "measure", "markdown", "main"]
 
 
 def pair_segments(files: Sequence[str], devices: Sequence[str], reference: str) -> Dict[str, List[Tuple[int, int]]]:
@@ -58,7 +50,7 @@ def pair_segments(files: Sequence[str], devices: Sequence[str], reference: str) 
     segments that both recorded (indices into ``files``); devices without a shared segment are left out."""
     by_segment: Dict[str, Dict[str, int]] = defaultdict(dict)
     for i, (f, d) in enumerate(zip(files, devices)):
-        by_segment[segment_of(f)][d] = i
+        by_segment[parse_segment(f)][d] = i
     pairs: Dict[str, List[Tuple[int, int]]] = defaultdict(list)
     for recs in by_segment.values():
         if reference in recs:
@@ -104,19 +96,18 @@ def shifts(features: Dict[str, torch.Tensor], pairs: Dict[str, List[Tuple[int, i
     if len(ref_idx) < 2:
         raise ValueError(f"device_shift: needs at least 2 segments recorded by the reference device, got "
                          f"{len(ref_idx)}")
+    index = {d: (torch.tensor([r for r, _ in p]), torch.tensor([i for _, i in p])) for d, p in pairs.items()}
     out: Dict[str, Any] = {"shift": {}, "agreement": {}}
     for tap, f in features.items():
         ref = f[ref_idx].double()
         n = ref.shape[0]
         between = 2.0 * n / (n - 1) * ref.var(dim=0, unbiased=False).sum().item()  # mean over pairs s != s'
         out["shift"][tap] = {}
-        for d, p in pairs.items():
-            a, b = torch.tensor([r for r, _ in p]), torch.tensor([i for _, i in p])
+        for d, (a, b) in index.items():
             moved = (f[b].double() - f[a].double()).pow(2).sum(dim=1).mean().item()
             out["shift"][tap][d] = moved / between if between > 0 else float("nan")
     pred = features["logits"].argmax(dim=1)
-    for d, p in pairs.items():
-        a, b = torch.tensor([r for r, _ in p]), torch.tensor([i for _, i in p])
+    for d, (a, b) in index.items():
         out["agreement"][d] = (pred[a] == pred[b]).double().mean().item()
     return out
 

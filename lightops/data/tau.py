@@ -26,7 +26,7 @@ from torch.utils.data import Dataset
 
 from ._audio import Clip, PathLike, fit_length, read_audio
 
-__all__ = ["TAUUrbanAcousticScenes2020Mobile", "TAU_CLASSES", "TAU_DEVICES", "parse_device"]
+__all__ = ["TAUUrbanAcousticScenes2020Mobile", "TAU_CLASSES", "TAU_DEVICES", "parse_device", "parse_segment"]
 
 TAU_CLASSES: Tuple[str, ...] = ("airport", "bus", "metro", "metro_station", "park", "public_square",
                                 "shopping_mall", "street_pedestrian", "street_traffic", "tram")
@@ -38,13 +38,25 @@ TAU_DEVICES: Tuple[str, ...] = ("a", "b", "c", "s1", "s2", "s3", "s4", "s5", "s6
 SPLITS = ("train", "evaluate", "test", "all")
 
 
-def parse_device(filename: str) -> str:
-    """Device id from a TAU file name: the last dash-separated field of its stem (``...-0-0-s1.wav`` -> ``s1``)."""
+def _split_name(filename: str, what: str) -> Tuple[str, str]:
+    """``(recording, device)`` of a TAU file name: its stem split at the last dash; errors name ``what`` was asked."""
     stem = os.path.splitext(os.path.basename(filename))[0]
     if "-" not in stem:
-        raise ValueError(f"cannot parse a device from {filename!r}: expected <scene>-<city>-<location>-<segment>-"
+        raise ValueError(f"cannot parse a {what} from {filename!r}: expected <scene>-<city>-<location>-<segment>-"
                          f"<device>.wav")
-    return stem.rsplit("-", 1)[1]
+    recording, device = stem.rsplit("-", 1)
+    return recording, device
+
+
+def parse_device(filename: str) -> str:
+    """Device id from a TAU file name: the last dash-separated field of its stem (``...-0-0-s1.wav`` -> ``s1``)."""
+    return _split_name(filename, "device")[1]
+
+
+def parse_segment(filename: str) -> str:
+    """The recording a TAU file belongs to: its stem without the device (``...-0-0-s1.wav`` -> ``...-0-0``), the
+    same for every device that recorded it."""
+    return _split_name(filename, "segment")[0]
 
 
 def _read_table(path: str) -> List[dict]:

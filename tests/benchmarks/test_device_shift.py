@@ -8,17 +8,18 @@ import torch
 from benchmarks import device_shift
 from benchmarks.docs.blocks import read_block
 from lightops.data import make_fake_tau
+from lightops.data.tau import parse_segment
 
 
 def test_segments_pair_each_device_with_the_reference():
     files = ["audio/park-x-1-1-a.wav", "audio/park-x-1-1-s4.wav", "audio/bus-y-2-2-s4.wav", "audio/bus-y-2-2-a.wav",
              "audio/tram-z-3-3-b.wav"]
     devices = ["a", "s4", "s4", "a", "b"]
-    assert device_shift.segment_of(files[1]) == "park-x-1-1"
+    assert parse_segment(files[1]) == "park-x-1-1"
     # b recorded a segment the reference did not: left out
     assert device_shift.pair_segments(files, devices, "a") == {"s4": [(0, 1), (3, 2)]}
     with pytest.raises(ValueError, match="segment"):
-        device_shift.segment_of("nodash.wav")
+        parse_segment("nodash.wav")
 
 
 def test_shift_is_zero_for_an_unchanged_device_and_one_for_unrelated_clips():
