@@ -85,6 +85,7 @@ BLOCKS: Dict[str, Block] = {
     "dssdn-folder": Block("docs/models.md", "python -m benchmarks.compare"),
     "dssdn-folder-30": Block("docs/models.md", "python -m benchmarks.compare"),
     "dssdn-folder-30-dcase": Block("docs/models.md", "python -m benchmarks.compare"),
+    "dssdn-synthetic-30": Block("docs/models.md", "python -m benchmarks.compare"),
     "device-shift": Block("docs/models.md", "python -m benchmarks.device_shift"),
     "mutation-table": Block("docs/testing.md", "python scripts/mutation_check.py --docs"),
     "notes": Block("docs/benchmarks.md", "python -m benchmarks.run", kept=True),
