@@ -40,6 +40,7 @@ from torch.utils.data import DataLoader, Subset
 from benchmarks.common import ROOT
 from benchmarks.compare import report
 from benchmarks.compare_table import spread
+from lightops._factory import model_label
 from lightops.data.tau import parse_segment
 
 __all__ = ["pair_segments", "taps_of", "collect", "shifts", "measure", "markdown", "main"]
@@ -115,9 +116,7 @@ def shifts(features: Dict[str, torch.Tensor], pairs: Dict[str, List[Tuple[int, i
 def _label(loaded: Any, ckpt: Dict[str, Any]) -> str:
     """``name``, ``name[key=value,...]`` (the compare syntax of the checkpoint's model, ``num_classes`` left out),
     followed by ``(recipe R)`` for a ``lightops train --recipe R`` run other than the default."""
-    kwargs = {k: v for k, v in dict(ckpt.get("model_kwargs") or {}).items() if k != "num_classes"}
-    inner = ",".join(f"{k}={v}" for k, v in sorted(kwargs.items()))
-    label = f"{loaded.name}[{inner}]" if inner else str(loaded.name)
+    label = model_label(str(loaded.name), dict(sorted(dict(ckpt.get("model_kwargs") or {}).items())))
     recipe = (ckpt.get("args") or {}).get("recipe") or "default"
     return label if recipe == "default" else f"{label} (recipe {recipe})"
 

@@ -17,7 +17,8 @@ from . import models as _models  # noqa: F401  (registers the models)
 from .audio import FrontEnd
 from .models import DSSDNCfg
 
-__all__ = ["create_model", "list_models", "is_lightops_model", "known_models", "build_model", "build_frontend"]
+__all__ = ["create_model", "list_models", "is_lightops_model", "known_models", "build_model", "build_frontend",
+           "model_label"]
 
 
 def is_lightops_model(name: str) -> bool:
@@ -52,6 +53,13 @@ def known_models() -> List[str]:
     """Names :func:`build_model` knows besides timm's: lightops' models, then the reference models."""
     family = list_models()
     return family + [n for n in list_models(baselines=True) if n not in family]
+
+
+def model_label(name: str, kwargs: Optional[Dict[str, Any]] = None) -> str:
+    """``name[key=value,...]``, the benchmarks' spelling of a model with arguments, in the order given
+    (``num_classes`` left out)."""
+    shown = {k: v for k, v in (kwargs or {}).items() if k != "num_classes"}
+    return name + (f"[{','.join(f'{k}={v}' for k, v in shown.items())}]" if shown else "")
 
 
 def build_model(name: str, **kwargs: Any) -> nn.Module:

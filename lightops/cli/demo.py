@@ -4,23 +4,18 @@ import os
 from typing import Any, Dict, Optional, Sequence, Tuple
 
 import lightops
+from lightops._factory import model_label
 from lightops.train.config import SYNTHETIC_TRAIN_CLIPS
 
 from .budget import budget_table
 from .ops import op_table
 
-__all__ = ["add_parser", "comparison_table", "model_label", "DEMO_MODELS"]
+__all__ = ["add_parser", "comparison_table", "DEMO_MODELS"]
 
 DEMO_MODELS: Tuple[Tuple[str, Dict[str, Any]], ...] = (("dssdn_small", {"op": "osc"}), ("dcase2025_baseline", {}))
 """The models the demo trains side by side, as (name, model arguments): the lightops model the docs recommend for
 DCASE-sized budgets (``dssdn_small`` with OSC, ahead of SPC on unseen devices in every comparison of
 docs/models.md) and the field's baseline."""
-
-
-def model_label(name: str, kwargs: Optional[Dict[str, Any]] = None) -> str:
-    """``name[key=value,...]``, the benchmarks' spelling of a model with arguments (``num_classes`` left out)."""
-    shown = {k: v for k, v in (kwargs or {}).items() if k != "num_classes"}
-    return name + (f"[{','.join(f'{k}={v}' for k, v in shown.items())}]" if shown else "")
 
 
 def _section(title: str) -> None:

@@ -4,8 +4,9 @@ import re
 import pytest
 import torch
 
+from lightops._factory import model_label
 from lightops.cli import main
-from lightops.cli.demo import DEMO_MODELS, comparison_table, model_label
+from lightops.cli.demo import DEMO_MODELS, comparison_table
 
 
 def test_model_label_is_the_benchmarks_spelling():
