@@ -43,6 +43,7 @@ class DSSDB(nn.Module):
     ::
 
         x (Cin, F, T) --split F--> low (Cin, Fl, T), high (Cin, Fh, T)        Fl = ceil(low_ratio * F)
+                      ("haar": low = (x[2i] + x[2i+1]) / 2, high = (x[2i] - x[2i+1]) / 2, Fl = ceil(F / 2))
         low:  d1 = pw(low)             r1 = act(op1(low) [+ low if Cin == C])       pw: 1x1 -> Cd
               d2 = pw(r1)              r2 = act(op2(r1) + r1)
               d3 = pw(r2)              r3 = act(op3(r2) + r2)
@@ -75,6 +76,12 @@ class DSSDB(nn.Module):
         high_op: the high band's path: ``None`` (default, the paper's 1x1 convolution and norm) or an operator name
             from :func:`lightops.list_ops` (with the block's norm, no activation), e.g. ``"sc"``: depthwise frequency
             and time kernels after the 1x1, so the high band reaches the output through local filters.
+        split: how the frequency axis is split (:data:`lightops.ops.bands.SPLITS`): ``"band"`` (default, the
+            authors' report: the lowest ``Fl`` bins go deep, the rest is the high band) or ``"haar"`` (one Haar step
+            along frequency, :func:`~lightops.ops.bands.split_haar`: the means of neighbouring bin pairs go deep, so
+            the deep path sees the whole spectrum at half the resolution, and half their differences take the
+            high band's 1x1; output bin ``i`` covers input bins ``2i`` and ``2i + 1``). ``"haar"`` needs
+            ``low_ratio = 0.5`` and ``join = "add"``. Same params and MACs (the split itself is adds).
 
     Shape:
         ``(B, Cin, F, T) -> (B, C, Fl, ceil(T / time_pool))`` for ``F >= 2``.
@@ -101,6 +108,7 @@ class DSSDB(nn.Module):
         drop_path: float = 0.0,
         join: str = "add",
         high_op: Optional[str] = None,
+        split: str = "band",
     ) -> None:
         super().__init__()
         self.in_chs = check_channels(in_chs, "in_chs")
@@ -111,6 +119,12 @@ class DSSDB(nn.Module):
         if join not in bands.JOINS:
             raise ValueError(f"DSSDB: join must be one of {bands.JOINS}, got {join!r}")
         self.join = join
+        if split not in bands.SPLITS:
+            raise ValueError(f"DSSDB: split must be one of {bands.SPLITS}, got {split!r}")
+        if split == "haar" and (self.low_ratio != 0.5 or join != "add"):
+            raise ValueError(f"DSSDB: split='haar' halves the bins (low_ratio 0.5) and adds the bands bin by bin "
+                             f"(join 'add'), got low_ratio={low_ratio}, join={join!r}")
+        self.split = split
         self.distill_chs = cd = max(1, round(check_ratio(distill_ratio, "distill_ratio") * c))
         self.time_pool = check_channels(time_pool, "time_pool")
         self.op_name = op
@@ -172,7 +186,10 @@ class DSSDB(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, Cin, F, T) -> (B, C, Fl, ceil(T / time_pool))``."""
         validation.check_input(x, self.in_chs, "DSSDB")
-        low, high = bands.split_bands(x, self.low_ratio)  # (B, Cin, Fl, T), (B, Cin, Fh, T)
+        if self.split == "haar":
+            low, high = bands.split_haar(x)  # (B, Cin, Fl, T), (B, Cin, Fh, T): pair means and half differences
+        else:
+            low, high = bands.split_bands(x, self.low_ratio)  # (B, Cin, Fl, T), (B, Cin, Fh, T)
         taps = [self.distill[0](low)]
         r = self.refine[0](low)
         if self.first_residual:
@@ -185,7 +202,10 @@ class DSSDB(nn.Module):
         r = self.act(r + self.drop_path(self.refine[2](r)))  # (B, C, Fl, T)
         taps.append(self.act(self.last(r)))
         y = self.merge(torch.cat(taps, dim=1))  # (B, 4 Cd, Fl, T) -> (B, C, Fl, T)
-        z = bands.join_bands(y, self.high(high), self.join)  # (B, C, Fl, T)
+        if self.split == "haar":
+            z = bands.join_haar(y, self.high(high))  # (B, C, Fl, T)
+        else:
+            z = bands.join_bands(y, self.high(high), self.join)  # (B, C, Fl, T)
         return self.pool(self.act(self.attn(z)))
 
     def inference_form(self) -> nn.Module:
@@ -203,4 +223,5 @@ class DSSDB(nn.Module):
     def extra_repr(self) -> str:
         return f"{self.in_chs}, {self.out_chs}, op={self.op_name!r}, low_ratio={self.low_ratio}, " \
                f"time_pool={self.time_pool}" + (f", join={self.join!r}" if self.join != "add" else "") \
-               + (f", high_op={self.high_op!r}" if self.high_op is not None else "")
+               + (f", high_op={self.high_op!r}" if self.high_op is not None else "") \
+               + (f", split={self.split!r}" if self.split != "band" else "")

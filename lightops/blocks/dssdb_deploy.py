@@ -10,7 +10,9 @@ values with each of its layers in inference form (built before it, children firs
 - every operator as ``1x1 -> depthwise kxk [-> 1x1 projection]`` over all its channels (its
   :class:`~lightops.ops.ConvChain`; SPC's is :meth:`~lightops.ops.SeparablePartialConv2d.as_full_width`);
 - ECA as ``global average -> 1x1 convolution -> sigmoid -> scale`` (:class:`~lightops.blocks.ChannelGate`);
-- no folded-norm ``nn.Identity``, drop-path or input checks left in the forward pass.
+- no folded-norm ``nn.Identity``, drop-path or input checks left in the forward pass;
+- with ``split="haar"``, the half difference of each bin pair folded into the high path's first 1x1 convolution (a
+  ``(2, 1)`` convolution with stride ``(2, 1)`` and weights ``W / 2, -W / 2``) and the pair means as one average pool.
 
 ``macs(input_size)`` counts its own convolutions, so it equals what the MAC counters measure. Its padding methods
 (:meth:`DeployDSSDB.align_taps`, :meth:`DeployDSSDB.pad_output`, :meth:`DeployDSSDB.take_padded_input`) give
@@ -21,6 +23,7 @@ from typing import Optional, Tuple
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from ..ops import bands
 from ..ops.conv_chain import ConvChain, chain_macs, conv_macs
@@ -28,6 +31,31 @@ from ..ops.padding import pad_chain_out, pad_in, pad_out, widen_inputs, zero_at_
 from .attention import ChannelGate
 
 __all__ = ["DeployDSSDB"]
+
+
+def _fold_difference(conv: nn.Conv2d) -> nn.Conv2d:
+    """A 1x1 convolution ``W`` applied to half the difference of neighbouring frequency bins, ``W (x[2i] - x[2i+1]) /
+    2``, as one ``(2, 1)`` convolution with stride ``(2, 1)`` and weights ``W / 2, -W / 2`` over the bins."""
+    if conv.kernel_size != (1, 1) or conv.stride != (1, 1) or conv.padding != (0, 0) or conv.groups != 1:
+        raise ValueError(f"DeployDSSDB: split='haar' folds its difference into a plain 1x1 convolution, got {conv}")
+    new = nn.Conv2d(conv.in_channels, conv.out_channels, (2, 1), stride=(2, 1), bias=conv.bias is not None,
+                    device=conv.weight.device, dtype=conv.weight.dtype)
+    with torch.no_grad():
+        new.weight.copy_(torch.cat([conv.weight, -conv.weight], dim=2) * 0.5)
+        if conv.bias is not None:
+            new.bias.copy_(conv.bias)
+    return new
+
+
+def _unfold_difference(conv: nn.Conv2d) -> nn.Conv2d:
+    """Inverse of :func:`_fold_difference`: the plain 1x1 convolution ``W`` (exact: ``2 (W / 2)`` in floating point)."""
+    new = nn.Conv2d(conv.in_channels, conv.out_channels, 1, bias=conv.bias is not None,
+                    device=conv.weight.device, dtype=conv.weight.dtype)
+    with torch.no_grad():
+        new.weight.copy_(conv.weight[:, :, :1] * 2.0)
+        if conv.bias is not None:
+            new.bias.copy_(conv.bias)
+    return new
 
 
 def _child(m: nn.Module, name: str) -> nn.Module:
@@ -59,6 +87,10 @@ class DeployDSSDB(nn.Module):
         # the paper's 1x1 (its norm folded) or a ``high_op`` operator in its inference form
         self.high_op = block.high_op
         self.high = block.high.conv if block.high_op is None else block.high
+        self.split = block.split
+        self.fold_haar = self.split == "haar"
+        if self.fold_haar:  # the pair differences taken by the high path's first convolution
+            self.high = self._map_first_conv(self.high, _fold_difference)
         self.attn = block.attn
         self.act = block.act
         self.pool = block.pool
@@ -66,6 +98,22 @@ class DeployDSSDB(nn.Module):
         # on the smaller map, so the activation and the pooling stay next to the convolutions.
         self.gate_last = isinstance(self.attn, ChannelGate) and type(self.act) is nn.ReLU
         self.train(block.training)
+
+    @staticmethod
+    def _map_first_conv(high: nn.Module, fn) -> nn.Module:
+        """The high path with its first convolution replaced by ``fn(conv)``."""
+        if isinstance(high, nn.Conv2d):
+            return fn(high)
+        return ConvChain(fn(high[0]), *list(high)[1:])
+
+    def unfold_haar(self) -> None:
+        """``split="haar"``: take the pair differences as arithmetic (:func:`~lightops.ops.bands.split_haar`) before a
+        plain 1x1 again, instead of inside a ``(2, 1)`` convolution with twice its weights: the trained model's own
+        weights (the int8 ``memory`` form), at the price of a reshape and slices in the graph. Same values."""
+        if not self.fold_haar:
+            return
+        self.high = self._map_first_conv(self.high, _unfold_difference)
+        self.fold_haar = False
 
     def align_taps(self, align: int) -> None:
         """Pad every distilled tap to a multiple of ``align`` channels that are always 0 (zero weights and bias, an
@@ -124,7 +172,8 @@ class DeployDSSDB(nn.Module):
         fl = bands.low_band_bins(f, self.low_ratio)
         macs = sum(conv_macs(c, fl, t)[0] for c in (self.d0, self.d1, self.d2))
         macs += sum(chain_macs(op, fl, t)[0] for op in (self.op0, self.op1, self.op2, self.op3))
-        high = conv_macs(self.high, f - fl, t) if isinstance(self.high, nn.Conv2d) else chain_macs(self.high, f - fl, t)
+        fh = 2 * (f - fl) if self.fold_haar else f - fl  # folded haar: the high path reads the bin pairs
+        high = conv_macs(self.high, fh, t) if isinstance(self.high, nn.Conv2d) else chain_macs(self.high, fh, t)
         macs += conv_macs(self.merge, fl, t)[0] + high[0]
         if hasattr(self.attn, "macs"):
             macs += self.attn.macs((self.out_chs, fl, t))
@@ -132,11 +181,22 @@ class DeployDSSDB(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, Cin, F, T) -> (B, C, Fl, ceil(T / time_pool))``."""
+        if self.split == "haar" and not self.fold_haar:
+            low, high = bands.split_haar(x)
+            return self.forward_bands(low, high)
+        if self.split == "haar":
+            f = x.shape[2]
+            pairs = x[:, :, : f - f % 2] if f % 2 == 1 else x  # (B, Cin, 2 Fh, T)
+            low = F.avg_pool2d(pairs, (2, 1))  # pair means (B, Cin, Fh, T); the high path takes the differences
+            if f % 2 == 1:
+                low = torch.cat([low, x[:, :, f - 1:]], dim=2)  # the odd top bin alone
+            return self.forward_bands(low, pairs)
         low, high = bands.split_bands(x, self.low_ratio)
         return self.forward_bands(low, high)
 
     def forward_bands(self, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
-        """The block on its input already split into the low ``(B, Cin, Fl, T)`` and high band."""
+        """The block on its input already split into the low ``(B, Cin, Fl, T)`` and high band (folded
+        ``split="haar"``: the bin pairs ``(B, Cin, 2 Fh, T)``, whose differences its high path takes)."""
         t0 = self.distill_act(self.d0(low))
         r = self.op0(low)
         if self.first_residual:
@@ -147,7 +207,10 @@ class DeployDSSDB(nn.Module):
         t2 = self.distill_act(self.d2(r))
         r = self.act(r + self.op2(r))
         y = self.merge(torch.cat([t0, t1, t2, self.act(self.op3(r))], dim=1))
-        z = bands.join_bands(y, self.high(high), self.join)
+        if self.split == "haar":
+            z = bands.join_haar(y, self.high(high))
+        else:
+            z = bands.join_bands(y, self.high(high), self.join)
         if self.gate_last:  # relu(z g) = relu(z) g for g > 0, and pooling commutes with a per-channel scale
             return self._pool(self.act(z)) * self.attn.gate(z)
         return self._pool(self.act(self.attn(z)))
@@ -161,4 +224,5 @@ class DeployDSSDB(nn.Module):
     def extra_repr(self) -> str:
         return f"{self.in_chs}, {self.out_chs}, op={self.op_name!r}, low_ratio={self.low_ratio}, " \
                f"time_pool={self.time_pool}" + (f", join={self.join!r}" if self.join != "add" else "") \
-               + (f", high_op={self.high_op!r}" if self.high_op is not None else "")
+               + (f", high_op={self.high_op!r}" if self.high_op is not None else "") \
+               + (f", split={self.split!r}" if self.split != "band" else "")

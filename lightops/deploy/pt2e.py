@@ -61,13 +61,17 @@ def _quantizer(backend: str, qat: bool) -> Any:
 def _memory_form(loaded: LoadedModel, size: Tuple[int, ...]) -> nn.Module:
     """The fused model with the trained model's own weights: norms folded, every other layer in its inference form
     except SPC (its split, partial SC and concatenation kept), the depthwise ``3x1``/``1x3`` pairs (6 weights per
-    channel, not a merged 3x3's 9) and ECA (its ``k``-tap 1-D convolution, not :class:`ChannelGate`'s ``C x C``)."""
-    from ..blocks import ECA
+    channel, not a merged 3x3's 9), ECA (its ``k``-tap 1-D convolution, not :class:`ChannelGate`'s ``C x C``) and a
+    Haar split's high path (a plain 1x1 after the pair differences, not a ``(2, 1)`` convolution of twice its size)."""
+    from ..blocks import ECA, DeployDSSDB
     from ..ops import DepthwisePair, SeparablePartialConv2d
     from .fuse import fuse, to_inference_form
 
     net = fuse(loaded.model, deploy_blocks=False, merge_depthwise=False, time_pool=False)
     net = to_inference_form(net, keep=lambda m: isinstance(m, (SeparablePartialConv2d, DepthwisePair, ECA)))
+    for m in net.modules():
+        if isinstance(m, DeployDSSDB):
+            m.unfold_haar()
     if callable(getattr(net, "export_form", None)):
         net = net.export_form(size, fixed_length=True)
     return net.eval()

@@ -21,7 +21,7 @@ from timm.models import build_model_with_cfg, generate_default_cfgs, register_mo
 from .. import validation
 from ..blocks import DSSDB, INPUT_NORMS, LastScale, MultiScaleConcat, create_input_norm
 from ..ops import get_op_class
-from ..ops.bands import JOINS
+from ..ops.bands import JOINS, SPLITS
 from ..stems import STEM_TYPES, create_stem
 from ..validation import check_channels, check_ratio
 from .dssdn_deploy import DeployDSSDN, PlainHead
@@ -66,6 +66,7 @@ class BlockCfg:
     op_kwargs: Tuple[Tuple[str, Any], ...] = ()  # extra operator options, e.g. (("orthogonal", "exact"),)
     join: str = "add"  # how the high band joins the low band: "add" (folded bin by bin) | "stack" (frequency order)
     high_op: Optional[str] = None  # the high band's path: None (1x1 + norm, the paper) | an operator name
+    split: str = "band"  # "band" (low bins deep, the paper) | "haar" (pair means deep, half differences 1x1)
 
     def __post_init__(self) -> None:
         check_channels(self.out_chs, "BlockCfg.out_chs")
@@ -81,6 +82,8 @@ class BlockCfg:
             raise ValueError(f"BlockCfg.join must be one of {JOINS}, got {self.join!r}")
         if self.high_op is not None:
             get_op_class(self.high_op)
+        if self.split not in SPLITS:
+            raise ValueError(f"BlockCfg.split must be one of {SPLITS}, got {self.split!r}")
         object.__setattr__(self, "op_kwargs", tuple(tuple(kv) for kv in dict(self.op_kwargs).items()))
 
 
@@ -120,8 +123,8 @@ class DSSDNCfg:
 
         ``stem`` (kind), ``stem_ratio``, ``norm_layer``, ``act_layer``, ``input_norm`` (``"none"`` for none),
         ``scales`` apply to the model; ``low_ratio``, ``attn`` (``"none"`` for none), ``distill_ratio``, ``join``,
-        ``high_op`` (``"none"`` for the 1x1) to every block. These are the choices ablated in docs/models.md;
-        ``timm.create_model("dssdn_small", attn="none")`` passes them here.
+        ``high_op`` (``"none"`` for the 1x1), ``split`` to every block. These are the choices ablated in
+        docs/models.md; ``timm.create_model("dssdn_small", attn="none")`` passes them here.
         """
         unknown = sorted(set(options) - set(OVERRIDES))
         if unknown:
@@ -132,7 +135,7 @@ class DSSDNCfg:
         stem = {OVERRIDES[k]: given.pop(k) for k in ("stem", "stem_ratio") if k in given}
         if stem:
             cfg = replace(cfg, stem=replace(cfg.stem, **stem))
-        block = {k: given.pop(k) for k in ("low_ratio", "attn", "distill_ratio", "join", "high_op") if k in given}
+        block = {k: given.pop(k) for k in BLOCK_OPTIONS if k in given}
         if block:
             cfg = replace(cfg, blocks=tuple(replace(b, **block) for b in cfg.blocks))
         return replace(cfg, **given) if given else cfg
@@ -162,10 +165,11 @@ class DSSDNCfg:
 
 
 SCALES = ("all", "last")
+BLOCK_OPTIONS = ("low_ratio", "attn", "distill_ratio", "join", "high_op", "split")  # override options of every block
 # DSSDN / timm.create_model keyword -> the DSSDNCfg (or StemCfg) field it replaces (DSSDNCfg.override)
 OVERRIDES = dict(stem="kind", stem_ratio="ratio", norm_layer="norm_layer", act_layer="act_layer",
                  input_norm="input_norm", scales="scales", low_ratio="low_ratio", attn="attn",
-                 distill_ratio="distill_ratio", join="join", high_op="high_op")
+                 distill_ratio="distill_ratio", join="join", high_op="high_op", split="split")
 
 
 def _check_head_args(num_classes: int, drop_rate: float, drop_path_rate: float) -> None:
@@ -215,6 +219,8 @@ class DSSDN(nn.Module):
         join: how every block's high band joins its low band: ``"add"`` (folded bin by bin) or ``"stack"``
             (side by side in frequency order, pooled; :func:`lightops.ops.bands.join_bands`).
         high_op: every block's high-band path: ``"none"`` (the paper's 1x1 + norm) or an operator name (``"sc"``).
+        split: how every block splits the frequency axis: ``"band"`` (the lowest bins deep) or ``"haar"`` (means of
+            neighbouring bin pairs deep, their differences through the 1x1; :func:`lightops.ops.bands.split_haar`).
 
     Shape:
         ``(B, in_chans, F, T) -> (B, num_classes)``; ``forward_features`` gives ``(B, num_features, F5, T5)``.
@@ -243,6 +249,7 @@ class DSSDN(nn.Module):
         distill_ratio: Optional[float] = None,
         join: Optional[str] = None,
         high_op: Optional[str] = None,
+        split: Optional[str] = None,
     ) -> None:
         super().__init__()
         if not isinstance(cfg, DSSDNCfg):
@@ -252,7 +259,7 @@ class DSSDN(nn.Module):
             cfg = cfg.with_op(op)
         cfg = cfg.override(stem=stem, stem_ratio=stem_ratio, norm_layer=norm_layer, act_layer=act_layer,
                            input_norm=input_norm, scales=scales, low_ratio=low_ratio, attn=attn,
-                           distill_ratio=distill_ratio, join=join, high_op=high_op)
+                           distill_ratio=distill_ratio, join=join, high_op=high_op, split=split)
         self.cfg = cfg = cfg.scaled(width)
         self.num_classes = num_classes
         self.in_chans = check_channels(in_chans, "in_chans")
@@ -271,7 +278,7 @@ class DSSDN(nn.Module):
                 blocks.append(DSSDB(prev, b.out_chs, op=b.op, op_kwargs=dict(b.op_kwargs), low_ratio=b.low_ratio,
                                     distill_ratio=b.distill_ratio, attn=b.attn, time_pool=b.time_pool,
                                     norm_layer=cfg.norm_layer, act_layer=cfg.act_layer, drop_path=dpr[i],
-                                    join=b.join, high_op=b.high_op))
+                                    join=b.join, high_op=b.high_op, split=b.split))
                 prev = b.out_chs
             self.blocks = nn.Sequential(*blocks)
             if cfg.scales == "all":

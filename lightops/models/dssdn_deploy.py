@@ -105,7 +105,7 @@ class DeployDSSDN(nn.Module):
     def _bands_meet(stem: nn.Module, block: nn.Module, input_size: Tuple[int, int, int],
                     stem_out: Tuple[int, int, int]) -> bool:
         """Whether the high/low stem's low-band output is exactly the first block's low band."""
-        if not (isinstance(stem, HighLowStem) and isinstance(block, DeployDSSDB)):
+        if not (isinstance(stem, HighLowStem) and isinstance(block, DeployDSSDB)) or block.split != "band":
             return False
         low_in = bands.low_band_bins(input_size[1], stem.low_ratio)
         low_out = stem.low(torch.zeros(1, stem.in_chs, low_in, 2 * stem.stride)).shape[2]

@@ -11,10 +11,14 @@ from typing import Tuple
 import torch
 import torch.nn.functional as F
 
-__all__ = ["JOINS", "low_band_bins", "kept_bins", "split_bands", "keep_low", "match_bins", "join_bands"]
+__all__ = ["JOINS", "SPLITS", "low_band_bins", "kept_bins", "split_bands", "split_haar", "keep_low", "match_bins",
+           "join_bands", "join_haar"]
 
 JOINS = ("add", "stack")
 """How a DSSDB's high band joins its low band (:func:`join_bands`)."""
+
+SPLITS = ("band", "haar")
+"""How a DSSDB splits its frequency axis: contiguous bands (:func:`split_bands`) or a Haar step (:func:`split_haar`)."""
 
 
 def low_band_bins(num_bins: int, low_ratio: float) -> int:
@@ -41,6 +45,34 @@ def split_bands(x: torch.Tensor, low_ratio: float) -> Tuple[torch.Tensor, torch.
     """
     f_low = low_band_bins(x.shape[2], low_ratio)
     return x[:, :, :f_low], x[:, :, f_low:]
+
+
+@torch.fx.wrap
+def split_haar(x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """One Haar step along frequency: ``(B, C, F, T)`` -> low ``(B, C, ceil(F / 2), T)``, high ``(B, C, F // 2, T)``.
+
+    Low bin ``i`` is the mean of input bins ``2i`` and ``2i + 1`` (the whole spectrum at half the resolution), high
+    bin ``i`` half their difference ``(x[2i] - x[2i + 1]) / 2`` (the detail the mean drops); an odd top bin goes to the
+    low band alone. ``low + high`` and ``low - high`` give the two input bins back. Written with a reshape and
+    contiguous slices (no strided slice), which every runtime's delegate takes.
+    """
+    c, f, t = x.shape[1], x.shape[2], x.shape[3]
+    even = f - f % 2
+    pairs = (x[:, :, :even] if f % 2 == 1 else x).reshape(-1, c, even // 2, 2 * t)  # row i: bins 2i, 2i + 1
+    first, second = pairs[:, :, :, :t], pairs[:, :, :, t:]  # (B, C, F // 2, T) each
+    low, high = (first + second) * 0.5, (first - second) * 0.5
+    if f % 2 == 1:
+        low = torch.cat([low, x[:, :, even:]], dim=2)
+    return low, high
+
+
+@torch.fx.wrap
+def join_haar(low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
+    """Add a Haar split's high-band output ``(B, C, Fh, T)`` to its low-band output ``(B, C, Fl, T)`` bin by bin, both
+    covering the same input bins (``Fh = Fl - 1`` for an odd input: its top bin has no detail)."""
+    if high.shape[2] == low.shape[2]:
+        return low + high
+    return low + F.pad(high, (0, 0, 0, low.shape[2] - high.shape[2]))
 
 
 @torch.fx.wrap

@@ -88,6 +88,52 @@ def test_join_changes_neither_params_nor_macs_and_bad_join_is_named():
         DSSDB(8, 16, join="fold")
 
 
+@pytest.mark.parametrize("f", [8, 9, 2])
+def test_haar_split_is_pair_means_and_half_differences(f):
+    x = torch.randn(2, 3, f, 5)
+    low, high = bands.split_haar(x)
+    assert low.shape == (2, 3, (f + 1) // 2, 5) and high.shape == (2, 3, f // 2, 5)
+    even, odd = x[:, :, 0:2 * (f // 2):2], x[:, :, 1:2 * (f // 2):2]
+    torch.testing.assert_close(low[:, :, : f // 2] + high, even)  # the pair comes back exactly
+    torch.testing.assert_close(low[:, :, : f // 2] - high, odd)
+    if f % 2:
+        torch.testing.assert_close(low[:, :, -1], x[:, :, -1])  # the odd top bin alone
+    torch.testing.assert_close(bands.join_haar(low, high), low + torch.cat([high, torch.zeros_like(low)], 2)[
+        :, :, : low.shape[2]])
+
+
+@pytest.mark.parametrize("f", [48, 49])
+def test_haar_split_keeps_the_output_in_frequency_order(f):
+    """``split="haar"``: the third quarter of the spectrum reaches only the output bins around its own pairs (the
+    deep path's frequency kernels widen that by a few bins); the paper's bands fold it onto the lowest output bins."""
+    torch.manual_seed(0)
+    x = torch.randn(1, 8, f, 10)
+    y = x.clone()
+    y[:, :, 24:36] += torch.randn_like(y[:, :, 24:36])
+    haar, band = DSSDB(8, 16, attn=None, split="haar").eval(), DSSDB(8, 16, attn=None).eval()
+    band.load_state_dict(haar.state_dict())
+    with torch.no_grad():
+        moved = (haar(y) - haar(x)).abs().amax(dim=(0, 1, 3)) > 0  # per output bin
+        folded = (band(y) - band(x)).abs().amax(dim=(0, 1, 3)) > 0
+    changed = moved.nonzero().flatten()
+    assert haar(x).shape == band(x).shape == (1, 16, (f + 1) // 2, 10)
+    assert changed.min() >= 12 - 4 and changed.max() <= 17 + 4  # pairs 12..17, four 3-tap kernels deep
+    assert folded[0] and folded[:12].all()  # bins 24..35 are high-band bins 0..11 of the paper's split
+
+
+def test_split_changes_neither_params_nor_macs_and_bad_split_is_named():
+    a, b = DSSDB(8, 16), DSSDB(8, 16, split="haar")
+    assert a.params() == b.params() == sum(p.numel() for p in b.parameters())
+    for size in ((8, 24, 10), (8, 25, 10)):
+        assert a.macs(size) == b.macs(size) == flop_counter_macs(b.eval(), torch.randn(1, *size))
+    assert "split='haar'" in repr(b) and "split" not in repr(a)
+    with pytest.raises(ValueError, match="split must be one of"):
+        DSSDB(8, 16, split="wavelet")
+    for bad in (dict(low_ratio=0.75), dict(join="stack")):
+        with pytest.raises(ValueError, match="split='haar' halves the bins"):
+            DSSDB(8, 16, split="haar", **bad)
+
+
 class _Zero(torch.nn.Module):
     def __init__(self, chs):
         super().__init__()

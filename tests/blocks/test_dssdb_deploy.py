@@ -31,6 +31,8 @@ BLOCK_CASES = [
     dict(in_chs=12, out_chs=20, op="spc", join="stack", time_pool=2),
     dict(in_chs=12, out_chs=20, op="osc", high_op="sc", time_pool=2),  # the high band through an operator
     dict(in_chs=16, out_chs=16, high_op="spc"),
+    dict(in_chs=12, out_chs=20, split="haar", time_pool=2),  # pair means deep, differences through the 1x1
+    dict(in_chs=16, out_chs=16, op="osc", split="haar", high_op="sc"),
 ]
 
 
@@ -50,6 +52,23 @@ def test_block_parity_shapes_and_macs(kwargs, align, size):
     assert fused.macs(in_size) == flop_counter_macs(fused, x[:1])
     if align > 1:  # every tap fills whole channel blocks
         assert fused.merge.in_channels % align == 0 and fused.d0.out_channels % align == 0
+
+
+@pytest.mark.parametrize("size", [(9, 7), (16, 10)])
+def test_haar_split_unfolded_keeps_values_and_the_trained_weights(size):
+    """``unfold_haar``: the pair differences as arithmetic before the trained 1x1 (the int8 memory form) instead of
+    the speed form's ``(2, 1)`` convolution with twice the weights; the same output either way."""
+    block = trained_block(in_chs=12, out_chs=20, split="haar", time_pool=2)
+    fused = fuse(block)
+    x = torch.randn(2, 12, *size)
+    folded_weights = fused.high.weight.numel()
+    with torch.inference_mode():
+        ref, folded = block(x), fused(x)
+        fused.unfold_haar()
+        unfolded = fused(x)
+    assert fused.high.kernel_size == (1, 1) and 2 * fused.high.weight.numel() == folded_weights
+    assert close(folded, ref) and close(unfolded, ref)
+    assert fused.macs((12, *size)) == flop_counter_macs(fused, x[:1])
 
 
 def test_block_keeps_what_it_cannot_rewrite():

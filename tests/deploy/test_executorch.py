@@ -54,6 +54,30 @@ def test_high_band_operator_is_fully_delegated(tmp_path):
     assert all(c.within(1e-5) for c in result.checks)
 
 
+def test_haar_split_is_fully_delegated(tmp_path):
+    """``split="haar"``: pair means as an average pool, differences in the high path's first convolution (70 bins:
+    even and odd counts both occur)."""
+    result = export_executorch(make_model("dssdn_small", op="osc", split="haar"), tmp_path / "haar.pte", (1, 70, 32),
+                               checks=2)
+    assert result.delegation.portable_ops == 0
+    assert all(c.within(1e-5) for c in result.checks)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("form", ["memory", "speed"])
+def test_int8_haar_split_is_fully_delegated(form, tmp_path):
+    """The int8 program of a Haar split lowers whole in either form (memory: the pair differences as a reshape,
+    slices and adds; speed: inside the high path's convolution)."""
+    from lightops.checkpoint import LoadedModel
+    from lightops.deploy.pt2e import quantize_ptq
+
+    size = (1, 70, 32)
+    x = torch.randn(4, *size, generator=torch.Generator().manual_seed(0))
+    q = quantize_ptq(LoadedModel(make_model("dssdn_small", split="haar"), name="dssdn_small"), [x], size, form=form)
+    result = export_executorch(LoadedModel(q, name="dssdn_small"), tmp_path / "q.pte", checks=16)
+    assert result.delegation.portable_ops == 0 and result.delegation.delegates == 1
+
+
 @pytest.mark.parametrize("h,t", [(4, 8), (5, 9), (6, 11), (1, 1)])
 def test_split_pool_is_ceil_mode_pool(h, t):
     x = torch.randn(2, 3, h, t)

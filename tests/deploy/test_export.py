@@ -54,6 +54,16 @@ def test_export_torchscript_parity(name, tmp_path):
     assert sorted(os.listdir(tmp_path)) == [out.name]  # no temporary file left
 
 
+@pytest.mark.parametrize("split", ["band", "haar"])
+def test_export_parity_of_either_frequency_split(split, tmp_path):
+    """The paper's bands and the Haar split (pair means through an average pool, differences inside the high path's
+    convolution) export and agree with PyTorch at every length, whichever split a model holds."""
+    model = make_model("dssdn_small", split=split, op="osc")
+    out = tmp_path / "split.onnx"
+    export_onnx(model, out, SMALL_INPUT, exporter="torchscript")
+    check_file(out, model)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", MODELS)
 def test_export_dynamo_parity(name, tmp_path):

@@ -14,8 +14,11 @@ from lightops.deploy.pt2e import quantize_ptq, top1_agreement  # noqa: E402
 MAX_PARAM_BYTES = 128_000  # DCASE 2025 Task 1
 
 
-def test_int8_dssdn_small_fits_the_dcase_parameter_memory():
-    model = make_model("dssdn_small")
+@pytest.mark.parametrize("split", ["band", "haar"])
+def test_int8_dssdn_small_fits_the_dcase_parameter_memory(split):
+    """Either frequency split: a Haar split's high path stays the trained 1x1 (not the speed form's ``(2, 1)``
+    convolution with twice its weights)."""
+    model = make_model("dssdn_small", split=split)
     size = tuple(model.pretrained_cfg["input_size"])  # (1, 256, 44): the 1-s clip it is budgeted on
     x = torch.randn(4, *size, generator=torch.Generator().manual_seed(0))
     q = quantize_ptq(LoadedModel(model, name="dssdn_small"), [x], size)  # random calibration: bytes need no training

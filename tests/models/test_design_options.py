@@ -18,6 +18,8 @@ from lightops.models.dssdn import model_cfgs
 def test_every_option_reaches_the_cfg(create):
     m = create("dssdn_small", stem="conv", norm_layer="groupnorm1", input_norm="resnorm", scales="last",
                low_ratio=0.75, attn="none", distill_ratio=0.25, join="stack", high_op="sc")
+    haar = create("dssdn_small", split="haar")
+    assert all(b.split == "haar" for b in haar.cfg.blocks) and all(blk.split == "haar" for blk in haar.blocks)
     cfg = m.cfg
     assert (cfg.stem.kind, cfg.norm_layer, cfg.input_norm, cfg.scales) == ("conv", "groupnorm1", "resnorm", "last")
     assert all(b.low_ratio == 0.75 and b.attn is None and b.distill_ratio == 0.25 and b.join == "stack"
@@ -42,6 +44,7 @@ def test_no_option_keeps_the_registered_architecture():
     (dict(stem="wide"), "StemCfg.kind must be one of"),
     (dict(low_ratio=1.0), "low_ratio must be in"),
     (dict(join="fold"), "join must be one of"),
+    (dict(split="wavelet"), "split must be one of"),
 ])
 def test_bad_options_named(bad, match):
     with pytest.raises(ValueError, match=match):
@@ -54,15 +57,15 @@ def test_unknown_override_named():
 
 
 def test_options_survive_the_checkpoint_dict():
-    cfg = model_cfgs["dssdn_small"].override(input_norm="instance", scales="last", stem="cut", join="stack",
-                                             high_op="sc")
+    cfg = model_cfgs["dssdn_small"].override(input_norm="instance", scales="last", stem="cut", high_op="sc",
+                                             split="haar")
     assert DSSDNCfg.from_dict(cfg.to_dict()) == cfg
     old = cfg.to_dict()
     del old["input_norm"], old["scales"]  # a checkpoint written before these fields existed
     for b in old["blocks"]:
-        del b["join"], b["high_op"]
+        del b["join"], b["high_op"], b["split"]
     assert DSSDNCfg.from_dict(old) == dataclasses.replace(cfg, input_norm=None, scales="all").override(
-        join="add", high_op="none")
+        join="add", high_op="none", split="band")
 
 
 @settings(max_examples=20, deadline=None)
@@ -103,7 +106,7 @@ def test_instance_input_norm_makes_the_model_blind_to_a_device_gain():
 
 
 @pytest.mark.parametrize("kwargs", [dict(input_norm="resnorm"), dict(scales="last"), dict(join="stack"),
-                                    dict(op="osc", high_op="sc")])
+                                    dict(op="osc", high_op="sc"), dict(split="haar")])
 def test_inference_and_export_forms_keep_the_options(kwargs):
     torch.manual_seed(0)
     m = lightops.create_model("dssdn_small", **kwargs).eval()
