@@ -16,9 +16,13 @@ from timm.models import is_model, model_entrypoint
 from . import models as _models  # noqa: F401  (registers the models)
 from .audio import FrontEnd
 from .models import DSSDNCfg
+from .models.dssdn_cfg import OVERRIDES
 
 __all__ = ["create_model", "list_models", "is_lightops_model", "known_models", "build_model", "build_frontend",
-           "model_label"]
+           "model_label", "architecture_of", "architecture_kwargs"]
+
+# DSSDN arguments that only shape its architecture: a stored architecture already holds what they did
+_ARCHITECTURE_ARGS = frozenset(("cfg", "op", "width", *OVERRIDES))
 
 
 def is_lightops_model(name: str) -> bool:
@@ -83,6 +87,22 @@ def build_model(name: str, **kwargs: Any) -> nn.Module:
         return timm.create_model(name, **{"in_chans": 1, **kwargs})
     except TypeError as e:
         raise ValueError(f"model {name!r} rejected its arguments {kwargs}: {e}") from e
+
+
+def architecture_of(model: nn.Module) -> Optional[Dict[str, Any]]:
+    """The architecture a model was built with, as plain values (a DSSDN's final ``DSSDNCfg.to_dict()``: options and
+    width applied), or None for a model without one (its name and arguments rebuild it)."""
+    cfg = getattr(model, "cfg", None)
+    return cfg.to_dict() if isinstance(cfg, DSSDNCfg) else None
+
+
+def architecture_kwargs(kwargs: Dict[str, Any], architecture: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+    """:func:`build_model` arguments that rebuild a stored ``architecture`` (:func:`architecture_of`): ``kwargs``
+    without the arguments it already holds, plus ``cfg``; ``kwargs`` unchanged without one. A checkpoint so
+    rebuilt keeps its network when a registered default of its name changes later."""
+    if not architecture:
+        return dict(kwargs)
+    return {**{k: v for k, v in kwargs.items() if k not in _ARCHITECTURE_ARGS}, "cfg": dict(architecture)}
 
 
 def build_frontend(frontend: Optional[Dict[str, Any]] = None, model: Optional[nn.Module] = None,

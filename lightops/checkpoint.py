@@ -16,7 +16,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import torch
 import torch.nn as nn
 
-from ._factory import build_frontend, build_model, known_models
+from ._factory import architecture_kwargs, build_frontend, build_model, known_models
 from .audio import FrontEnd
 from .fileio import PathLike, atomic_save
 
@@ -31,6 +31,8 @@ CHECKPOINT_KEYS: Dict[str, str] = {
     "format_version": "FORMAT_VERSION (added by save_checkpoint; files without it are read as version 1)",
     "model": "the model's name: a lightops model, a reference model, or any timm model",
     "model_kwargs": "keyword arguments of build_model as plain values (a DSSDNCfg as to_dict()); default {}",
+    "architecture": "the network as built (a DSSDN's DSSDNCfg.to_dict(), lightops._factory.architecture_of), absent "
+                    "for other models: load_model rebuilds it whatever the name's registered default is by then",
     "state_dict": "the weights (module. prefixes from DistributedDataParallel are stripped on load)",
     "frontend": "FrontEnd.config(): log-mel settings and input normalisation",
     "classes": "class names in the order of the model's outputs",
@@ -225,7 +227,7 @@ def load_model(checkpoint: Union[PathLike, Dict[str, Any]], *, trusted: bool = F
     ckpt = checkpoint if isinstance(checkpoint, dict) else read_checkpoint(checkpoint, trusted=trusted)
     name, kwargs = ckpt["model"], dict(ckpt.get("model_kwargs") or {})
     try:
-        model = build_model(name, **kwargs)
+        model = build_model(name, **architecture_kwargs(kwargs, ckpt.get("architecture")))
     except ValueError as e:
         raise ValueError(f"checkpoint {source!r}: {e}") from e
     try:

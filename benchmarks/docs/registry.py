@@ -70,6 +70,7 @@ BLOCKS: Dict[str, Block] = {
     "logmel-timing": _timed("docs/audio.md", "logmel-timing", audio.timing_block),
     "ort-bench": Block("docs/deploy.md", "python -m benchmarks.bench_ort"),
     "deploy-table": Block("docs/deploy.md", "python -m benchmarks.docs.deploy_table"),
+    "int8-forms": Block("docs/deploy.md", "python -m benchmarks.int8_forms"),
     "int8-accuracy": Block("docs/deploy.md", "python -m benchmarks.compare_int8"),
     "int8-accuracy-lr1e-4": Block("docs/deploy.md", "python -m benchmarks.compare_int8"),
     "runtime-bench-1s": Block("docs/deploy.md", "python -m benchmarks.bench_runtimes"),
@@ -87,6 +88,9 @@ BLOCKS: Dict[str, Block] = {
     "dssdn-folder-30-dcase": Block("docs/models.md", "python -m benchmarks.compare"),
     "dssdn-synthetic-30": Block("docs/models.md", "python -m benchmarks.compare"),
     "device-shift": Block("docs/models.md", "python -m benchmarks.device_shift"),
+    "dssdn-split-folder-30": Block("docs/models.md", "python -m benchmarks.compare"),
+    "dssdn-split-synthetic-30": Block("docs/models.md", "python -m benchmarks.compare"),
+    "device-shift-split": Block("docs/models.md", "python -m benchmarks.device_shift"),
     "mutation-table": Block("docs/testing.md", "python scripts/mutation_check.py --docs"),
     "notes": Block("docs/benchmarks.md", "python -m benchmarks.run", kept=True),
 }

@@ -123,7 +123,7 @@ class DSSDB(nn.Module):
             raise ValueError(f"DSSDB: split must be one of {bands.SPLITS}, got {split!r}")
         if split == "haar" and (self.low_ratio != 0.5 or join != "add"):
             raise ValueError(f"DSSDB: split='haar' halves the bins (low_ratio 0.5) and adds the bands bin by bin "
-                             f"(join 'add'), got low_ratio={low_ratio}, join={join!r}")
+                             f"(join 'add'), got low_ratio={low_ratio}, join={join!r}; split='band' takes these")
         self.split = split
         self.distill_chs = cd = max(1, round(check_ratio(distill_ratio, "distill_ratio") * c))
         self.time_pool = check_channels(time_pool, "time_pool")

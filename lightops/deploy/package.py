@@ -31,8 +31,8 @@ from .submission import DTYPES, SubmissionModel, state_at_dtype
 
 __all__ = ["build_package", "packaged_checkpoint"]
 
-_KEEP = ("model", "model_kwargs", "state_dict", "frontend", "classes", "input_size", "clip_seconds", "train_devices",
-         "versions")
+_KEEP = ("model", "model_kwargs", "architecture", "state_dict", "frontend", "classes", "input_size", "clip_seconds",
+         "train_devices", "versions")
 
 
 def packaged_checkpoint(ckpt: Dict[str, Any], dtype: str) -> Dict[str, Any]:

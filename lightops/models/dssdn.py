@@ -3,10 +3,12 @@
 Paper: "Deep Space Separable Distillation for Lightweight Acoustic Scene Classification",
 ShuQi Ye and Yuan Tian, arXiv 2405.03567 (2024). https://arxiv.org/abs/2405.03567
 
-A frequency-split stem, five Deep Space Separable Distilled Blocks (each keeps the low half of the mel
-axis on its deep path), and multi-scale concatenation: every block's output is pooled to the last block's grid
-and concatenated on channels before the classifier. Where the paper is silent, the choices are written
-in docs/models.md. Large uses SC, Middle OSC, Small SPC.
+A stem, five Deep Space Separable Distilled Blocks (each splits the mel axis in two halves and runs its deep path on
+one of them), and multi-scale concatenation: every block's output is pooled to the last block's grid and
+concatenated on channels before the classifier. Where the paper is silent, the choices are written in
+docs/models.md. Large uses SC, Middle OSC, Small and Tiny SPC. Large and Middle keep the paper's high/low stem and
+low/high bands; Small and Tiny, the models for DCASE's recording devices, use the full-band stem and the Haar split
+(the means of neighbouring bin pairs on the deep path), which hold on devices not seen in training.
 """
 import math
 from contextlib import nullcontext
@@ -271,17 +273,22 @@ class DSSDN(nn.Module):
         return DeployDSSDN(self, tuple(input_size), fixed_length=fixed_length)
 
 
-def _blocks(chs: Tuple[int, ...], op: str, time_pool: Tuple[int, ...], attn: str = "eca") -> Tuple[BlockCfg, ...]:
-    return tuple(BlockCfg(out_chs=c, op=op, time_pool=p, attn=attn) for c, p in zip(chs, time_pool))
+def _blocks(chs: Tuple[int, ...], op: str, time_pool: Tuple[int, ...], attn: str = "eca",
+            split: str = "band") -> Tuple[BlockCfg, ...]:
+    return tuple(BlockCfg(out_chs=c, op=op, time_pool=p, attn=attn, split=split) for c, p in zip(chs, time_pool))
 
 
 model_cfgs: Dict[str, DSSDNCfg] = dict(
     dssdn_large=DSSDNCfg(stem=StemCfg("highlow", 48), blocks=_blocks((64, 96, 128, 176, 224), "sc", (2, 2, 2, 1, 1))),
     dssdn_middle=DSSDNCfg(stem=StemCfg("highlow", 32), blocks=_blocks((48, 72, 96, 128, 160), "osc", (2, 2, 2, 1, 1))),
-    dssdn_small=DSSDNCfg(stem=StemCfg("highlow", 24), blocks=_blocks((32, 40, 56, 64, 80), "spc", (2, 2, 2, 1, 1))),
+    # Small and Tiny: the full-band stem and the Haar split, the pair that holds on recording devices not seen in
+    # training (docs/models.md, "Which half goes deep"); Large and Middle keep the paper's high/low stem and bands
+    dssdn_small=DSSDNCfg(stem=StemCfg("conv", 24),
+                         blocks=_blocks((32, 40, 56, 64, 80), "spc", (2, 2, 2, 1, 1), split="haar")),
     # dssdn_small at width 0.78 (lightops.profiling.fit_budget to 64,000 params and 30 MMACs on (1, 256, 65)): the
     # DCASE 2025 Task 1 limit of 128,000 bytes of parameters at fp16
-    dssdn_tiny=DSSDNCfg(stem=StemCfg("highlow", 20), blocks=_blocks((24, 32, 44, 48, 64), "spc", (2, 2, 2, 1, 1))),
+    dssdn_tiny=DSSDNCfg(stem=StemCfg("conv", 20),
+                        blocks=_blocks((24, 32, 44, 48, 64), "spc", (2, 2, 2, 1, 1), split="haar")),
 )
 
 
@@ -309,9 +316,9 @@ def _cfg(**kwargs: Any) -> Dict[str, Any]:
 default_cfgs = generate_default_cfgs({
     "dssdn_large": _cfg(description="DSSDN-Large (SC), <= 1M params, <= 1 GMACs per 10-s clip"),
     "dssdn_middle": _cfg(description="DSSDN-Middle (OSC), <= 400K params, <= 500 MMACs per 10-s clip"),
-    "dssdn_small": _cfg(input_size=(1, 256, 44), pool_size=(4, 3),
+    "dssdn_small": _cfg(input_size=(1, 256, 44), pool_size=(4, 3), first_conv="stem.conv.0",
                         description="DSSDN-Small (SPC), <= 128K params, <= 30 MMACs per 1-s clip (DCASE limit)"),
-    "dssdn_tiny": _cfg(input_size=(1, 256, 65), pool_size=(4, 5),
+    "dssdn_tiny": _cfg(input_size=(1, 256, 65), pool_size=(4, 5), first_conv="stem.conv.0",
                        description="DSSDN-Tiny (SPC), <= 128,000 B of parameters at fp16 and <= 30 MMACs on the DCASE "
                                    "2025 baseline's 1-s input (1, 256, 65)"),
 })
@@ -331,11 +338,11 @@ def dssdn_middle(pretrained: bool = False, **kwargs: Any) -> DSSDN:
 
 @register_model
 def dssdn_small(pretrained: bool = False, **kwargs: Any) -> DSSDN:
-    """DSSDN-Small: SPC operators, <= 128K params, <= 30 MMACs on a 1-s clip (DCASE 2022-24 Task 1)."""
+    """DSSDN-Small: SPC operators, Haar split, <= 128K params, <= 30 MMACs on a 1-s clip (DCASE 2022-24 Task 1)."""
     return _create_dssdn("dssdn_small", pretrained, **kwargs)
 
 
 @register_model
 def dssdn_tiny(pretrained: bool = False, **kwargs: Any) -> DSSDN:
-    """DSSDN-Tiny: SPC operators, <= 128,000 B at fp16, <= 30 MMACs on (1, 256, 65) (DCASE 2025 Task 1)."""
+    """DSSDN-Tiny: SPC operators, Haar split, <= 128,000 B at fp16, <= 30 MMACs on (1, 256, 65) (DCASE 2025 Task 1)."""
     return _create_dssdn("dssdn_tiny", pretrained, **kwargs)

@@ -43,8 +43,9 @@ __all__ = ["FinetuneConfig", "finetune", "evaluate_devices", "evaluate_finetuned
            "FINETUNE_STATE"]
 
 FINETUNE_STATE = "finetune.json"
-_MODEL_KEYS = ("model", "model_kwargs", "state_dict", "frontend", "classes", "input_size", "clip_seconds", "args",
-               "epoch", "global_step", "history", "train_devices", "world_size", "global_batch_size", "versions")
+_MODEL_KEYS = ("model", "model_kwargs", "architecture", "state_dict", "frontend", "classes", "input_size",
+               "clip_seconds", "args", "epoch", "global_step", "history", "train_devices", "world_size",
+               "global_batch_size", "versions")
 _RESUME_FREE = {"out", "resume", "overwrite", "stop_after", "threads", "quiet", "device"}
 
 

@@ -26,7 +26,7 @@ from timm.optim import create_optimizer_v2
 from timm.scheduler import create_scheduler_v2
 from torch.utils.data import DataLoader, Dataset
 
-from .._factory import build_model, known_models
+from .._factory import architecture_of, build_model, known_models
 from ..audio import FreqMixStyle, FrontEnd, LogMel
 from ..checkpoint import read_checkpoint, save_checkpoint
 from ..data import DeviceImpulseResponses, TimeRoll
@@ -305,7 +305,8 @@ class _Run:
             return
         next_order = torch.Generator().manual_seed(derive_seed(cfg.seed, epoch + 1))
         save_checkpoint(dict(
-            model=cfg.model, model_kwargs=self.model_kwargs, state_dict=engine.raw_model.state_dict(),
+            model=cfg.model, model_kwargs=self.model_kwargs, architecture=architecture_of(engine.raw_model),
+            state_dict=engine.raw_model.state_dict(),
             optimizer=engine.optimizer.state_dict(), scheduler=engine.scheduler.state_dict(),
             scaler=engine.scaler.state_dict() if engine.scaler is not None else None, epoch=epoch + 1,
             global_step=(epoch + 1) * sampler.steps_per_epoch,

@@ -52,7 +52,8 @@ def test_deploy_model_fixed_length(name, size):
     with torch.no_grad():
         model.head.fc.weight.normal_()  # logits of a trained model's scale
     fixed = DeployDSSDN(fuse(model, channel_align=16), size)
-    assert fixed.split_stem  # the stem's low band is the first block's: no concatenation and split between them
+    # a high/low stem whose low band is the first block's: no concatenation and split between them
+    assert fixed.split_stem == (model.cfg.stem.kind == "highlow" and model.cfg.blocks[0].split == "band")
     x = torch.randn(2, *size)
     with torch.inference_mode():
         assert close(fixed(x), model(x))

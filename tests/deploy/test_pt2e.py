@@ -77,6 +77,8 @@ def test_qat_trains_and_converts(tiny):
     x = torch.cat(_inputs(2, 5))
     with torch.no_grad():
         agree, prob = top1_agreement(float_form(tiny, SMALL_INPUT)(x), model(x))
-    assert agree >= 0.6 and prob < 0.3  # random inputs: near-uniform logits, whose top-1 flips easily
+    # random inputs: near-uniform logits (spread about 0.14), whose top-1 flips easily; the probabilities stay close
+    # (measured 0.008; an int8 program that lost the model is off by far more)
+    assert agree >= 0.5 and prob < 0.05
     with pytest.raises(ValueError, match="num_epochs"):
         quantize_qat(tiny, lambda e: iter(data), SMALL_INPUT, num_epochs=0)

@@ -16,12 +16,13 @@ from lightops.models.dssdn import model_cfgs
 
 @pytest.mark.parametrize("create", [lightops.create_model, timm.create_model])
 def test_every_option_reaches_the_cfg(create):
-    m = create("dssdn_small", stem="conv", norm_layer="groupnorm1", input_norm="resnorm", scales="last",
-               low_ratio=0.75, attn="none", distill_ratio=0.25, join="stack", high_op="sc")
-    haar = create("dssdn_small", split="haar")
+    m = create("dssdn_small", stem="highlow", norm_layer="groupnorm1", input_norm="resnorm", scales="last",
+               low_ratio=0.75, attn="none", distill_ratio=0.25, join="stack", high_op="sc", split="band")
+    haar = create("dssdn_large", split="haar", stem="conv")
     assert all(b.split == "haar" for b in haar.cfg.blocks) and all(blk.split == "haar" for blk in haar.blocks)
+    assert haar.cfg.stem.kind == "conv" and all(blk.split == "band" for blk in m.blocks)
     cfg = m.cfg
-    assert (cfg.stem.kind, cfg.norm_layer, cfg.input_norm, cfg.scales) == ("conv", "groupnorm1", "resnorm", "last")
+    assert (cfg.stem.kind, cfg.norm_layer, cfg.input_norm, cfg.scales) == ("highlow", "groupnorm1", "resnorm", "last")
     assert all(b.low_ratio == 0.75 and b.attn is None and b.distill_ratio == 0.25 and b.join == "stack"
                for b in cfg.blocks)
     assert all(blk.join == "stack" and blk.high_op == "sc" for blk in m.blocks)
@@ -29,6 +30,15 @@ def test_every_option_reaches_the_cfg(create):
     assert isinstance(m.input_norm, ResNorm) and isinstance(m.scales, LastScale)
     assert m.num_features == cfg.blocks[-1].out_chs
     assert m(torch.randn(2, 1, 256, 44)).shape == (2, 10)
+
+
+@pytest.mark.parametrize("name,stem,split", [("dssdn_small", "conv", "haar"), ("dssdn_tiny", "conv", "haar"),
+                                             ("dssdn_middle", "highlow", "band"), ("dssdn_large", "highlow", "band")])
+def test_registered_stem_and_split(name, stem, split):
+    """Small and Tiny: the full-band stem and the Haar split, measured to hold on unseen devices (docs/models.md);
+    Large and Middle: the paper's high/low stem and bands."""
+    m = lightops.create_model(name)
+    assert m.cfg.stem.kind == stem and {blk.split for blk in m.blocks} == {split}
 
 
 def test_no_option_keeps_the_registered_architecture():
@@ -45,6 +55,7 @@ def test_no_option_keeps_the_registered_architecture():
     (dict(low_ratio=1.0), "low_ratio must be in"),
     (dict(join="fold"), "join must be one of"),
     (dict(split="wavelet"), "split must be one of"),
+    (dict(join="stack"), "split='haar' halves the bins"),  # Small's Haar split with the stacked join: use bands
 ])
 def test_bad_options_named(bad, match):
     with pytest.raises(ValueError, match=match):
@@ -105,7 +116,7 @@ def test_instance_input_norm_makes_the_model_blind_to_a_device_gain():
     assert (plain(x + gain) - plain(x)).abs().max() > 1e-3
 
 
-@pytest.mark.parametrize("kwargs", [dict(input_norm="resnorm"), dict(scales="last"), dict(join="stack"),
+@pytest.mark.parametrize("kwargs", [dict(input_norm="resnorm"), dict(scales="last"), dict(join="stack", split="band"),
                                     dict(op="osc", high_op="sc"), dict(split="haar")])
 def test_inference_and_export_forms_keep_the_options(kwargs):
     torch.manual_seed(0)
