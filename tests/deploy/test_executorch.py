@@ -41,7 +41,8 @@ def test_pte_matches_pytorch_and_is_fully_delegated(name, tmp_path):
 
 def test_stacked_bands_are_fully_delegated(tmp_path):
     """``join="stack"`` pools neighbouring bins without ceil mode (70 bins: even and odd band counts both occur)."""
-    result = export_executorch(make_model("dssdn_small", join="stack", split="band"), tmp_path / "stack.pte", (1, 70, 32), checks=2)
+    model = make_model("dssdn_small", join="stack", split="band")
+    result = export_executorch(model, tmp_path / "stack.pte", (1, 70, 32), checks=2)
     assert result.delegation.portable_ops == 0
     assert all(c.within(1e-5) for c in result.checks)
 
