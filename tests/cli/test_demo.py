@@ -24,14 +24,17 @@ def test_comparison_table_labels_rows_with_model_arguments():
 
 @pytest.mark.slow
 def test_demo_trains_both_models_and_prints_the_comparison(tmp_path, capsys):
-    # the configuration docs/models.md recommends (OSC in dssdn_small) against the field's baseline
-    assert DEMO_MODELS == (("dssdn_small", {"op": "osc"}), ("dcase2025_baseline", {}))
+    # dssdn_small as registered (the full-band stem and the Haar split) against the field's baseline
+    assert DEMO_MODELS == (("dssdn_small", {}), ("dcase2025_baseline", {}))
     assert main(["demo", "--epochs", "1", "--clips", "20", "--repeats", "1", "--sample-rate", "8000", "--n-fft", "256",
                  "--hop-length", "128", "--n-mels", "40", "--out", str(tmp_path / "demo")]) == 0
     out = capsys.readouterr().out
     for name, kwargs in DEMO_MODELS:
         ckpt = torch.load(tmp_path / "demo" / name / "last.pt", map_location="cpu", weights_only=False)
         assert {k: v for k, v in ckpt["model_kwargs"].items() if k != "num_classes"} == kwargs  # what was trained
+        if name == "dssdn_small":  # ... and the architecture it was built with
+            arch = ckpt["architecture"]
+            assert arch["stem"]["kind"] == "conv" and {b["split"] for b in arch["blocks"]} == {"haar"}
         label = model_label(name, kwargs)
         row = re.search(rf"^{re.escape(label)}\s+([\d,]+)\s+([\d,]+)\s+[\d.]+\s+[\d.]+\s+([\d.]+) %", out, re.M)
         assert row is not None, out[-2000:]
