@@ -151,22 +151,53 @@ def train_command(args: argparse.Namespace, job: Job) -> List[str]:
     return cmd + [a.replace("{teacher}", teacher) for a in recipe.options]
 
 
+def current_architecture(model: str) -> Optional[Dict[str, Any]]:
+    """The architecture ``model`` (``name[k=v]``) builds today (:func:`lightops._factory.architecture_of`; None for a
+    model without a DSSDN configuration): a run is reused only if it was trained with it, so a changed registered
+    default is retrained, not reported under the new name."""
+    from lightops._factory import architecture_of, build_model
+
+    name, kwargs = parse_model(model)
+    return _plain(architecture_of(build_model(name, **kwargs)))
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as JSON stores it (tuples as lists), so that a stored and a built architecture compare equal."""
+    return json.loads(json.dumps(value))
+
+
+def trained_architecture(out: Path, record: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+    """The architecture a finished run was trained with: from its ``compare_command.json``, else from the
+    ``architecture`` its ``last.pt`` stores (checkpoints written before that key existed give None)."""
+    if "architecture" in record:
+        return record["architecture"]
+    ckpt = out / "last.pt"
+    if not ckpt.is_file():
+        return None
+    return _plain(torch.load(ckpt, map_location="cpu", weights_only=False).get("architecture"))
+
+
 def train_run(args: argparse.Namespace, job: Job) -> Dict[str, Any]:
-    """Train one run, or reuse it when its folder holds a ``metrics.json`` of the same command; its metrics."""
+    """Train one run, or reuse it when its folder holds a ``metrics.json`` of the same command and the same
+    architecture (:func:`current_architecture`); its metrics."""
     out = run_dir(args, job)
     cmd = train_command(args, job)
     metrics, record = out / "metrics.json", out / "compare_command.json"
-    same = record.is_file() and json.loads(record.read_text())["argv"] == cmd[1:]
+    architecture = current_architecture(job.model)
+    old = json.loads(record.read_text()) if record.is_file() else None
+    same = old is not None and old["argv"] == cmd[1:]
     if metrics.is_file() and same and not args.fresh:
-        return json.loads(metrics.read_text())
-    if metrics.is_file() and not args.fresh:
+        if trained_architecture(out, old) == architecture:
+            return json.loads(metrics.read_text())
+        print(f"  {out}: trained with another architecture of {job.model}; retraining", flush=True)
+    elif metrics.is_file() and not args.fresh:
         print(f"  {out}: trained with other options; retraining", flush=True)
     t0 = time.perf_counter()
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)
     if proc.returncode != 0 or not metrics.is_file():
         raise RuntimeError(f"{job} failed ({shlex.join(cmd)}):\n{proc.stderr[-3000:]}")
-    record.write_text(json.dumps({"argv": cmd[1:]}, indent=1) + "\n")
+    record.write_text(json.dumps({"argv": cmd[1:], "architecture": architecture}, indent=1) + "\n")
     print(f"  {job.family or '':4} {job.model:<28} {job.recipe:<32} seed {job.seed}: "
           f"{time.perf_counter() - t0:6.0f} s", flush=True)
     return json.loads(metrics.read_text())

@@ -101,3 +101,32 @@ def test_tiny_comparison_writes_json_and_docs_block(tmp_path):
     page.write_text(text.replace("| dcase2020_baseline | default |", "| stale |"))
     assert compare.main(["--from-json", str(tmp_path / "compare.json"), "--docs", str(page)]) == 0  # its block
     assert "| dcase2020_baseline | default |" in page.read_text()
+
+
+def test_a_run_of_another_architecture_is_retrained(tmp_path, monkeypatch):
+    """A finished run is reused only when its model name still builds the architecture it was trained with: a
+    changed registered default (dssdn_small's stem and split) retrains, it is not reported under the new name."""
+    args = compare.parse_args(["--models", "dssdn_tiny", "--seeds", "0", "--epochs", "1", "--runs",
+                               str(tmp_path / "runs")])
+    job = compare.Job(None, "dssdn_tiny", "default", 0)
+    out = compare.run_dir(args, job)
+    out.mkdir(parents=True)
+    (out / "metrics.json").write_text(json.dumps(_metrics(0.5, 0.6, 0.4)))
+    calls = []
+
+    def fake_train(cmd, **kwargs):
+        calls.append(cmd)
+        (out / "metrics.json").write_text(json.dumps(_metrics(0.7, 0.8, 0.6)))
+        return compare.subprocess.CompletedProcess(cmd, 0, "", "")
+
+    monkeypatch.setattr(compare.subprocess, "run", fake_train)
+    argv = compare.train_command(args, job)[1:]
+    current = compare.current_architecture("dssdn_tiny")
+    assert current is not None and current["blocks"][0]["split"] == "haar"
+    old = json.loads(json.dumps(current))
+    for block in old["blocks"]:
+        block["split"] = "band"
+    (out / "compare_command.json").write_text(json.dumps({"argv": argv, "architecture": old}))
+    assert compare.train_run(args, job)["accuracy"] == 0.7 and len(calls) == 1  # retrained
+    assert json.loads((out / "compare_command.json").read_text())["architecture"] == current
+    assert compare.train_run(args, job)["accuracy"] == 0.7 and len(calls) == 1  # now reused
