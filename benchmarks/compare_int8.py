@@ -156,8 +156,9 @@ def markdown(results: Dict[str, Any]) -> str:
                  for k, (_, scale, digits) in FIGURES.items()]
         lines.append(f"| {family or '-'} | {name} | " + " | ".join(cells) + f" | {rs[0]['int8_param_bytes']:,} B |")
     lines += ["", "Change per seed (points, PTQ / QAT): " + "; ".join(
-        f"{model} " + ", ".join(f"{r['ptq_change']:+.2f} / {r.get('qat_change', float('nan')):+.2f}" for r in rs)
-        for (_, model, _), rs in groups.items()) + "."]
+        (f"{model} ({family})" if family else model) + " "
+        + ", ".join(f"{r['ptq_change']:+.2f} / {r.get('qat_change', float('nan')):+.2f}" for r in rs)
+        for (family, model, _), rs in groups.items()) + "."]
     return "\n".join(lines)
 
 

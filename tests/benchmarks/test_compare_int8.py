@@ -33,7 +33,7 @@ def test_table_is_mean_and_spread_of_the_changes_over_seeds():
                                       qat_epochs=1))
     assert ("| tau | m | 60.0 ± 10.0 | 59.0 ± 10.5 | -1.00 ± 1.00 | 61.3 ± 10.5 | +1.33 ± 0.58 | n/a | n/a | n/a "
             "| 1,234 B |") in text
-    assert "m -1.00 / +1.00, -2.00 / +1.00, +0.00 / +2.00." in text
+    assert "m (tau) -1.00 / +1.00, -2.00 / +1.00, +0.00 / +2.00." in text  # each family named
     assert "--qat-epochs 1" in text
 
 
