@@ -91,6 +91,7 @@ BLOCKS: Dict[str, Block] = {
     "dssdn-split-folder-30": Block("docs/models.md", "python -m benchmarks.compare"),
     "dssdn-split-synthetic-30": Block("docs/models.md", "python -m benchmarks.compare"),
     "device-shift-split": Block("docs/models.md", "python -m benchmarks.device_shift"),
+    "dssdn-split-folder-30-dcase": Block("docs/models.md", "python -m benchmarks.compare"),
     "int8-accuracy-split": Block("docs/deploy.md", "python -m benchmarks.compare_int8"),
     "dssdn-split-synthetic-30-dcase": Block("docs/models.md", "python -m benchmarks.compare"),
     "mutation-table": Block("docs/testing.md", "python scripts/mutation_check.py --docs"),
