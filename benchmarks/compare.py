@@ -1,7 +1,8 @@
 """Models x recipes x seeds, each one ``lightops train`` run, on the synthetic scenes or a TAU-layout folder.
 
 Every run is its own ``lightops train`` process (one thread) in ``RUNS/<data>/<family>/<model>/<recipe>/seed<N>``;
-a run whose folder holds a ``metrics.json`` written by the same options is reused (``--fresh`` retrains). The
+a run whose folder holds a ``metrics.json`` written by the same options, for the network the model name builds today,
+is reused (``--fresh`` retrains). The
 figures come from that ``metrics.json``: accuracy, seen- and unseen-device accuracy and their drop, per-device
 accuracy, log loss, params, MACs at the run's input size, parameter memory at fp16 and epoch time; the command
 writes them, as mean and spread over seeds, to a JSON file and to a docs block (``benchmarks.docs.blocks``).
@@ -35,7 +36,8 @@ import torch
 from benchmarks.compare_table import markdown, run_row
 from benchmarks.docs.blocks import write_block
 
-__all__ = ["Recipe", "RECIPES", "Job", "parse_model", "build_parser", "run_dir", "train_run", "plan", "report", "main"]
+__all__ = ["Recipe", "RECIPES", "Job", "parse_model", "build_parser", "run_dir", "current_architecture",
+           "trained_architecture", "train_run", "plan", "report", "main"]
 
 ROOT = Path(__file__).resolve().parents[1]
 
