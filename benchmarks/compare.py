@@ -4,7 +4,8 @@ Every run is its own ``lightops train`` process (one thread) in ``RUNS/<data>/<f
 a run whose folder holds a ``metrics.json`` written by the same options, for the network the model name builds today,
 is reused (``--fresh`` retrains). The figures come from that ``metrics.json``: accuracy, seen- and unseen-device
 accuracy and their drop, per-device accuracy, log loss, params, MACs at the run's input size, parameter memory at fp16
-and epoch time; the command writes them, as mean and spread over seeds, to a JSON file and to a docs block (``benchmarks.docs.blocks``).
+and epoch time; the command writes them, as mean and spread over seeds, to a JSON file and to a docs block
+(``benchmarks.docs.blocks``).
 
 Models are timm names, with model arguments in brackets: ``dcase2025_baseline[op=spc]``. Recipes are the
 named option lists of :data:`RECIPES`; a KD recipe's ``{teacher}`` is the ``last.pt`` of its teacher run (same
