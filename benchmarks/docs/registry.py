@@ -93,6 +93,7 @@ BLOCKS: Dict[str, Block] = {
     "device-shift-split": Block("docs/models.md", "python -m benchmarks.device_shift"),
     "dssdn-split-folder-30-dcase": Block("docs/models.md", "python -m benchmarks.compare"),
     "int8-accuracy-split": Block("docs/deploy.md", "python -m benchmarks.compare_int8"),
+    "int8-accuracy-split-lr1e-6": Block("docs/deploy.md", "python -m benchmarks.compare_int8"),
     "dssdn-split-synthetic-30-dcase": Block("docs/models.md", "python -m benchmarks.compare"),
     "mutation-table": Block("docs/testing.md", "python scripts/mutation_check.py --docs"),
     "notes": Block("docs/benchmarks.md", "python -m benchmarks.run", kept=True),
