@@ -176,7 +176,9 @@ def trained_architecture(out: Path, record: Dict[str, Any]) -> Optional[Dict[str
     ckpt = out / "last.pt"
     if not ckpt.is_file():
         return None
-    return _plain(torch.load(ckpt, map_location="cpu", weights_only=False).get("architecture"))
+    from lightops.checkpoint import read_checkpoint
+
+    return _plain(read_checkpoint(ckpt, trusted=True).get("architecture"))
 
 
 def train_run(args: argparse.Namespace, job: Job) -> Dict[str, Any]:

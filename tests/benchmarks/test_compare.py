@@ -130,3 +130,31 @@ def test_a_run_of_another_architecture_is_retrained(tmp_path, monkeypatch):
     assert compare.train_run(args, job)["accuracy"] == 0.7 and len(calls) == 1  # retrained
     assert json.loads((out / "compare_command.json").read_text())["architecture"] == current
     assert compare.train_run(args, job)["accuracy"] == 0.7 and len(calls) == 1  # now reused
+
+
+def test_a_run_recorded_before_the_check_is_judged_by_its_checkpoint(tmp_path, monkeypatch):
+    """A ``compare_command.json`` without an architecture (written before the check existed): the run's ``last.pt``
+    says what it trained; the same network is reused, a checkpoint without one is retrained."""
+    from lightops.checkpoint import save_checkpoint
+
+    args = compare.parse_args(["--models", "dssdn_tiny", "--seeds", "0", "--epochs", "1", "--runs",
+                               str(tmp_path / "runs")])
+    job = compare.Job(None, "dssdn_tiny", "default", 0)
+    out = compare.run_dir(args, job)
+    out.mkdir(parents=True)
+    (out / "metrics.json").write_text(json.dumps(_metrics(0.5, 0.6, 0.4)))
+    (out / "compare_command.json").write_text(json.dumps({"argv": compare.train_command(args, job)[1:]}))
+    calls = []
+
+    def fake_train(cmd, **kwargs):
+        calls.append(cmd)
+        return compare.subprocess.CompletedProcess(cmd, 0, "", "")
+
+    monkeypatch.setattr(compare.subprocess, "run", fake_train)
+    ckpt = dict(model="dssdn_tiny", state_dict={}, architecture=compare.current_architecture("dssdn_tiny"))
+    save_checkpoint(ckpt, out / "last.pt")
+    assert compare.train_run(args, job)["accuracy"] == 0.5 and not calls  # reused
+    save_checkpoint(dict(model="dssdn_tiny", state_dict={}), out / "last.pt")
+    (out / "compare_command.json").write_text(json.dumps({"argv": compare.train_command(args, job)[1:]}))
+    compare.train_run(args, job)
+    assert len(calls) == 1  # no architecture in the checkpoint: retrained
