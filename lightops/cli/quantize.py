@@ -59,6 +59,9 @@ class QuantizeConfig:
     qat_epochs: int = option(0, "epochs of quantization-aware fine-tuning (0: PTQ only)")
     stop_after: Optional[int] = option(None, "fine-tune at most this many QAT epochs in this call, then stop (run "
                                              "again with the same options to resume)")
+    qat_observer: str = option("histogram", "what sets QAT's activation ranges: histogram (as PTQ) or minmax (the "
+                                            "backend's QAT configuration: moving-average min/max)",
+                               choices=("histogram", "minmax"))
     lr: Optional[float] = option(None, "QAT learning rate (Adam; default: the rate the training ended at, its "
                                        "--min-lr)")
     batch_size: int = option(16, "clips per batch")
@@ -150,8 +153,9 @@ def quantize_checkpoint(cfg: QuantizeConfig) -> Dict[str, Any]:
         options["checkpoint"] = os.path.abspath(cfg.checkpoint)
         qat = quantize_qat(
             loaded, lambda e: _batches(train_set, frontend, cfg.batch_size, seed=cfg.seed + e), size,
-            num_epochs=cfg.qat_epochs, lr=qat_lr(cfg, ckpt), backend=cfg.backend, form=cfg.form, log=log,
-            state_path=os.path.join(out, QAT_STATE_NAME), stop_after=cfg.stop_after, options=options)
+            num_epochs=cfg.qat_epochs, lr=qat_lr(cfg, ckpt), backend=cfg.backend, form=cfg.form,
+            qat_observer=cfg.qat_observer, log=log, state_path=os.path.join(out, QAT_STATE_NAME),
+            stop_after=cfg.stop_after, options=options)
         if qat is None:
             qat_done = torch.load(os.path.join(out, QAT_STATE_NAME), map_location="cpu", weights_only=True)["epoch"]
             log(f"qat: stopped after epoch {qat_done}/{cfg.qat_epochs} (--stop-after); run again with the same "

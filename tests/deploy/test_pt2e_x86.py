@@ -1,5 +1,5 @@
-"""PTQ for the x86 backend (torchao's X86InductorQuantizer): it agrees with fp32, round-trips through a checkpoint
-value, eval and predict accept its checkpoint, and ExecuTorch export refuses it in one line."""
+"""PTQ and QAT for the x86 backend (torchao's X86InductorQuantizer): they agree with fp32, PTQ round-trips through a
+checkpoint value, eval and predict accept its checkpoint, and ExecuTorch export refuses it in one line."""
 import json
 
 import pytest
@@ -11,7 +11,7 @@ pytest.importorskip("executorch.exir")
 
 from lightops.checkpoint import LoadedModel  # noqa: E402
 from lightops.deploy.executorch import export_executorch  # noqa: E402
-from lightops.deploy.pt2e import QuantizedModel, quantize_ptq, top1_agreement  # noqa: E402
+from lightops.deploy.pt2e import QuantizedModel, quantize_ptq, quantize_qat, top1_agreement  # noqa: E402
 
 SIZE = (1, 16, 16)
 
@@ -33,6 +33,18 @@ def test_x86_ptq_agrees_with_fp32_and_round_trips(x86):
     with torch.no_grad():
         agree, prob = top1_agreement(net(x), again(x))
         assert torch.equal(again(x), q(x))
+    assert agree >= 0.8 and prob < 0.1
+
+
+def test_x86_qat_observes_activations_by_histogram_and_converts(x86):
+    """QAT for x86 gets the histogram activation observer too (its own config has min/max), and still converts."""
+    net, x, _ = x86
+    labels = torch.arange(16) % 10
+    q = quantize_qat(LoadedModel(net, name="tiny"), lambda e: iter([(x, labels)]), SIZE, num_epochs=1,
+                     backend="x86")
+    assert q.info["backend"] == "x86" and q.info["activation_observer"] == "HistogramObserver, 1 batch in 8"
+    with torch.no_grad():
+        agree, prob = top1_agreement(net(x), q(x))
     assert agree >= 0.8 and prob < 0.1
 
 
