@@ -2,11 +2,11 @@
 
 Every (model, seed) is first a ``lightops train`` run of :mod:`benchmarks.compare` (same folders, same reuse), then
 ``lightops quantize RUN/last.pt --out RUN/int8/<form>-<backend>-qat<N> --qat-epochs N`` (one thread), reused when its
-``quantize.json`` is complete and was written by the same command. The table gives, as mean and spread over seeds,
-the float model's accuracy on the evaluate split, the PTQ and QAT accuracies and their change in points against the
-same checkpoint's float accuracy, the float accuracy on the devices the run did not train on and the PTQ and QAT
-change there (``n/a`` for data without unseen devices), and the int8 program's parameter memory
-(``QuantizedModel.int8_param_bytes``: int8 values at 1 byte, float ones at 4). ::
+``quantize.json`` is complete, was written by the same command and records the activation observers the flow uses
+now. The table gives, as mean and spread over seeds, the float model's accuracy on the evaluate split, the PTQ and
+QAT accuracies and their change in points against the same checkpoint's float accuracy, the float accuracy on the
+devices the run did not train on and the PTQ and QAT change there (``n/a`` for data without unseen devices), and the
+int8 program's parameter memory (``QuantizedModel.int8_param_bytes``: int8 values at 1 byte, float ones at 4). ::
 
     python -m benchmarks.compare_int8 --models dssdn_small dssdn_large --seeds 0 1 2 --epochs 15 --qat-epochs 2
     python -m benchmarks.compare_int8 --from-json benchmarks/results/int8-accuracy.json   # re-render the block
@@ -27,8 +27,9 @@ from typing import Any, Dict, List, Optional, Sequence
 from benchmarks.compare import ROOT, Job, build_parser, plan, report, run_dir, train_run
 from benchmarks.compare import run as compare_run
 from benchmarks.compare_table import spread
+from lightops.deploy.pt2e import QAT_STATE_NAME
 
-__all__ = ["quantize_dir", "quantize_command", "quantize_run", "run_row", "markdown", "main"]
+__all__ = ["quantize_dir", "quantize_command", "same_flow", "quantize_run", "run_row", "markdown", "main"]
 
 # figure of a row -> (column title, scale, digits)
 FIGURES = {
@@ -53,13 +54,16 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument("--backend", default="xnnpack", choices=("xnnpack", "x86"), help="lightops quantize --backend")
     p.add_argument("--calibration-clips", type=int, default=128, help="lightops quantize --calibration-clips")
     p.add_argument("--qat-lr", type=float, default=None, help="lightops quantize --lr (default: its default)")
+    p.add_argument("--qat-observer", default="histogram", choices=("histogram", "minmax"),
+                   help="lightops quantize --qat-observer")
     return p.parse_args(argv)
 
 
 def quantize_dir(args: argparse.Namespace, job: Job) -> Path:
     """The output folder of one run's quantization."""
     lr = "" if args.qat_lr is None else f"-lr{args.qat_lr:g}"
-    return run_dir(args, job) / "int8" / f"{args.form}-{args.backend}-qat{args.qat_epochs}{lr}"
+    observer = "" if args.qat_observer == "histogram" else f"-{args.qat_observer}"
+    return run_dir(args, job) / "int8" / f"{args.form}-{args.backend}-qat{args.qat_epochs}{lr}{observer}"
 
 
 def quantize_command(args: argparse.Namespace, job: Job) -> List[str]:
@@ -67,17 +71,36 @@ def quantize_command(args: argparse.Namespace, job: Job) -> List[str]:
     return [sys.executable, "-m", "lightops.cli", "quantize", str(run_dir(args, job) / "last.pt"),
             "--out", str(quantize_dir(args, job)), "--qat-epochs", str(args.qat_epochs), "--form", args.form,
             "--backend", args.backend, "--calibration-clips", str(args.calibration_clips), "--seed", str(job.seed),
-            "--quiet"] + ([] if args.qat_lr is None else ["--lr", f"{args.qat_lr:g}"])
+            "--quiet"] + ([] if args.qat_lr is None else ["--lr", f"{args.qat_lr:g}"]) + (
+                [] if args.qat_observer == "histogram" else ["--qat-observer", args.qat_observer])
+
+
+def same_flow(args: argparse.Namespace, result: Dict[str, Any]) -> bool:
+    """Whether a finished ``quantize.json`` was made by the activation observers this library's flow uses now (a
+    result written before they were recorded, or by the other observer, is not reused)."""
+    from lightops.deploy.pt2e import activation_observer
+
+    flows = {"ptq": False, "qat": True}
+    return all(row.get("activation_observer") == activation_observer(args.backend, flows[name], args.qat_observer)
+               for name, row in result["results"].items() if name in flows)
 
 
 def quantize_run(args: argparse.Namespace, job: Job) -> Dict[str, Any]:
-    """Train (or reuse) one run, then quantize it (or reuse a complete ``quantize.json`` of the same command)."""
+    """Train (or reuse) one run, then quantize it (or reuse a complete ``quantize.json`` of the same command and flow;
+    an unfinished QAT of the same command is resumed, any other QAT state in the folder is deleted first)."""
     train_run(args, job)
     out, cmd = quantize_dir(args, job), quantize_command(args, job)
     result, record = out / "quantize.json", out / "compare_command.json"
     same = record.is_file() and json.loads(record.read_text())["argv"] == cmd[1:]
-    if result.is_file() and same and not args.fresh and json.loads(result.read_text()).get("complete"):
-        return json.loads(result.read_text())
+    done = json.loads(result.read_text()) if result.is_file() else {}
+    complete = bool(done.get("complete"))
+    if complete and same and not args.fresh:
+        if same_flow(args, done):
+            return done
+        print(f"  {job.family or '':4} {job.model:<28} seed {job.seed}: quantized by another observer; again",
+              flush=True)
+    if complete or not same or args.fresh:  # the QAT state left there is of another fine-tuning: start over
+        (out / QAT_STATE_NAME).unlink(missing_ok=True)
     t0 = time.perf_counter()
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)
@@ -117,8 +140,8 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
     training = compare_run(args)  # every run is finished: only reads them
     command = shlex.join(["python", "-m", "benchmarks.compare_int8", *(args.argv or [])])
     return dict(training, rows=[run_row(j, r) for j, r in zip(first, results)], training_rows=training["rows"],
-                command=command, qat_epochs=args.qat_epochs, qat_lr=args.qat_lr, form=args.form,
-                backend=args.backend, calibration_clips=args.calibration_clips)
+                command=command, qat_epochs=args.qat_epochs, qat_lr=args.qat_lr, qat_observer=args.qat_observer,
+                form=args.form, backend=args.backend, calibration_clips=args.calibration_clips)
 
 
 def _cell(values: Sequence[Optional[float]], scale: float, digits: int, signed: bool = False) -> str:
@@ -135,6 +158,8 @@ def markdown(results: Dict[str, Any]) -> str:
     s = results["training_rows"][0]["settings"]
     seeds = sorted({r["seed"] for r in rows})
     lr = "" if results.get("qat_lr") is None else f" --lr {results['qat_lr']:g}"
+    observer = results.get("qat_observer", "histogram")
+    lr += "" if observer == "histogram" else f" --qat-observer {observer}"
     groups: Dict[tuple, List[Dict[str, Any]]] = {}
     for r in rows:
         groups.setdefault((r["family"], r["model"], r["recipe"]), []).append(r)

@@ -18,7 +18,7 @@ from typing import List, Optional, Sequence
 
 import torch
 
-from benchmarks.docs.blocks import write_block
+from benchmarks.docs.blocks import add_block_arguments, publish
 
 __all__ = ["rows", "markdown", "main"]
 
@@ -64,17 +64,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.int8_forms", description=__doc__.split("\n\n")[0])
     p.add_argument("--model", default="dssdn_small")
     p.add_argument("--forms", nargs="+", default=list(FORMS), choices=list(FORMS))
-    p.add_argument("--docs", default=str(ROOT / "docs" / "deploy.md"))
-    p.add_argument("--block", default="int8-forms")
-    p.add_argument("--no-docs", action="store_true")
+    add_block_arguments(p, ROOT / "docs" / "deploy.md", "int8-forms")
     args = p.parse_args(argv)
     model = lightops.create_model(args.model)
     argv_list = list(sys.argv[1:] if argv is None else argv)
     text = markdown(args.model, model.pretrained_cfg["input_size"], sum(q.numel() for q in model.parameters()),
                     rows(args.model, args.forms), " ".join(["python -m benchmarks.int8_forms", *argv_list]))
-    print(text)
-    if not args.no_docs:
-        write_block(args.docs, args.block, text)
+    publish(args, text)
     return 0
 
 

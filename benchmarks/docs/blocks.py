@@ -6,12 +6,14 @@ its page and the command that writes it.
 """
 from __future__ import annotations
 
+import argparse
 import re
 import textwrap
 from pathlib import Path
 from typing import List, Tuple, Union
 
-__all__ = ["MARKER", "WIDTH", "wrap", "markers", "find_blocks", "read_block", "replace_block", "write_block"]
+__all__ = ["MARKER", "WIDTH", "wrap", "markers", "find_blocks", "read_block", "replace_block", "write_block",
+           "add_block_arguments", "publish"]
 
 MARKER = re.compile(r"^<!-- BEGIN ([\w-]+) -->$", re.M)
 """A block's opening line; its group is the block's name."""
@@ -69,3 +71,18 @@ def write_block(path: Union[str, Path], name: str, body: str) -> None:
         page.write_text(replace_block(page.read_text(encoding="utf-8"), name, body), encoding="utf-8")
     except KeyError as e:
         raise SystemExit(f"{page}: {e.args[0].split(': ', 1)[1]}") from None
+
+
+def add_block_arguments(parser: argparse.ArgumentParser, page: Union[str, Path], block: str) -> None:
+    """``--docs`` (default ``page``), ``--block`` (default ``block``) and ``--no-docs`` on ``parser``."""
+    parser.add_argument("--docs", default=str(page), help="page of the block")
+    parser.add_argument("--block", default=block, help=f"name of the block in --docs (default {block})")
+    parser.add_argument("--no-docs", action="store_true", help="do not write the docs block")
+
+
+def publish(args: argparse.Namespace, text: str) -> None:
+    """Print ``text`` and, unless ``args.no_docs``, write it as block ``args.block`` of ``args.docs``."""
+    print(text)
+    if not args.no_docs:
+        write_block(args.docs, args.block, text)
+

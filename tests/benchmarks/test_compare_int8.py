@@ -59,6 +59,11 @@ def test_quantize_command_names_the_run_and_its_options(tmp_path):
     assert cmd[4] == str(compare.run_dir(args, job) / "last.pt")
     assert cmd[cmd.index("--out") + 1] == str(compare.run_dir(args, job) / "int8" / "speed-xnnpack-qat3")
     assert cmd[cmd.index("--qat-epochs") + 1] == "3" and cmd[cmd.index("--seed") + 1] == "2"
+    assert "--qat-observer" not in cmd  # the default: commands of earlier results stay the same
+    args.qat_observer = "minmax"
+    cmd = compare_int8.quantize_command(args, job)
+    assert cmd[cmd.index("--qat-observer") + 1] == "minmax"
+    assert cmd[cmd.index("--out") + 1].endswith("speed-xnnpack-qat3-minmax")
 
 
 @pytest.mark.slow
@@ -86,3 +91,12 @@ def test_tiny_int8_comparison_writes_json_and_docs_block(tmp_path):
     stamp = done.stat().st_mtime_ns
     assert compare_int8.main(argv + ["--no-docs"]) == 0  # trained and quantized runs are reused
     assert done.stat().st_mtime_ns == stamp
+    # a result of QAT with min/max activation ranges (before the histogram observer) is quantized again
+    old = json.loads(done.read_text())
+    old["results"]["qat"]["activation_observer"] = "MovingAverageMinMaxObserver"
+    done.write_text(json.dumps(old))
+    state = done.parent / "qat_state.pt"
+    state_stamp = state.stat().st_mtime_ns
+    assert compare_int8.main(argv + ["--no-docs"]) == 0
+    assert json.loads(done.read_text())["results"]["qat"]["activation_observer"] == "HistogramObserver, 1 batch in 8"
+    assert state.stat().st_mtime_ns != state_stamp  # fine-tuned again, not resumed from the finished state
