@@ -95,6 +95,7 @@ BLOCKS: Dict[str, Block] = {
     "int8-accuracy-split-minmax": Block("docs/deploy.md", "python -m benchmarks.compare_int8"),
     "qat-step": Block("docs/deploy.md", "python -m benchmarks.qat_step"),
     "dssdn-split-synthetic-30-dcase": Block("docs/models.md", "python -m benchmarks.compare"),
+    "dssdn-probes-synthetic-30": Block("docs/models.md", "python -m benchmarks.compare"),
     "mutation-table": Block("docs/testing.md", "python scripts/mutation_check.py --docs"),
     "notes": Block("docs/benchmarks.md", "python -m benchmarks.run", kept=True),
 }
