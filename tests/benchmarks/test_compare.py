@@ -103,9 +103,9 @@ def test_tiny_comparison_writes_json_and_docs_block(tmp_path):
     assert "| dcase2020_baseline | default |" in page.read_text()
 
 
-def test_a_run_of_another_architecture_is_retrained(tmp_path, monkeypatch):
-    """A finished run is reused only when its model name still builds the architecture it was trained with: a
-    changed registered default (dssdn_small's stem and split) retrains, it is not reported under the new name."""
+def _finished_tiny_run(tmp_path, monkeypatch):
+    """A finished dssdn_tiny run (accuracy 0.5) and a stand-in for ``lightops train`` that records its command line
+    and writes a run of accuracy 0.7: ``(args, job, run folder, recorded calls)``."""
     args = compare.parse_args(["--models", "dssdn_tiny", "--seeds", "0", "--epochs", "1", "--runs",
                                str(tmp_path / "runs")])
     job = compare.Job(None, "dssdn_tiny", "default", 0)
@@ -120,6 +120,13 @@ def test_a_run_of_another_architecture_is_retrained(tmp_path, monkeypatch):
         return compare.subprocess.CompletedProcess(cmd, 0, "", "")
 
     monkeypatch.setattr(compare.subprocess, "run", fake_train)
+    return args, job, out, calls
+
+
+def test_a_run_of_another_architecture_is_retrained(tmp_path, monkeypatch):
+    """A finished run is reused only when its model name still builds the architecture it was trained with: a
+    changed registered default (dssdn_small's stem and split) retrains, it is not reported under the new name."""
+    args, job, out, calls = _finished_tiny_run(tmp_path, monkeypatch)
     argv = compare.train_command(args, job)[1:]
     current = compare.current_architecture("dssdn_tiny")
     assert current is not None and current["blocks"][0]["split"] == "haar"
@@ -137,20 +144,8 @@ def test_a_run_recorded_before_the_check_is_judged_by_its_checkpoint(tmp_path, m
     says what it trained; the same network is reused, a checkpoint without one is retrained."""
     from lightops.checkpoint import save_checkpoint
 
-    args = compare.parse_args(["--models", "dssdn_tiny", "--seeds", "0", "--epochs", "1", "--runs",
-                               str(tmp_path / "runs")])
-    job = compare.Job(None, "dssdn_tiny", "default", 0)
-    out = compare.run_dir(args, job)
-    out.mkdir(parents=True)
-    (out / "metrics.json").write_text(json.dumps(_metrics(0.5, 0.6, 0.4)))
+    args, job, out, calls = _finished_tiny_run(tmp_path, monkeypatch)
     (out / "compare_command.json").write_text(json.dumps({"argv": compare.train_command(args, job)[1:]}))
-    calls = []
-
-    def fake_train(cmd, **kwargs):
-        calls.append(cmd)
-        return compare.subprocess.CompletedProcess(cmd, 0, "", "")
-
-    monkeypatch.setattr(compare.subprocess, "run", fake_train)
     ckpt = dict(model="dssdn_tiny", state_dict={}, architecture=compare.current_architecture("dssdn_tiny"))
     save_checkpoint(ckpt, out / "last.pt")
     assert compare.train_run(args, job)["accuracy"] == 0.5 and not calls  # reused
