@@ -11,7 +11,7 @@ import torch.nn as nn
 
 from ..validation import check_float
 
-__all__ = ["ResNorm", "INPUT_NORMS", "create_input_norm"]
+__all__ = ["ResNorm"]
 
 
 class ResNorm(nn.Module):
@@ -40,16 +40,3 @@ class ResNorm(nn.Module):
 
     def extra_repr(self) -> str:
         return f"lam={self.lam}, eps={self.eps}"
-
-
-# name -> residual weight of the input normalisation a DSSDN can start with (DSSDNCfg.input_norm)
-INPUT_NORMS = {"resnorm": 0.1, "instance": 0.0}
-
-
-def create_input_norm(kind) -> nn.Module:
-    """``None`` -> ``nn.Identity()``; ``"resnorm"`` -> ``ResNorm(0.1)``; ``"instance"`` -> ``ResNorm(0.0)``."""
-    if kind is None:
-        return nn.Identity()
-    if kind not in INPUT_NORMS:
-        raise ValueError(f"input_norm must be None or one of {sorted(INPUT_NORMS)}, got {kind!r}")
-    return ResNorm(INPUT_NORMS[kind])

@@ -74,8 +74,8 @@ class DSSDN(nn.Module):
         stem_ratio: the stem's band ratio (``"cut"``: bins kept; ``"highlow"``: low band share).
         norm_layer: normalisation layer name (timm's ``get_norm_layer``), e.g. ``"groupnorm1"``.
         act_layer: activation name (timm's ``get_act_layer``).
-        input_norm: normalisation of the log-mel input before the stem: ``"resnorm"``, ``"instance"`` or
-            ``"none"``.
+        input_norm: normalisation of the log-mel input before the stem: ``"resnorm"``, ``"instance"``, ``"clip"``
+            or ``"none"``.
         scales: ``"all"`` (every block's output pooled and concatenated) or ``"last"`` (last block only).
         low_ratio: every block's low-band share.
         attn: every block's attention (``"eca"``, ``"se"``, ... or ``"none"``).

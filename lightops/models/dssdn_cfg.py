@@ -78,7 +78,7 @@ class DSSDNCfg:
     norm_layer: str = "batchnorm2d"
     act_layer: str = "relu"
     n_mels: int = 256  # mel bins of the intended input: construction fails if the blocks halve more than that
-    input_norm: Optional[str] = None  # None | "resnorm" (0.1 x + frequency-wise instance norm) | "instance"
+    input_norm: Optional[str] = None  # None | "resnorm" (0.1 x + frequency-wise instance norm) | "instance" | "clip"
     scales: str = "all"  # "all": every block's output to the head (multi-scale concatenation) | "last"
 
     def __post_init__(self) -> None:

@@ -1,4 +1,5 @@
-"""The open design choices of DSSDN as model arguments (DSSDNCfg.override), ResNorm and the last-block-only head."""
+"""The open design choices of DSSDN as model arguments (DSSDNCfg.override), ResNorm, ClipNorm and the last-block-only
+head."""
 import dataclasses
 
 import pytest
@@ -8,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import lightops
-from lightops.blocks import LastScale, MultiScaleConcat, ResNorm
+from lightops.blocks import ClipNorm, LastScale, MultiScaleConcat, ResNorm, create_input_norm
 from lightops.deploy import fuse
 from lightops.models import DSSDNCfg
 from lightops.models.dssdn import model_cfgs
@@ -106,6 +107,51 @@ def test_resnorm_bad_arguments(bad, match):
         ResNorm(**bad)
 
 
+@settings(max_examples=20, deadline=None)
+@given(st.integers(1, 3), st.integers(2, 12), st.integers(2, 20), st.floats(0.0, 1.0), st.floats(0.2, 5.0),
+       st.floats(-30.0, 30.0), st.integers(0, 2**16))
+def test_clipnorm_removes_a_clips_level_and_contrast(c, f, t, lam, scale, offset, seed):
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(2, c, f, t, generator=gen, dtype=torch.float64)
+    norm = ClipNorm(lam, eps=1e-12)
+    # a level offset and a contrast scale of the whole clip leave only the residual term changed
+    torch.testing.assert_close(norm(scale * x + offset) - norm(x), lam * ((scale - 1) * x + offset), atol=1e-6,
+                               rtol=0)
+    y = ClipNorm(0.0, eps=1e-12)(x)
+    torch.testing.assert_close(y.mean((2, 3)), torch.zeros(2, c, dtype=torch.float64), atol=1e-9, rtol=0)
+    torch.testing.assert_close(y.var((2, 3), unbiased=False), torch.ones(2, c, dtype=torch.float64), atol=1e-6,
+                               rtol=0)
+    # unlike the frequency-wise norm, the spectrum's shape stays: a gain per bin is not removed
+    tilt = torch.linspace(-6, 6, f, dtype=torch.float64).reshape(1, 1, f, 1)
+    assert f < 2 or (ClipNorm(0.0)(x + tilt) - ClipNorm(0.0)(x)).abs().max() > 1e-3
+
+
+def test_clipnorm_of_a_constant_clip_is_finite_and_bad_arguments_are_named():
+    y = ClipNorm()(torch.full((1, 1, 4, 8), 3.0))
+    torch.testing.assert_close(y, torch.full_like(y, 0.3))
+    for bad, match in ((dict(lam=-0.1), "lam"), (dict(eps=0.0), "eps")):
+        with pytest.raises(ValueError, match=match):
+            ClipNorm(**bad)
+
+
+def test_input_norms_by_name():
+    assert isinstance(create_input_norm("clip"), ClipNorm) and create_input_norm("clip").lam == 0.1
+    assert isinstance(create_input_norm("resnorm"), ResNorm) and create_input_norm("instance").lam == 0.0
+    assert isinstance(create_input_norm(None), torch.nn.Identity)
+    with pytest.raises(ValueError, match="input_norm must be None or one of"):
+        create_input_norm("layer")
+    with pytest.raises(ValueError, match="DSSDNCfg.input_norm"):
+        lightops.create_model("dssdn_small", input_norm="layer")
+
+
+def test_clip_input_norm_makes_the_model_blind_to_a_level_and_contrast_change():
+    torch.manual_seed(0)
+    m = lightops.create_model("dssdn_small", input_norm="clip").eval()
+    m.input_norm.lam = 0.0
+    x = torch.randn(2, 1, 256, 44)
+    torch.testing.assert_close(m(0.5 * x - 12.0), m(x), atol=1e-4, rtol=1e-4)
+
+
 def test_instance_input_norm_makes_the_model_blind_to_a_device_gain():
     torch.manual_seed(0)
     m = lightops.create_model("dssdn_small", input_norm="instance").eval()
@@ -116,8 +162,8 @@ def test_instance_input_norm_makes_the_model_blind_to_a_device_gain():
     assert (plain(x + gain) - plain(x)).abs().max() > 1e-3
 
 
-@pytest.mark.parametrize("kwargs", [dict(input_norm="resnorm"), dict(scales="last"), dict(join="stack", split="band"),
-                                    dict(op="osc", high_op="sc"), dict(split="haar")])
+@pytest.mark.parametrize("kwargs", [dict(input_norm="resnorm"), dict(input_norm="clip"), dict(scales="last"),
+                                    dict(join="stack", split="band"), dict(op="osc", high_op="sc"), dict(split="haar")])
 def test_inference_and_export_forms_keep_the_options(kwargs):
     torch.manual_seed(0)
     m = lightops.create_model("dssdn_small", **kwargs).eval()
