@@ -119,6 +119,8 @@ def xnnpack_rewrites(program: Any, example: Tuple[torch.Tensor, ...], *, pad_poo
       reshape; ``mean`` over one of the two axes (ResNorm's statistics over time) -> ``avg_pool2d`` over that axis;
     - ``avg_pool2d`` with zero padding counted (``count_include_pad``, no ceil mode) -> constant zero padding and an
       unpadded pool (``pad_pools``; not in int8 programs: XNNPACK's int8 padding refuses their quantization).
+    - ``instance_norm`` without running statistics or affine parameters (ClipNorm's) -> its means over the map,
+      ``(x - mean) * rsqrt(mean((x - mean)^2) + eps)``: XNNPACK has no instance norm.
 
     Returns:
         The program (re-exported when something changed) and the number of rewrites.
@@ -142,6 +144,18 @@ def xnnpack_rewrites(program: Any, example: Tuple[torch.Tensor, ...], *, pad_poo
             if not keep:
                 with gm.graph.inserting_after(pool):
                     out = gm.graph.call_function(aten.view.default, (pool, list(_shape(node))))
+            node.replace_all_uses_with(out)
+        elif node.target == aten.instance_norm.default and len(_shape(x)) == 4 \
+                and all(a is None for a in node.args[1:5]) and _arg(node, 5, "use_input_stats", True):
+            eps = float(_arg(node, 7, "eps", 1e-5))
+            graph = gm.graph
+            with graph.inserting_before(node):
+                mean = graph.call_function(aten.mean.dim, (x, [2, 3], True))
+                centred = graph.call_function(aten.sub.Tensor, (x, mean))
+                var = graph.call_function(aten.mean.dim, (graph.call_function(aten.mul.Tensor, (centred, centred)),
+                                                          [2, 3], True))
+                scale = graph.call_function(aten.rsqrt.default, (graph.call_function(aten.add.Tensor, (var, eps)),))
+                out = graph.call_function(aten.mul.Tensor, (centred, scale))
             node.replace_all_uses_with(out)
         elif pad_pools and node.target == aten.avg_pool2d.default and any(_arg(node, 3, "padding", [0, 0])) \
                 and not _arg(node, 4, "ceil_mode", False) and _arg(node, 5, "count_include_pad", True) \

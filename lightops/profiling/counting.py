@@ -37,7 +37,7 @@ import torch.nn as nn
 import torch.nn.utils.parametrize as parametrize
 from torch.utils.flop_counter import FlopCounterMode
 
-from ..blocks import MultiScaleConcat
+from ..blocks import ClipNorm, MultiScaleConcat, ResNorm
 from ..validation import check_input_size
 from .memory import (
     Device,
@@ -79,6 +79,7 @@ ZERO_MAC_TYPES: Tuple[type, ...] = (
     nn.Upsample, nn.PixelShuffle, nn.PixelUnshuffle, nn.ChannelShuffle,
     timm.layers.DropPath,
     MultiScaleConcat,  # adaptive average pooling and concatenation
+    ResNorm, ClipNorm,  # input normalisations: no weights
     *_activation_types(),
 )
 

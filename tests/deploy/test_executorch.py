@@ -79,6 +79,28 @@ def test_int8_haar_split_is_fully_delegated(form, tmp_path):
     assert result.delegation.portable_ops == 0 and result.delegation.delegates == 1
 
 
+@pytest.mark.parametrize("input_norm", ["clip", "resnorm"])
+def test_input_norms_are_fully_delegated(input_norm, tmp_path):
+    """ClipNorm's instance norm is spelled out as means for XNNPACK (it has no instance norm); ResNorm's means over
+    time are pools. A program with an undelegated operator would be refused (no ``allow_portable``)."""
+    result = export_executorch(make_model("dssdn_small", input_norm=input_norm), tmp_path / "norm.pte", (1, 64, 32),
+                               checks=2)
+    assert result.delegation.portable_ops == 0 and result.delegation.delegates == 1
+    assert all(c.within(1e-5) for c in result.checks)
+
+
+def test_instance_norm_rewrite_is_exact():
+    from lightops.blocks import ClipNorm
+    from lightops.deploy.executorch import xnnpack_rewrites
+
+    x = (5 * torch.randn(2, 3, 16, 9, generator=torch.Generator().manual_seed(0)) + 2,)
+    program = torch.export.export(ClipNorm(0.1).eval(), x)
+    rewritten, done = xnnpack_rewrites(program, x)
+    targets = {str(n.target) for n in rewritten.graph.nodes}
+    assert done == 1 and not any("instance_norm" in t or "batch_norm" in t for t in targets)
+    torch.testing.assert_close(rewritten.module()(*x), ClipNorm(0.1)(*x), atol=1e-5, rtol=1e-5)
+
+
 @pytest.mark.parametrize("h,t", [(4, 8), (5, 9), (6, 11), (1, 1)])
 def test_split_pool_is_ceil_mode_pool(h, t):
     x = torch.randn(2, 3, h, t)
