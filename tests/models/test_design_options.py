@@ -33,20 +33,25 @@ def test_every_option_reaches_the_cfg(create):
     assert m(torch.randn(2, 1, 256, 44)).shape == (2, 10)
 
 
-@pytest.mark.parametrize("name,stem,split", [("dssdn_small", "conv", "haar"), ("dssdn_tiny", "conv", "haar"),
-                                             ("dssdn_middle", "highlow", "band"), ("dssdn_large", "highlow", "band")])
-def test_registered_stem_and_split(name, stem, split):
-    """Small and Tiny: the full-band stem and the Haar split, measured to hold on unseen devices (docs/models.md);
-    Large and Middle: the paper's high/low stem and bands."""
+@pytest.mark.parametrize("name,stem,split,norm", [("dssdn_small", "conv", "haar", "clip"),
+                                                  ("dssdn_tiny", "conv", "haar", "clip"),
+                                                  ("dssdn_middle", "highlow", "band", None),
+                                                  ("dssdn_large", "highlow", "band", None)])
+def test_registered_stem_split_and_input_norm(name, stem, split, norm):
+    """Small and Tiny: the full-band stem, the Haar split and ClipNorm at the input, measured to hold on unseen
+    devices (docs/models.md); Large and Middle: the paper's high/low stem and bands, no input norm."""
     m = lightops.create_model(name)
-    assert m.cfg.stem.kind == stem and {blk.split for blk in m.blocks} == {split}
+    assert m.cfg.stem.kind == stem and {blk.split for blk in m.blocks} == {split} and m.cfg.input_norm == norm
+    assert isinstance(m.input_norm, ClipNorm) if norm == "clip" else m.input_norm is None
+    bare = lightops.create_model(name, input_norm="none")
+    assert bare.input_norm is None and bare.cfg.input_norm is None
 
 
 def test_no_option_keeps_the_registered_architecture():
     base = model_cfgs["dssdn_small"]
     assert base.override() == base and base.override(attn=None, input_norm=None) == base
     m = lightops.create_model("dssdn_small")
-    assert m.cfg == base and isinstance(m.scales, MultiScaleConcat) and m.input_norm is None
+    assert m.cfg == base and isinstance(m.scales, MultiScaleConcat) and isinstance(m.input_norm, ClipNorm)
 
 
 @pytest.mark.parametrize("bad,match", [
