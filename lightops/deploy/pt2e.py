@@ -80,19 +80,19 @@ def _quantizer(backend: str, qat: bool, qat_observer: str = "histogram", every: 
             get_symmetric_quantization_config,
         )
 
-        config = get_symmetric_quantization_config(is_per_channel=True, is_qat=qat)
-        return XNNPACKQuantizer().set_global(_histogram_activations(config, every)
-                                             if qat and qat_observer == "histogram" else config)
-    if backend == "x86":
+        quantizer, config = XNNPACKQuantizer(), get_symmetric_quantization_config(is_per_channel=True, is_qat=qat)
+    elif backend == "x86":
         from torchao.quantization.pt2e.quantizer.x86_inductor_quantizer import (
             X86InductorQuantizer,
             get_default_x86_inductor_quantization_config,
         )
 
-        config = get_default_x86_inductor_quantization_config(is_qat=qat)
-        return X86InductorQuantizer().set_global(_histogram_activations(config, every)
-                                                 if qat and qat_observer == "histogram" else config)
-    raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        quantizer, config = X86InductorQuantizer(), get_default_x86_inductor_quantization_config(is_qat=qat)
+    else:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if qat and qat_observer == "histogram":
+        config = _histogram_activations(config, every)
+    return quantizer.set_global(config)
 
 
 def activation_observer(backend: str, qat: bool, qat_observer: str = "histogram") -> str:
