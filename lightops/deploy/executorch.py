@@ -34,7 +34,7 @@ from ..validation import check_model_input_size
 from .export import model_metadata
 from .parity import ParityCheck
 
-__all__ = ["require_executorch", "export_executorch", "ExecuTorchResult", "SplitAvgPool2d", "exact_pools",
+__all__ = ["require_executorch", "export_executorch", "ExecuTorchResult", "SplitAvgPool2d", "exact_pools", "padded_pools_as_convs",
            "lower_to_executorch", "xnnpack_rewrites", "Delegation", "load_pte", "read_pte_metadata", "METADATA_SUFFIX"]
 
 METADATA_SUFFIX = ".json"
@@ -102,6 +102,43 @@ def exact_pools(net: nn.Module) -> int:
                 setattr(parent, name, SplitAvgPool2d(_pair(child.kernel_size)))
                 done += 1
     return done
+
+
+def padded_pools_as_convs(net: nn.Module, input_size: Sequence[int]) -> int:
+    """Replace, in place, every zero-padded ``nn.AvgPool2d`` of ``net`` that counts its padding (no ceil mode, no
+    divisor override) by the depthwise convolution it equals, constant weights ``1 / (kh kw)``, no bias; returns how
+    many were replaced. ``input_size`` ``(C, F, T)`` is run once to learn each pool's channels.
+
+    For int8 programs: XNNPACK's int8 delegate takes no padded average pool (its padding refuses the pool's
+    quantization) and ExecuTorch would run it in a portable kernel (the DCASE 2025 baseline's strided shortcut: 80 %
+    of its int8 time); a depthwise convolution with weights ``1 / 9`` is one of its int8 kernels, and ``1 / 9`` is
+    exact in a per-channel symmetric int8 weight (127 times its scale)."""
+    pools = {name: m for name, m in net.named_modules()
+             if isinstance(m, nn.AvgPool2d) and any(_pair(m.padding)) and not m.ceil_mode and m.count_include_pad
+             and m.divisor_override is None}
+    if not pools:
+        return 0
+    channels: Dict[str, int] = {}
+    hooks = [m.register_forward_pre_hook(lambda mod, args, n=name: channels.__setitem__(n, int(args[0].shape[1])))
+             for name, m in pools.items()]
+    try:
+        with torch.no_grad():
+            net(torch.zeros(1, *[int(v) for v in input_size]))
+    finally:
+        for h in hooks:
+            h.remove()
+    ref = next(iter(net.parameters()), torch.zeros(()))
+    for name, pool in pools.items():
+        if name not in channels:  # not on this input's path
+            continue
+        c, kernel = channels[name], _pair(pool.kernel_size)
+        conv = nn.Conv2d(c, c, kernel, stride=_pair(pool.stride or pool.kernel_size), padding=_pair(pool.padding),
+                         groups=c, bias=False, device=ref.device, dtype=ref.dtype)
+        nn.init.constant_(conv.weight, 1.0 / (kernel[0] * kernel[1]))
+        conv.weight.requires_grad_(False)
+        parent, _, leaf = name.rpartition(".")
+        setattr(net.get_submodule(parent) if parent else net, leaf, conv)
+    return len(channels)
 
 
 def _shape(node: Any) -> Tuple[int, ...]:

@@ -3,7 +3,8 @@ training, then conversion; the result is a :class:`QuantizedModel` a checkpoint 
 
 The model quantized is the deployed form (:func:`float_form`): fused (norms folded into the convolutions), at a fixed
 input ``(C, F, T)`` (DSSDN's multi-scale pooling as constant weights), ceil-mode pools rewritten for XNNPACK
-(:func:`~lightops.deploy.executorch.exact_pools`); its input is the normalised log-mel, as a training checkpoint's
+(:func:`~lightops.deploy.executorch.exact_pools`) and zero-padded ones as the depthwise convolutions they equal
+(:func:`~lightops.deploy.executorch.padded_pools_as_convs`: XNNPACK's int8 delegate takes no padded pool); its input is the normalised log-mel, as a training checkpoint's
 model takes it. ``torch.export`` captures it with a dynamic batch axis, ``prepare_pt2e`` (or ``prepare_qat_pt2e``)
 inserts observers as the backend's quantizer asks (XNNPACK: ``get_symmetric_quantization_config(is_per_channel=True)``,
 int8 weights per output channel, int8 activations per tensor; x86: the X86 inductor quantizer's default; in QAT the
@@ -30,7 +31,7 @@ import torch.nn.functional as F
 
 from ..checkpoint import LoadedModel
 from ..fileio import atomic_save
-from .executorch import exact_pools, require_executorch
+from .executorch import exact_pools, padded_pools_as_convs, require_executorch
 
 __all__ = ["BACKENDS", "FORMS", "QAT_OBSERVERS", "QAT_OBSERVE_EVERY", "QAT_STATE_NAME", "QuantizedModel",
            "activation_observer", "float_form", "prepare", "delegable_glue", "calibrate", "convert", "quantize_ptq",
@@ -150,6 +151,7 @@ def float_form(loaded: LoadedModel, input_size: Sequence[int], form: str = "memo
     else:
         net = deploy_module(bare, export_size=size, fixed_length=True)
     exact_pools(net)
+    padded_pools_as_convs(net, size)
     return net
 
 

@@ -19,6 +19,7 @@ pytest.importorskip("executorch.exir")
 from lightops.deploy.executorch import (  # noqa: E402
     SplitAvgPool2d,
     export_executorch,
+    padded_pools_as_convs,
     read_pte_metadata,
     require_executorch,
 )
@@ -106,6 +107,56 @@ def test_split_pool_is_ceil_mode_pool(h, t):
     x = torch.randn(2, 3, h, t)
     ref = nn.AvgPool2d((2, 3), ceil_mode=True)(x)
     assert torch.allclose(SplitAvgPool2d((2, 3))(x), ref, atol=1e-6)
+
+
+class _Pools(nn.Module):
+    """A padded pool counting its padding (replaced), one not counting it and a ceil-mode one (both kept)."""
+
+    def __init__(self, kernel, stride, padding) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, 5, 1)
+        self.pad = nn.AvgPool2d(kernel, stride, padding)
+        self.exclude = nn.AvgPool2d(kernel, stride, padding, count_include_pad=False)
+        self.ceil = nn.AvgPool2d(2, ceil_mode=True)
+
+    def forward(self, x):
+        y = self.conv(x)
+        return self.pad(y), self.exclude(y), self.ceil(y)
+
+
+@pytest.mark.parametrize("kernel,stride,padding,size", [(3, (1, 2), 1, (1, 9, 12)), (3, (2, 1), 1, (1, 8, 7)),
+                                                        ((3, 5), 2, (1, 2), (1, 11, 13)), (3, 1, 1, (1, 1, 1))])
+def test_padded_pool_as_depthwise_conv_is_exact(kernel, stride, padding, size):
+    """A zero-padded average pool that counts its padding equals a depthwise convolution of weights ``1 / (kh kw)``
+    (what XNNPACK's int8 delegate takes); pools of other kinds are left alone."""
+    net = _Pools(kernel, stride, padding).eval()
+    x = torch.randn(3, *size, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        ref = net(x)
+    assert padded_pools_as_convs(net, size) == 1
+    assert isinstance(net.pad, nn.Conv2d) and net.pad.groups == 5 and net.pad.bias is None
+    assert isinstance(net.exclude, nn.AvgPool2d) and isinstance(net.ceil, nn.AvgPool2d)
+    with torch.no_grad():
+        for a, b in zip(net(x), ref):
+            torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-6)
+    assert padded_pools_as_convs(net, size) == 0
+
+
+@pytest.mark.slow
+def test_int8_baseline_is_fully_delegated(tmp_path):
+    """The DCASE 2025 baseline's strided shortcut pools (3x3, zero padding) reach XNNPACK's int8 delegate as
+    depthwise convolutions; left as pools they ran in a portable kernel (refused here without ``allow_portable``)."""
+    from lightops.checkpoint import LoadedModel
+    from lightops.deploy.pt2e import quantize_ptq
+
+    size = (1, 64, 32)
+    x = torch.randn(4, *size, generator=torch.Generator().manual_seed(0))
+    model = make_model("dcase2025_baseline")
+    assert any(isinstance(m, nn.AvgPool2d) and m.padding == 1 for m in model.modules())
+    q = quantize_ptq(LoadedModel(model, name="dcase2025_baseline"), [x], size, form="speed")
+    result = export_executorch(LoadedModel(q, name="dcase2025_baseline"), tmp_path / "q.pte", checks=16)
+    assert result.delegation.portable_ops == 0 and result.delegation.delegates == 1
+    assert result.agreement >= 0.75
 
 
 class _Cumulative(nn.Module):
