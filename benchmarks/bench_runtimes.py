@@ -62,7 +62,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def _calibration(size: Sequence[int], batches: int = 4) -> List[torch.Tensor]:
+def calibration_batches(size: Sequence[int], batches: int = 4) -> List[torch.Tensor]:
     """Standard-normal log-mel batches: the scale the export's parity inputs have for these unnormalised models."""
     gen = torch.Generator().manual_seed(0)
     return [torch.randn(2, *size, generator=gen) for _ in range(batches)]
@@ -92,7 +92,7 @@ def runners(name: str, size: Sequence[int], folder: str, info: Dict[str, Any], f
     onnx = os.path.join(folder, f"{name}.onnx")
     export_onnx(loaded, onnx, size, static=True, batch_size=1)
     files = {"onnxruntime fp32": onnx}
-    calib = _calibration(size) if name in int8_models else []
+    calib = calibration_batches(size) if name in int8_models else []
     int8 = LoadedModel(quantize_ptq(loaded, calib, size, form=form), name=name, input_size=tuple(size)) \
         if calib else None
     if int8 is not None:

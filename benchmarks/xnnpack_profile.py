@@ -72,7 +72,7 @@ def operator_class(kind: str) -> str:
 
 def profile_model(name: str, size: Sequence[int], runs: int, int8: bool, folder: str) -> Dict[str, dict]:
     """``{"fp32": ..., "int8": ...}`` of one model: ``kinds`` (``{kind: [operators, ms]}``), ``execute`` (ms)."""
-    from benchmarks.bench_runtimes import _calibration
+    from benchmarks.bench_runtimes import calibration_batches
     from lightops.checkpoint import LoadedModel
     from lightops.deploy.executorch import export_executorch
     from lightops.deploy.pt2e import quantize_ptq
@@ -80,7 +80,7 @@ def profile_model(name: str, size: Sequence[int], runs: int, int8: bool, folder:
     loaded = LoadedModel(build(name), name=name)
     programs = {"fp32": loaded}
     if int8:
-        programs["int8"] = LoadedModel(quantize_ptq(loaded, _calibration(size), size, form="speed"), name=name,
+        programs["int8"] = LoadedModel(quantize_ptq(loaded, calibration_batches(size), size, form="speed"), name=name,
                                        input_size=tuple(size))
     x = torch.randn(1, *size, generator=torch.Generator().manual_seed(0))
     out = {}

@@ -23,7 +23,6 @@ from typing import Optional, Tuple
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from ..ops import bands
 from ..ops.conv_chain import ConvChain, chain_macs, conv_macs
@@ -91,6 +90,9 @@ class DeployDSSDB(nn.Module):
         self.fold_haar = self.split == "haar"
         if self.fold_haar:  # the pair differences taken by the high path's first convolution
             self.high = self._map_first_conv(self.high, _fold_difference)
+        # split="haar": the pair means; a module, so that an int8 export can take it as the depthwise convolution it
+        # equals (a module in every block: TorchScript compiles the branch that calls it)
+        self.pair_mean = nn.AvgPool2d((2, 1))
         self.attn = block.attn
         self.act = block.act
         self.pool = block.pool
@@ -187,7 +189,7 @@ class DeployDSSDB(nn.Module):
         if self.split == "haar":
             f = x.shape[2]
             pairs = x[:, :, : f - f % 2] if f % 2 == 1 else x  # (B, Cin, 2 Fh, T)
-            low = F.avg_pool2d(pairs, (2, 1))  # pair means (B, Cin, Fh, T); the high path takes the differences
+            low = self.pair_mean(pairs)  # pair means (B, Cin, Fh, T); the high path takes the differences
             if f % 2 == 1:
                 low = torch.cat([low, x[:, :, f - 1:]], dim=2)  # the odd top bin alone
             return self.forward_bands(low, pairs)

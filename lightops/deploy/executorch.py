@@ -34,7 +34,8 @@ from ..validation import check_model_input_size
 from .export import model_metadata
 from .parity import ParityCheck
 
-__all__ = ["require_executorch", "export_executorch", "ExecuTorchResult", "SplitAvgPool2d", "exact_pools", "padded_pools_as_convs",
+__all__ = ["require_executorch", "export_executorch", "ExecuTorchResult", "SplitAvgPool2d", "exact_pools",
+           "pools_as_convs",
            "lower_to_executorch", "xnnpack_rewrites", "Delegation", "load_pte", "read_pte_metadata", "METADATA_SUFFIX"]
 
 METADATA_SUFFIX = ".json"
@@ -68,6 +69,18 @@ class SplitAvgPool2d(nn.Module):
     def __init__(self, kernel: Tuple[int, int]) -> None:
         super().__init__()
         self.kernel = (int(kernel[0]), int(kernel[1]))
+        self.whole: Optional[nn.Conv2d] = None
+
+    def convolve_whole(self, channels: int, ref: Optional[torch.Tensor] = None) -> None:
+        """Take the whole windows with the depthwise convolution they equal (weights ``1 / (kh kw)``, stride the
+        kernel) on ``channels`` channels (:func:`pools_as_convs`); the partial last window stays a pool."""
+        ref = torch.zeros(()) if ref is None else ref
+        self.whole = _pool_conv(channels, self.kernel, self.kernel, (0, 0), ref)
+
+    def _pool(self, x: torch.Tensor, kernel: Tuple[int, int]) -> torch.Tensor:
+        if self.whole is not None and kernel == self.kernel:
+            return self.whole(x)
+        return F.avg_pool2d(x, kernel, kernel)
 
     @staticmethod
     def _parts(length: int, k: int) -> List[Tuple[int, int, int]]:
@@ -81,7 +94,7 @@ class SplitAvgPool2d(nn.Module):
         rows = []
         for r0, r1, k1 in self._parts(h, kh):
             band = x if (r0, r1) == (0, h) else x[..., r0:r1, :]  # no full-range slice: it would be an alias copy
-            cols = [F.avg_pool2d(band if (c0, c1) == (0, w) else band[..., c0:c1], (k1, k2), (k1, k2))
+            cols = [self._pool(band if (c0, c1) == (0, w) else band[..., c0:c1], (k1, k2))
                     for c0, c1, k2 in self._parts(w, kw)]
             rows.append(torch.cat(cols, -1) if len(cols) > 1 else cols[0])
         return torch.cat(rows, -2) if len(rows) > 1 else rows[0]
@@ -104,18 +117,40 @@ def exact_pools(net: nn.Module) -> int:
     return done
 
 
-def padded_pools_as_convs(net: nn.Module, input_size: Sequence[int]) -> int:
-    """Replace, in place, every zero-padded ``nn.AvgPool2d`` of ``net`` that counts its padding (no ceil mode, no
-    divisor override) by the depthwise convolution it equals, constant weights ``1 / (kh kw)``, no bias; returns how
-    many were replaced. ``input_size`` ``(C, F, T)`` is run once to learn each pool's channels.
+def _pool_conv(channels: int, kernel: Tuple[int, int], stride: Tuple[int, int], padding: Tuple[int, int],
+               ref: torch.Tensor) -> nn.Conv2d:
+    """The depthwise convolution an average pool counting its zero padding equals: weights ``1 / (kh kw)``, no bias."""
+    conv = nn.Conv2d(channels, channels, kernel, stride=stride, padding=padding, groups=channels, bias=False,
+                     device=ref.device, dtype=ref.dtype)
+    nn.init.constant_(conv.weight, 1.0 / (kernel[0] * kernel[1]))
+    conv.weight.requires_grad_(False)
+    return conv
 
-    For int8 programs: XNNPACK's int8 delegate takes no padded average pool (its padding refuses the pool's
-    quantization) and ExecuTorch would run it in a portable kernel (the DCASE 2025 baseline's strided shortcut: 80 %
-    of its int8 time); a depthwise convolution with weights ``1 / 9`` is one of its int8 kernels, and ``1 / 9`` is
-    exact in a per-channel symmetric int8 weight (127 times its scale)."""
-    pools = {name: m for name, m in net.named_modules()
-             if isinstance(m, nn.AvgPool2d) and any(_pair(m.padding)) and not m.ceil_mode and m.count_include_pad
-             and m.divisor_override is None}
+
+def pools_as_convs(net: nn.Module, input_size: Sequence[int], *, padded_only: bool = False) -> int:
+    """Replace, in place, the average pools of ``net`` by the depthwise convolutions they equal (constant weights
+    ``1 / (kh kw)``, no bias); returns how many were replaced. ``input_size`` ``(C, F, T)`` is run once to learn each
+    pool's channels.
+
+    Replaced: an ``nn.AvgPool2d`` without ceil mode or divisor override whose padding, if any, is counted; with
+    ``padded_only`` only the padded ones. A :class:`SplitAvgPool2d` (unless ``padded_only``) keeps its pools of a
+    partial last window and takes its whole windows with a convolution (:meth:`SplitAvgPool2d.convolve_whole`).
+
+    For int8 programs, where an average pool is the slow operator: XNNPACK's int8 delegate takes no padded average
+    pool (its padding refuses the pool's quantization; ExecuTorch ran the DCASE 2025 baseline's strided shortcut pool
+    in a portable kernel, 80 % of its int8 time) and runs unpadded ones in fp32 between conversions; ONNX Runtime's
+    ``QLinearAveragePool`` took 18 % of dssdn_large's int8 time on a 10-s clip. Depthwise convolutions are int8
+    kernels in both, and the weights are exact in a per-channel int8 weight (a channel's one value is its largest:
+    127 times its scale)."""
+    def wanted(m: nn.Module) -> bool:
+        if isinstance(m, SplitAvgPool2d):
+            return not padded_only
+        if not isinstance(m, nn.AvgPool2d) or m.ceil_mode or m.divisor_override is not None:
+            return False
+        padded = any(_pair(m.padding))
+        return (padded and m.count_include_pad) or (not padded and not padded_only)
+
+    pools = {name: m for name, m in net.named_modules() if wanted(m)}
     if not pools:
         return 0
     channels: Dict[str, int] = {}
@@ -131,11 +166,11 @@ def padded_pools_as_convs(net: nn.Module, input_size: Sequence[int]) -> int:
     for name, pool in pools.items():
         if name not in channels:  # not on this input's path
             continue
-        c, kernel = channels[name], _pair(pool.kernel_size)
-        conv = nn.Conv2d(c, c, kernel, stride=_pair(pool.stride or pool.kernel_size), padding=_pair(pool.padding),
-                         groups=c, bias=False, device=ref.device, dtype=ref.dtype)
-        nn.init.constant_(conv.weight, 1.0 / (kernel[0] * kernel[1]))
-        conv.weight.requires_grad_(False)
+        if isinstance(pool, SplitAvgPool2d):
+            pool.convolve_whole(channels[name], ref)
+            continue
+        kernel = _pair(pool.kernel_size)
+        conv = _pool_conv(channels[name], kernel, _pair(pool.stride or pool.kernel_size), _pair(pool.padding), ref)
         parent, _, leaf = name.rpartition(".")
         setattr(net.get_submodule(parent) if parent else net, leaf, conv)
     return len(channels)

@@ -3,9 +3,10 @@ training, then conversion; the result is a :class:`QuantizedModel` a checkpoint 
 
 The model quantized is the deployed form (:func:`float_form`): fused (norms folded into the convolutions), at a fixed
 input ``(C, F, T)`` (DSSDN's multi-scale pooling as constant weights), ceil-mode pools rewritten for XNNPACK
-(:func:`~lightops.deploy.executorch.exact_pools`) and zero-padded ones as the depthwise convolutions they equal
-(:func:`~lightops.deploy.executorch.padded_pools_as_convs`: XNNPACK's int8 delegate takes no padded pool); its input is the normalised log-mel, as a training checkpoint's
-model takes it. ``torch.export`` captures it with a dynamic batch axis, ``prepare_pt2e`` (or ``prepare_qat_pt2e``)
+(:func:`~lightops.deploy.executorch.exact_pools`) and average pools as the depthwise convolutions they equal
+(:func:`~lightops.deploy.executorch.pools_as_convs`: int8 kernels in XNNPACK and ONNX Runtime, where an int8 pool is
+slow or not delegated); its input is the normalised log-mel, as a training checkpoint's model takes it.
+``torch.export`` captures it with a dynamic batch axis, ``prepare_pt2e`` (or ``prepare_qat_pt2e``)
 inserts observers as the backend's quantizer asks (XNNPACK: ``get_symmetric_quantization_config(is_per_channel=True)``,
 int8 weights per output channel, int8 activations per tensor; x86: the X86 inductor quantizer's default; in QAT the
 activations are observed by a histogram as in PTQ, :func:`_histogram_activations`), and
@@ -31,7 +32,7 @@ import torch.nn.functional as F
 
 from ..checkpoint import LoadedModel
 from ..fileio import atomic_save
-from .executorch import exact_pools, padded_pools_as_convs, require_executorch
+from .executorch import exact_pools, pools_as_convs, require_executorch
 
 __all__ = ["BACKENDS", "FORMS", "QAT_OBSERVERS", "QAT_OBSERVE_EVERY", "QAT_STATE_NAME", "QuantizedModel",
            "activation_observer", "float_form", "prepare", "delegable_glue", "calibrate", "convert", "quantize_ptq",
@@ -126,7 +127,8 @@ def _memory_form(loaded: LoadedModel, size: Tuple[int, ...]) -> nn.Module:
     return net.eval()
 
 
-def float_form(loaded: LoadedModel, input_size: Sequence[int], form: str = "memory") -> nn.Module:
+def float_form(loaded: LoadedModel, input_size: Sequence[int], form: str = "memory", *,
+               pool_convs: Optional[bool] = None) -> nn.Module:
     """The fused, fixed-input float module that is quantized (input: the normalised log-mel ``(B, C, F, T)``).
 
     Args:
@@ -135,7 +137,10 @@ def float_form(loaded: LoadedModel, input_size: Sequence[int], form: str = "memo
         form: ``"memory"``: the trained model's own weights (SPC partial, depthwise pairs and ECA as trained), the
             fewest int8 parameters (DCASE's parameter memory); ``"speed"``: the deployment form of
             :func:`~lightops.deploy.module.deploy_module` (SPC at full width, merged 3x3 kernels, ECA as a 1x1 gate),
-            more parameters and a shorter chain of convolutions.
+            more parameters and a shorter chain of convolutions, its average pools as depthwise convolutions
+            (:func:`~lightops.deploy.executorch.pools_as_convs`; the memory form only its zero-padded ones).
+        pool_convs: every average pool as a depthwise convolution (True) or only the zero-padded ones, which no
+            int8 delegate takes (False); None: the form's choice.
 
     Raises:
         ValueError: an unknown ``form``.
@@ -151,7 +156,9 @@ def float_form(loaded: LoadedModel, input_size: Sequence[int], form: str = "memo
     else:
         net = deploy_module(bare, export_size=size, fixed_length=True)
     exact_pools(net)
-    padded_pools_as_convs(net, size)
+    # int8 average pools are slow (ONNX Runtime) or fp32 between conversions (XNNPACK); padded ones are not
+    # delegated at all. The memory form keeps its unpadded pools: no weights beyond the trained model's.
+    pools_as_convs(net, size, padded_only=form == "memory" if pool_convs is None else not pool_convs)
     return net
 
 
@@ -370,14 +377,14 @@ def _make(prepared: Any, float_model: nn.Module, size: Sequence[int], info: Dict
 
 
 def quantize_ptq(loaded: LoadedModel, batches: Iterable[torch.Tensor], input_size: Sequence[int], *,
-                 backend: str = "xnnpack", form: str = "memory") -> QuantizedModel:
-    """Post-training int8: observe ``batches`` (normalised log-mel ``(B, C, F, T)``), convert; ``form`` as
-    :func:`float_form`.
+                 backend: str = "xnnpack", form: str = "memory", pool_convs: Optional[bool] = None) -> QuantizedModel:
+    """Post-training int8: observe ``batches`` (normalised log-mel ``(B, C, F, T)``), convert; ``form`` and
+    ``pool_convs`` as :func:`float_form`.
 
     Raises:
         ValueError: no batch given (nothing calibrated), a bad backend or form.
     """
-    prepared = prepare(float_form(loaded, input_size, form), input_size, backend=backend)
+    prepared = prepare(float_form(loaded, input_size, form, pool_convs=pool_convs), input_size, backend=backend)
     seen = calibrate(prepared, batches)
     return _make(prepared, loaded.model, input_size, {"method": "ptq", "backend": backend, "form": form,
                                                       "calibration_clips": seen, "qat_epochs": 0,

@@ -19,7 +19,7 @@ pytest.importorskip("executorch.exir")
 from lightops.deploy.executorch import (  # noqa: E402
     SplitAvgPool2d,
     export_executorch,
-    padded_pools_as_convs,
+    pools_as_convs,
     read_pte_metadata,
     require_executorch,
 )
@@ -110,36 +110,46 @@ def test_split_pool_is_ceil_mode_pool(h, t):
 
 
 class _Pools(nn.Module):
-    """A padded pool counting its padding (replaced), one not counting it and a ceil-mode one (both kept)."""
+    """Pools of every kind: padded and counting it, unpadded, a split ceil-mode one (all three replaceable), padded
+    not counting it and ceil mode (both kept)."""
 
     def __init__(self, kernel, stride, padding) -> None:
         super().__init__()
         self.conv = nn.Conv2d(1, 5, 1)
         self.pad = nn.AvgPool2d(kernel, stride, padding)
+        self.plain = nn.AvgPool2d(kernel, stride)
+        self.split = SplitAvgPool2d((1, 2))
         self.exclude = nn.AvgPool2d(kernel, stride, padding, count_include_pad=False)
         self.ceil = nn.AvgPool2d(2, ceil_mode=True)
 
     def forward(self, x):
         y = self.conv(x)
-        return self.pad(y), self.exclude(y), self.ceil(y)
+        return self.pad(y), self.plain(y), self.split(y), self.exclude(y), self.ceil(y)
 
 
 @pytest.mark.parametrize("kernel,stride,padding,size", [(3, (1, 2), 1, (1, 9, 12)), (3, (2, 1), 1, (1, 8, 7)),
-                                                        ((3, 5), 2, (1, 2), (1, 11, 13)), (3, 1, 1, (1, 1, 1))])
-def test_padded_pool_as_depthwise_conv_is_exact(kernel, stride, padding, size):
-    """A zero-padded average pool that counts its padding equals a depthwise convolution of weights ``1 / (kh kw)``
-    (what XNNPACK's int8 delegate takes); pools of other kinds are left alone."""
+                                                        ((3, 5), 2, (1, 2), (1, 11, 13)), (1, 1, 0, (1, 1, 1))])
+@pytest.mark.parametrize("padded_only", [False, True])
+def test_pools_as_depthwise_convs_are_exact(kernel, stride, padding, size, padded_only):
+    """An average pool counting its zero padding (or unpadded) equals a depthwise convolution of weights
+    ``1 / (kh kw)`` (what the int8 delegates take); a split ceil-mode pool takes its whole windows so; pools of other
+    kinds are left alone, and ``padded_only`` leaves all but the padded ones."""
     net = _Pools(kernel, stride, padding).eval()
     x = torch.randn(3, *size, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         ref = net(x)
-    assert padded_pools_as_convs(net, size) == 1
-    assert isinstance(net.pad, nn.Conv2d) and net.pad.groups == 5 and net.pad.bias is None
-    assert isinstance(net.exclude, nn.AvgPool2d) and isinstance(net.ceil, nn.AvgPool2d)
+    padded = any(nn.modules.utils._pair(padding))
+    unpadded = 0 if padded_only else 2 + 2 * (not padded)  # plain, split; pad and exclude when unpadded
+    assert pools_as_convs(net, size, padded_only=padded_only) == int(padded) + unpadded
+    assert isinstance(net.pad, nn.Conv2d) == (padded or not padded_only)
+    assert isinstance(net.plain, nn.Conv2d) != padded_only and (net.split.whole is None) == padded_only
+    assert isinstance(net.exclude, nn.Conv2d) == (not padded and not padded_only)
+    assert net.pad.groups == 5 and net.pad.bias is None if isinstance(net.pad, nn.Conv2d) else True
+    assert isinstance(net.ceil, nn.AvgPool2d)
     with torch.no_grad():
         for a, b in zip(net(x), ref):
             torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-6)
-    assert padded_pools_as_convs(net, size) == 0
+    assert pools_as_convs(net, size, padded_only=padded_only) == (0 if padded_only else 1)  # the split pool again
 
 
 @pytest.mark.slow
@@ -212,3 +222,24 @@ def test_pt_onnx_and_pte_predict_the_same(trained_tau_run, tmp_path):
     assert emitted and np.allclose(emitted[0][1], Predictor.from_path(ckpt).predict_waveform(
         sf.read(files[0], dtype="float32")[0])[1][0], atol=1e-4)
     assert json.loads((tmp_path / "m.pte.json").read_text())["lightops.classes"] == Predictor.from_path(ckpt).classes
+
+
+@pytest.mark.parametrize("form,pool_convs,convs", [("speed", None, True), ("speed", False, False),
+                                                    ("memory", None, False), ("memory", True, True)])
+def test_int8_float_form_pools(form, pool_convs, convs):
+    """The speed form quantizes every average pool as a depthwise convolution (the Haar pair means, the ceil-mode
+    time pools' whole windows); the memory form, or ``pool_convs=False``, only zero-padded ones (none in DSSDN)."""
+    from lightops.checkpoint import LoadedModel
+    from lightops.deploy.pt2e import float_form
+
+    size = (1, 64, 33)  # an odd length: the time pools have a partial last window
+    model = make_model("dssdn_small")
+    net = float_form(LoadedModel(model, name="dssdn_small"), size, form, pool_convs=pool_convs)
+    splits = [m for m in net.modules() if isinstance(m, SplitAvgPool2d)]
+    assert splits and all((m.whole is not None) == convs for m in splits)
+    if form == "speed":  # the pair means: pools or convolutions
+        assert any(isinstance(m, nn.AvgPool2d) for m in net.modules()) != convs
+    with torch.no_grad():
+        x = torch.randn(2, *size, generator=torch.Generator().manual_seed(0))
+        reference = float_form(LoadedModel(model, name="dssdn_small"), size, form, pool_convs=False)(x)
+        torch.testing.assert_close(net(x), reference, atol=1e-5, rtol=1e-5)
