@@ -156,13 +156,13 @@ def pools_as_convs(net: nn.Module, input_size: Sequence[int], *, padded_only: bo
     channels: Dict[str, int] = {}
     hooks = [m.register_forward_pre_hook(lambda mod, args, n=name: channels.__setitem__(n, int(args[0].shape[1])))
              for name, m in pools.items()]
+    ref = next(iter(net.parameters()), torch.zeros(()))
     try:
         with torch.no_grad():
-            net(torch.zeros(1, *[int(v) for v in input_size]))
+            net(torch.zeros(1, *[int(v) for v in input_size], device=ref.device, dtype=ref.dtype))
     finally:
         for h in hooks:
             h.remove()
-    ref = next(iter(net.parameters()), torch.zeros(()))
     for name, pool in pools.items():
         if name not in channels:  # not on this input's path
             continue
