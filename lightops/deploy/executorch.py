@@ -138,7 +138,7 @@ def pools_as_convs(net: nn.Module, input_size: Sequence[int], *, padded_only: bo
 
     For int8 programs, where an average pool is the slow operator: XNNPACK's int8 delegate takes no padded average
     pool (its padding refuses the pool's quantization; ExecuTorch ran the DCASE 2025 baseline's strided shortcut pool
-    in a portable kernel, 80 % of its int8 time) and runs unpadded ones in fp32 between conversions; ONNX Runtime's
+    in a portable kernel, 82 % of its int8 time) and runs unpadded ones in fp32 between conversions; ONNX Runtime's
     ``QLinearAveragePool`` took 18 % of dssdn_large's int8 time on a 10-s clip. Depthwise convolutions are int8
     kernels in both, and the weights are exact in a per-channel int8 weight (a channel's one value is its largest:
     127 times its scale)."""
