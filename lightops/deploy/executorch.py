@@ -170,9 +170,8 @@ def pools_as_convs(net: nn.Module, input_size: Sequence[int], *, padded_only: bo
             pool.convolve_whole(channels[name], ref)
             continue
         kernel = _pair(pool.kernel_size)
-        conv = _pool_conv(channels[name], kernel, _pair(pool.stride or pool.kernel_size), _pair(pool.padding), ref)
-        parent, _, leaf = name.rpartition(".")
-        setattr(net.get_submodule(parent) if parent else net, leaf, conv)
+        net.set_submodule(name, _pool_conv(channels[name], kernel, _pair(pool.stride or pool.kernel_size),
+                                           _pair(pool.padding), ref))
     return len(channels)
 
 
