@@ -68,20 +68,36 @@ def calibration_batches(size: Sequence[int], batches: int = 4) -> List[torch.Ten
     return [torch.randn(2, *size, generator=gen) for _ in range(batches)]
 
 
+def onnx_call(path: str, x: torch.Tensor, threads: int = 1) -> Callable[[], Any]:
+    """One ONNX Runtime run of the file at ``path`` on ``x`` (a session of ``threads`` threads), as a call."""
+    from lightops.deploy import ort_session
+
+    sess = ort_session(path, threads=threads)
+    feed = {sess.get_inputs()[0].name: np.ascontiguousarray(x.numpy())}
+    return lambda: sess.run(None, feed)
+
+
+def pte_call(path: str, x: torch.Tensor) -> Callable[[], Any]:
+    """One ExecuTorch run of the program at ``path`` on ``x``, as a call."""
+    from lightops.deploy.executorch import load_pte
+
+    method = load_pte(path)
+    return lambda: method.execute([x])
+
+
 def runners(name: str, size: Sequence[int], folder: str, info: Dict[str, Any], form: str = "speed",
             int8_models: Sequence[str] = INT8, threads: int = 1) -> Dict[str, Callable[[], Any]]:
     """``{"runtime dtype": call}`` of one model at input ``(1, *size)``; ``info`` receives what each export did (and
     why a runtime has no row: a model that does not script has no TorchScript row)."""
     from lightops.checkpoint import LoadedModel
-    from lightops.deploy import export_onnx, ort_session
-    from lightops.deploy.executorch import export_executorch, load_pte
+    from lightops.deploy import export_onnx
+    from lightops.deploy.executorch import export_executorch
     from lightops.deploy.freeze import freeze
     from lightops.deploy.module import deploy_module
     from lightops.deploy.pt2e import quantize_ptq
 
     loaded = LoadedModel(build(name), name=name)
     x = torch.randn(1, *size)
-    xn = np.ascontiguousarray(x.numpy())
     net = deploy_module(loaded, export_size=tuple(size), fixed_length=True)
     out: Dict[str, Callable[[], Any]] = {"eager fp32": lambda: net(x)}
     try:
@@ -100,9 +116,7 @@ def runners(name: str, size: Sequence[int], folder: str, info: Dict[str, Any], f
         result = export_onnx(int8, files["onnxruntime int8"])
         info[f"{name} onnxruntime int8"] = dict(agreement=result.agreement, max_prob_diff=result.max_prob_diff)
     for key, path in files.items():
-        sess = ort_session(path, threads=threads)
-        feed = {sess.get_inputs()[0].name: xn}
-        out[key] = (lambda s, f: lambda: s.run(None, f))(sess, feed)
+        out[key] = onnx_call(path, x, threads)
     ptes = {"executorch fp32": loaded}
     if int8 is not None:
         ptes["executorch int8"] = int8
@@ -111,8 +125,7 @@ def runners(name: str, size: Sequence[int], folder: str, info: Dict[str, Any], f
         result = export_executorch(model, path, size, allow_portable=True)
         info[f"{name} {key}"] = dict(delegation=result.delegation.to_dict(), agreement=result.agreement,
                                      max_prob_diff=result.max_prob_diff)
-        method = load_pte(path)
-        out[key] = (lambda m: lambda: m.execute([x]))(method)
+        out[key] = pte_call(path, x)
     return out
 
 

@@ -21,10 +21,9 @@ import sys
 import tempfile
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
-import numpy as np
 import torch
 
-from benchmarks.bench_runtimes import calibration_batches, time_alternating
+from benchmarks.bench_runtimes import calibration_batches, onnx_call, pte_call, time_alternating
 from benchmarks.common import CLIPS, ROOT, build, machine
 from benchmarks.docs.blocks import add_block_arguments, publish
 
@@ -38,13 +37,12 @@ depthwise convolution."""
 def _calls(name: str, size: Sequence[int], folder: str, threads: int) -> Dict[str, Dict[str, Callable[[], Any]]]:
     """``{runtime: {"fp32" | variant: call}}`` of one model at ``(1, *size)``."""
     from lightops.checkpoint import LoadedModel
-    from lightops.deploy import export_onnx, ort_session
-    from lightops.deploy.executorch import export_executorch, load_pte
+    from lightops.deploy import export_onnx
+    from lightops.deploy.executorch import export_executorch
     from lightops.deploy.pt2e import quantize_ptq
 
     loaded = LoadedModel(build(name), name=name)
     x = torch.randn(1, *size, generator=torch.Generator().manual_seed(1))
-    feed = np.ascontiguousarray(x.numpy())
     models = {"fp32": loaded}
     for variant, convs in VARIANTS.items():
         q = quantize_ptq(loaded, calibration_batches(size), size, form="speed", pool_convs=convs)
@@ -56,13 +54,10 @@ def _calls(name: str, size: Sequence[int], folder: str, threads: int) -> Dict[st
             export_onnx(model, onnx, size, static=True, batch_size=1)
         else:
             export_onnx(model, onnx)
-        sess = ort_session(onnx, threads=threads)
-        inputs = {sess.get_inputs()[0].name: feed}
-        out["onnxruntime"][key] = (lambda s, f: lambda: s.run(None, f))(sess, inputs)
+        out["onnxruntime"][key] = onnx_call(onnx, x, threads)
         pte = os.path.join(folder, f"{name}_{key}.pte")
         export_executorch(model, pte, size)  # refuses portable kernels: every variant is fully delegated
-        method = load_pte(pte)
-        out["executorch"][key] = (lambda m: lambda: m.execute([x]))(method)
+        out["executorch"][key] = pte_call(pte, x)
     return out
 
 

@@ -9,7 +9,7 @@ from benchmarks.common import CLIPS, stated_input
 from benchmarks.docs.blocks import wrap
 
 __all__ = ["ops_reference", "profile_variants", "counter_notes", "stem_costs", "low_band_edge", "budget_check",
-           "budget_shares", "fused_macs"]
+           "budget_shares", "variant_table", "fused_macs"]
 
 
 def ops_reference() -> str:
@@ -171,6 +171,25 @@ def budget_shares() -> str:
                      f"{100 * c.macs / c.budget.max_macs:.1f} % of its MACs")
     return wrap("Shares of the budgets (written by `python -m benchmarks.docs`; a test checks them): "
                 + "; ".join(parts) + ".")
+
+
+def variant_table() -> str:
+    """docs/models.md: the registered DSSDN variants as their configurations say (``lightops.models.model_cfgs``)."""
+    from lightops.models import model_cfgs
+
+    labels = {"sc": "SC", "osc": "OSC", "spc": "SPC"}
+    lines = ["| variant | operator | stem (kind, channels) | split | input norm | block widths C1..C5 |",
+             "|---|---|---|---|---|---|"]
+    for name, cfg in model_cfgs.items():
+        ops = sorted({b.op for b in cfg.blocks})
+        op = ", ".join(labels.get(o, o) for o in ops)
+        if ops == ["osc"] and all(dict(b.op_kwargs).get("orthogonal", "soft") == "soft" for b in cfg.blocks):
+            op += " (soft)"
+        splits = ", ".join(sorted({b.split for b in cfg.blocks}))
+        widths = ", ".join(str(b.out_chs) for b in cfg.blocks)
+        lines.append(f"| {name} | {op} | {cfg.stem.kind}, {cfg.stem.out_chs} | {splits} | {cfg.input_norm or 'none'} "
+                     f"| {widths} |")
+    return "\n".join(lines)
 
 
 def fused_macs() -> str:

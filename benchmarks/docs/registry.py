@@ -63,6 +63,7 @@ BLOCKS: Dict[str, Block] = {
     "low-band-edge": _cheap("docs/concepts/frequency-splitting.md", cheap.low_band_edge),
     "budget-check": _cheap("docs/guides/budgets.md", cheap.budget_check),
     "budget-shares": _cheap("docs/models.md", cheap.budget_shares),
+    "variant-table": _cheap("docs/models.md", cheap.variant_table),
     "fused-macs": _cheap("docs/deploy.md", cheap.fused_macs),
     "librosa-parity": _cheap("docs/audio.md", audio.parity_block, tolerant=True),
     "allocator": _timed("docs/profiling.md", "allocator", timed.allocator_block),
