@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from benchmarks.common import CLIPS, ROOT, build, machine
-from benchmarks.docs.blocks import wrap, write_block
+from benchmarks.docs.blocks import add_block_arguments, publish, wrap, write_block
 
 MODELS = ["dssdn_small", "mobilenetv3_small_100", "dcase2025_baseline"]
 REFERENCE = "mobilenetv3_small_100"
@@ -148,6 +148,25 @@ def time_alternating(calls: Dict[str, Callable[[], Any]], rounds: int, runs: int
                     one.append((time.perf_counter() - t0) * 1e3)
                 times[key].append(statistics.median(one))
     return times
+
+
+def variant_bench_main(argv: Optional[Sequence[str]], prog: str, description: str, measure: Callable[..., Any],
+                       markdown: Callable[..., str], models: Sequence[str], block: str) -> int:
+    """The command line of a bench of model variants in the runtimes (``int8_pools``, ``spc_forms``): ``--models``,
+    ``--clips``, ``--rounds``, ``--runs`` (per round on a 1-s clip, a tenth on 10 s) and the docs-block options;
+    ``measure(models, clips, rounds, runs)`` gives the rows, ``markdown(rows, command, rounds)`` the block."""
+    p = argparse.ArgumentParser(prog=prog, description=description)
+    p.add_argument("--models", nargs="+", default=list(models))
+    p.add_argument("--clips", nargs="+", default=["1s", "10s"], choices=sorted(CLIPS))
+    p.add_argument("--rounds", type=int, default=7)
+    p.add_argument("--runs", type=int, default=20, help="runs per round on a 1-s clip (a tenth of it on 10 s)")
+    add_block_arguments(p, ROOT / "docs" / "deploy.md", block)
+    args = p.parse_args(argv)
+    runs = {clip: max(2, args.runs if clip == "1s" else args.runs // 10) for clip in args.clips}
+    rows = measure(args.models, args.clips, args.rounds, runs)
+    argv_list = list(sys.argv[1:] if argv is None else argv)
+    publish(args, markdown(rows, " ".join([prog, *argv_list]), args.rounds))
+    return 0
 
 
 def summarise(times: Dict[str, List[float]]) -> List[Dict[str, Any]]:

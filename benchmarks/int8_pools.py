@@ -14,7 +14,6 @@ Writes the docs block ``int8-pools`` (docs/deploy.md). ::
 """
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import sys
@@ -23,9 +22,8 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import torch
 
-from benchmarks.bench_runtimes import calibration_batches, onnx_call, pte_call, time_alternating
-from benchmarks.common import CLIPS, ROOT, build, machine
-from benchmarks.docs.blocks import add_block_arguments, publish
+from benchmarks.bench_runtimes import calibration_batches, onnx_call, pte_call, time_alternating, variant_bench_main
+from benchmarks.common import CLIPS, build, machine
 
 __all__ = ["VARIANTS", "measure", "markdown", "main"]
 
@@ -105,18 +103,8 @@ def markdown(rows: Sequence[Dict[str, Any]], command: str, rounds: int) -> str:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Measure, print, and write the docs block."""
-    p = argparse.ArgumentParser(prog="python -m benchmarks.int8_pools", description=__doc__.split("\n\n")[0])
-    p.add_argument("--models", nargs="+", default=["dssdn_small", "dssdn_large", "dcase2025_baseline"])
-    p.add_argument("--clips", nargs="+", default=["1s", "10s"], choices=sorted(CLIPS))
-    p.add_argument("--rounds", type=int, default=7)
-    p.add_argument("--runs", type=int, default=20, help="runs per round on a 1-s clip (a tenth of it on 10 s)")
-    add_block_arguments(p, ROOT / "docs" / "deploy.md", "int8-pools")
-    args = p.parse_args(argv)
-    runs = {clip: max(2, args.runs if clip == "1s" else args.runs // 10) for clip in args.clips}
-    rows = measure(args.models, args.clips, args.rounds, runs)
-    argv_list = list(sys.argv[1:] if argv is None else argv)
-    publish(args, markdown(rows, " ".join(["python -m benchmarks.int8_pools", *argv_list]), args.rounds))
-    return 0
+    return variant_bench_main(argv, "python -m benchmarks.int8_pools", __doc__.split("\n\n")[0], measure, markdown,
+                              ["dssdn_small", "dssdn_large", "dcase2025_baseline"], "int8-pools")
 
 
 if __name__ == "__main__":

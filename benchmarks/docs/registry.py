@@ -72,6 +72,7 @@ BLOCKS: Dict[str, Block] = {
     "ort-bench": Block("docs/deploy.md", "python -m benchmarks.bench_ort"),
     "deploy-table": Block("docs/deploy.md", "python -m benchmarks.docs.deploy_table"),
     "int8-forms": Block("docs/deploy.md", "python -m benchmarks.int8_forms"),
+    "spc-forms": Block("docs/deploy.md", "python -m benchmarks.spc_forms"),
     "int8-accuracy": Block("docs/deploy.md", "python -m benchmarks.compare_int8"),
     "runtime-bench-1s": Block("docs/deploy.md", "python -m benchmarks.bench_runtimes"),
     "runtime-bench-10s": Block("docs/deploy.md", "python -m benchmarks.bench_runtimes"),

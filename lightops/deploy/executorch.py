@@ -192,13 +192,17 @@ def xnnpack_rewrites(program: Any, example: Tuple[torch.Tensor, ...], *, pad_poo
       unpadded pool (``pad_pools``; not in int8 programs: XNNPACK's int8 padding refuses their quantization).
     - ``instance_norm`` without running statistics or affine parameters (ClipNorm's) -> its means over the map,
       ``(x - mean) * rsqrt(mean((x - mean)^2) + eps)``: XNNPACK has no instance norm.
+    - the glue :func:`lightops.deploy.pt2e.delegable_glue` rewrites (a channel ``split_with_sizes`` as slices, SPC's
+      ``addcmul`` as a multiply and an add, ...): what SPC's partial form (``fuse(spc="partial")``) leaves.
 
     Returns:
         The program (re-exported when something changed) and the number of rewrites.
     """
+    from .pt2e import delegable_glue
+
     aten = torch.ops.aten
     gm = program.module()
-    done = 0
+    done = delegable_glue(gm)
     for node in list(gm.graph.nodes):
         if node.op != "call_function":
             continue
@@ -408,7 +412,8 @@ def _is_int8(loaded: LoadedModel) -> bool:
     return is_quantized(loaded.model)
 
 
-def _program(loaded: LoadedModel, size: Tuple[int, int, int]) -> Tuple[Any, nn.Module, str, List[str]]:
+def _program(loaded: LoadedModel, size: Tuple[int, int, int], fuse_kwargs: Optional[Dict[str, Any]] = None
+             ) -> Tuple[Any, nn.Module, str, List[str]]:
     """The exported program to lower, the PyTorch module to compare with, the dtype, and notes."""
     from .module import deploy_module
 
@@ -419,7 +424,7 @@ def _program(loaded: LoadedModel, size: Tuple[int, int, int]) -> Tuple[Any, nn.M
         net = int8_module(loaded, size)
         program, done = xnnpack_rewrites(torch.export.export(net, example), example, pad_pools=False)
         return program, net, "int8", [f"{done} operator(s) rewritten for XNNPACK"] if done else []
-    net = deploy_module(loaded, n_mels=size[1], export_size=size, fixed_length=True)
+    net = deploy_module(loaded, n_mels=size[1], export_size=size, fixed_length=True, fuse_kwargs=fuse_kwargs)
     pools = exact_pools(net)
     notes = [f"{pools} ceil-mode average pool(s) as pools of the whole and the partial windows (XNNPACK has no ceil "
              f"mode)"] \
@@ -431,7 +436,8 @@ def _program(loaded: LoadedModel, size: Tuple[int, int, int]) -> Tuple[Any, nn.M
 
 def export_executorch(model_or_name: Union[nn.Module, PathLike, LoadedModel], out: PathLike,
                       input_size: Optional[Sequence[int]] = None, *, atol: float = 1e-5, checks: int = 3,
-                      seed: int = 0, trusted: bool = False, allow_portable: bool = False) -> ExecuTorchResult:
+                      seed: int = 0, trusted: bool = False, allow_portable: bool = False,
+                      fuse_kwargs: Optional[Dict[str, Any]] = None) -> ExecuTorchResult:
     """Export the fused (or int8) model to an ExecuTorch ``.pte`` with the XNNPACK delegate, check it, and write it
     and its metadata atomically.
 
@@ -447,6 +453,7 @@ def export_executorch(model_or_name: Union[nn.Module, PathLike, LoadedModel], ou
         seed: their seed.
         trusted: allow full unpickling of a checkpoint.
         allow_portable: accept operators left to ExecuTorch's portable kernels (slow), with a note.
+        fuse_kwargs: options for :func:`lightops.deploy.fuse` of an fp32 model (e.g. ``{"spc": "partial"}``).
 
     Returns:
         An :class:`ExecuTorchResult`.
@@ -468,7 +475,9 @@ def export_executorch(model_or_name: Union[nn.Module, PathLike, LoadedModel], ou
     size = tuple(input_size) if input_size is not None else (int8_size or loaded.default_input_size())
     c, f, t = check_model_input_size(loaded.model, size, "export_executorch") if int8_size is None else size
     size = (int(c), int(f), int(t))
-    program, reference, dtype, notes = _program(loaded, size)
+    if fuse_kwargs and int8_size:
+        raise ValueError("export_executorch: fuse_kwargs applies to an fp32 model; an int8 model keeps its form")
+    program, reference, dtype, notes = _program(loaded, size, fuse_kwargs)
     data, delegation = lower_to_executorch(program)
     if delegation.portable_ops and not allow_portable:
         raise RuntimeError(f"{delegation}: these would run in ExecuTorch's slow portable kernels; pass "

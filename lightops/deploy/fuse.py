@@ -3,7 +3,7 @@
 :func:`fuse` is the one entry point, so that deployment, export, quantization and latency work all start from the
 same graph. Every layer-specific rewrite lives on the layer: an operator folds its norm (``fold_norm()``), and every
 layer with an inference form returns it from ``inference_form()`` (the one protocol; docs/deploy.md). This module
-knows no layer by name beyond the two switches that are about one layer. The rewrites, in the order they run:
+knows no layer by name beyond the three switches that are about one layer. The rewrites, in the order they run:
 
 ``bake_parametrizations``
     Parametrized weights (OSC's exact mode: ``torch.nn.utils.parametrizations.orthogonal``) are evaluated once
@@ -36,7 +36,10 @@ knows no layer by name beyond the two switches that are about one layer. The rew
 ``deploy_blocks``
     Every other layer becomes its ``inference_form()``, children first (:func:`to_inference_form`): operators as conv
     chains over all channels (SPC included), ECA as a 1x1 gate, DSSDB as :class:`~lightops.blocks.DeployDSSDB`,
-    DSSDN with a plain head. ``nn.Identity`` children left in an ``nn.Sequential`` by folding are removed first:
+    DSSDN with a plain head. ``spc`` picks SPC's form: ``"full"`` (the block-diagonal full-width 1x1, default),
+    ``"grouped"`` (:meth:`~lightops.ops.SeparablePartialConv2d.as_grouped`, a quarter of that 1x1's MACs) or
+    ``"partial"`` (the split, the partial SC and the concatenation kept); docs/deploy.md times all three.
+    ``nn.Identity`` children left in an ``nn.Sequential`` by folding are removed first:
     no ``state_dict`` key moves, but a position after a removed identity shifts by one (``seq[i]``). With
     ``channel_align``, :func:`lightops.deploy.align.align_channels` pads the widths afterwards.
 ``bias_buffers``
@@ -61,7 +64,7 @@ import torch.nn as nn
 import torch.nn.utils.parametrize as parametrize
 from timm.layers import DropBlock2d, DropPath
 
-from ..ops import DepthwisePair, OrthoPointwise
+from ..ops import DepthwisePair, OrthoPointwise, SeparablePartialConv2d
 from ..ops.conv_chain import as_pair
 from ..ops.folding import fold_conv_bn
 from ..validation import check_int
@@ -71,6 +74,7 @@ __all__ = ["fuse", "to_inference_form", "bake_parametrized", "pointwise_merge_pa
            "TimeAvgPool2", "POINTWISE_MERGE_MAX_EXTRA_MACS"]
 
 MergeMode = Union[bool, str]
+SPC_FORMS = ("full", "grouped", "partial")  # fuse(spc=...): the inference forms of SPC
 
 _CONV = (nn.Conv1d, nn.Conv2d)
 _BN = (nn.BatchNorm1d, nn.BatchNorm2d)
@@ -271,7 +275,7 @@ def fuse(model: nn.Module, *, fold_bn: bool = True, bake_parametrizations: bool 
          merge_depthwise: MergeMode = "auto", merge_pointwise: MergeMode = False, drop_dropout: bool = True,
          time_pool: MergeMode = "auto", deploy_blocks: bool = True, channel_align: int = 1,
          bias_buffers: bool = True, channels_last: bool = False,
-         input_size: Optional[Tuple[int, int, int]] = None) -> nn.Module:
+         input_size: Optional[Tuple[int, int, int]] = None, spc: str = "full") -> nn.Module:
     """An inference copy of ``model`` (eval mode) with the same outputs, rewritten for speed; ``model`` is untouched.
 
     See the module docstring for what each rewrite does and docs/deploy.md for its measured effect. A sequence of
@@ -302,6 +306,9 @@ def fuse(model: nn.Module, *, fold_bn: bool = True, bake_parametrizations: bool 
         channels_last: convert the weights to ``torch.channels_last``.
         input_size: ``(C, F, T)`` the model will mostly see, for ``merge_pointwise="auto"`` (default: the
             model's ``pretrained_cfg["input_size"]``).
+        spc: with ``deploy_blocks``, SPC's inference form: ``"full"`` (full-width 1x1, the fastest measured on CPU
+            runtimes), ``"grouped"`` (a grouped 1x1 where ``Cp`` divides ``Cin``; elsewhere full width) or
+            ``"partial"`` (SPC's own split and concatenation).
 
     Returns:
         The rewritten copy, in eval mode.
@@ -310,6 +317,8 @@ def fuse(model: nn.Module, *, fold_bn: bool = True, bake_parametrizations: bool 
                         ("time_pool", time_pool)):
         _check_mode(value, name)
     check_int(channel_align, "fuse: channel_align", minimum=1)
+    if spc not in SPC_FORMS:
+        raise ValueError(f"fuse: spc must be one of {SPC_FORMS}, got {spc!r}")
     if not isinstance(model, nn.Module):
         raise TypeError(f"fuse: expected an nn.Module, got {type(model).__name__}")
     net = copy.deepcopy(model).eval()
@@ -325,12 +334,17 @@ def fuse(model: nn.Module, *, fold_bn: bool = True, bake_parametrizations: bool 
         net = _rewrite(net, lambda m: TimeAvgPool2() if _is_time_pool2(m) else None)
     if deploy_blocks:
         _drop_identities(net)
+    if deploy_blocks and spc == "grouped":
+        net = _rewrite(net, lambda m: m.as_grouped() if isinstance(m, SeparablePartialConv2d) and m.can_group()
+                       and isinstance(m.norm, nn.Identity) else None)
 
-    def keep(m: nn.Module) -> bool:  # the two switches about one layer each; deploy_blocks for all the others
+    def keep(m: nn.Module) -> bool:  # the three switches about one layer each; deploy_blocks for all the others
         if isinstance(m, DepthwisePair):
             return not merge_depthwise
         if isinstance(m, OrthoPointwise):
             return not bake_parametrizations
+        if isinstance(m, SeparablePartialConv2d):
+            return spc == "partial" or not deploy_blocks
         return not deploy_blocks
 
     net = to_inference_form(net, keep)

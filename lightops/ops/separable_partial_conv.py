@@ -163,6 +163,33 @@ class SeparablePartialConv2d(SeparableOpBase):
             layers.append(self.act)
         return ConvChain(*layers).train(self.training)
 
+    def can_group(self) -> bool:
+        """Whether :meth:`as_grouped` applies: ``Cp`` divides ``Cin`` and some channels are passed through."""
+        return 0 < self.part_chs < self.in_chs and self.in_chs % self.part_chs == 0
+
+    def as_grouped(self) -> ConvChain:
+        """:meth:`as_full_width` with its block-diagonal 1x1 as a grouped 1x1 of ``Cin / Cp`` groups (the first
+        ``W_p``, the others identity blocks): the same function at ``Cin Cp F T`` MACs for the 1x1 instead of
+        ``Cin^2 F T``. Measured slower than the full-width 1x1 in ONNX Runtime and ExecuTorch on x86 CPUs
+        (docs/deploy.md, ``spc-forms``): the form for a runtime with fast grouped convolutions.
+
+        Raises:
+            ValueError: when ``Cp`` does not divide ``Cin`` (:meth:`can_group`), or as :meth:`as_full_width`.
+        """
+        if not self.can_group():
+            raise ValueError(f"{type(self).__name__}.as_grouped: needs Cp ({self.part_chs}) to divide Cin "
+                             f"({self.in_chs}) with channels passed through; use as_full_width()")
+        chain = self.as_full_width()
+        full, cin, cp = chain[0], self.in_chs, self.part_chs
+        groups = cin // cp
+        pw = build_like(lambda: nn.Conv2d(cin, cin, 1, groups=groups, bias=full.bias is not None), full.weight)
+        with torch.no_grad():  # the diagonal blocks of the block-diagonal weight, one per group
+            w = full.weight.reshape(groups, cp, groups, cp)
+            pw.weight.copy_(torch.stack([w[g, :, g] for g in range(groups)]).reshape(cin, cp, 1, 1))
+            if full.bias is not None:
+                pw.bias.copy_(full.bias)
+        return ConvChain(pw, *list(chain)[1:]).train(self.training)
+
     def _inner_convs(self) -> Tuple[nn.Conv2d, nn.Conv2d]:
         """The inner SC's 1x1 and its depthwise kernel as one ``k x k`` convolution (its norm folded)."""
         sc = self.sc

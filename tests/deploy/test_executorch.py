@@ -65,6 +65,15 @@ def test_haar_split_is_fully_delegated(tmp_path):
     assert all(c.within(1e-5) for c in result.checks)
 
 
+@pytest.mark.parametrize("spc", ["grouped", "partial"])
+def test_spc_forms_are_fully_delegated(spc, tmp_path):
+    """``fuse_kwargs={"spc": ...}``: the grouped 1x1 and SPC's own split (as slices) both lower to XNNPACK alone."""
+    result = export_executorch(make_model("dssdn_small"), tmp_path / f"{spc}.pte", SMALL_INPUT, checks=2,
+                               fuse_kwargs={"spc": spc})
+    assert result.delegation.portable_ops == 0
+    assert all(c.within(1e-5) for c in result.checks)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("form", ["memory", "speed"])
 def test_int8_haar_split_is_fully_delegated(form, tmp_path):

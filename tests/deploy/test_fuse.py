@@ -92,6 +92,26 @@ def test_fused_macs_against_original():
     assert flop_counter_macs(fuse(model, deploy_blocks=False), x) == model.macs(SMALL_INPUT) + extra
 
 
+@pytest.mark.parametrize("name", ["dssdn_small", "dssdn_tiny"])
+def test_spc_forms_same_logits_fewer_macs(name):
+    """``fuse(spc=...)``: every form computes the model's logits; grouped and partial execute fewer MACs than full
+    width, and each form is what it says (grouped 1x1s; SPC's split kept)."""
+    model = make_model(name)
+    x = torch.randn(2, *SMALL_INPUT)
+    macs = {}
+    for form in ("full", "grouped", "partial"):
+        fused = fuse(model, spc=form)
+        assert max_diff(model, fused, x) <= ATOL
+        macs[form] = flop_counter_macs(fused, x[:1])
+        assert fused.macs(SMALL_INPUT) == macs[form]
+        grouped = [m for m in fused.modules() if isinstance(m, nn.Conv2d) and 1 < m.groups < m.in_channels]
+        kept = [m for m in fused.modules() if isinstance(m, FoldedPartialConv2d)]
+        assert bool(grouped) == (form == "grouped") and bool(kept) == (form == "partial")
+    assert macs["partial"] < macs["grouped"] < macs["full"]
+    with pytest.raises(ValueError, match="spc must be one of"):
+        fuse(model, spc="half")
+
+
 @pytest.mark.parametrize("op,kwargs", OP_CASES, ids=OP_IDS)
 @pytest.mark.parametrize("in_chs,out_chs", [(16, 16), (12, 20)])
 @pytest.mark.parametrize("stride,dilation", [(1, 1), ((2, 1), 1), ((1, 2), (2, 1)), (2, 2)])

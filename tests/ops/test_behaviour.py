@@ -50,3 +50,20 @@ def test_spc_as_full_width_equals_the_operator(in_chs, out_chs, stride):
         assert torch.allclose(chain(x), op(x), atol=1e-6)
     with pytest.raises(ValueError, match="fold the output norm"):
         SeparablePartialConv2d(8, 8, norm_layer="batchnorm2d").as_full_width()
+
+
+@pytest.mark.parametrize("in_chs,out_chs,stride", [(16, 16, 1), (12, 20, (2, 1)), (8, 8, 2)])
+def test_spc_as_grouped_equals_the_operator_at_a_quarter_of_the_1x1(in_chs, out_chs, stride):
+    """The grouped chain: ``Cin / Cp`` groups, ``Cin Cp`` weights in its 1x1 instead of ``Cin^2``, the same output."""
+    torch.manual_seed(0)
+    op = SeparablePartialConv2d(in_chs, out_chs, stride=stride, bias=True, act_layer="relu").eval()
+    chain = op.as_grouped()
+    cp = op.part_chs
+    assert chain[0].groups == in_chs // cp and chain[0].weight.shape == (in_chs, cp, 1, 1)
+    x = torch.randn(2, in_chs, 11, 9)
+    with torch.no_grad():
+        assert torch.allclose(chain(x), op(x), atol=1e-6)
+        assert torch.allclose(chain(x), op.as_full_width()(x), atol=1e-6)
+    with pytest.raises(ValueError, match="to divide Cin"):
+        SeparablePartialConv2d(5, 5).as_grouped()  # Cp = 2 does not divide 5
+    assert not SeparablePartialConv2d(5, 5).can_group() and SeparablePartialConv2d(16, 16).can_group()

@@ -1,0 +1,103 @@
+"""SPC's three inference forms in the runtimes a model ships to: full width, grouped 1x1, partial.
+
+:func:`lightops.deploy.fuse` can deploy every Separable Partial Convolution as ``spc="full"`` (the block-diagonal
+full-width 1x1, the default), ``"grouped"`` (:meth:`~lightops.ops.SeparablePartialConv2d.as_grouped`: a quarter of
+that 1x1's MACs) or ``"partial"`` (SPC's own split, partial SC and concatenation: the fewest MACs). All three compute
+the same logits. For each ``--models`` entry and ``--clips`` length this exports the three fp32 forms to ONNX Runtime
+(fixed length) and ExecuTorch (XNNPACK), alternates the three files of a runtime in rounds
+(:func:`benchmarks.bench_runtimes.time_alternating`, 1 thread) and gives each form's executed MACs, median time and
+median per-round ratio to the full-width form of the same runtime. Writes the docs block ``spc-forms``
+(docs/deploy.md). ::
+
+    python -m benchmarks.spc_forms
+    python -m benchmarks.spc_forms --models dssdn_tiny --clips 1s --no-docs
+"""
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import tempfile
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+import torch
+
+from benchmarks.bench_runtimes import onnx_call, pte_call, time_alternating, variant_bench_main
+from benchmarks.common import CLIPS, build, machine
+
+__all__ = ["FORMS", "measure", "markdown", "main"]
+
+FORMS = ("full", "grouped", "partial")
+"""``fuse(spc=...)`` values, the first the reference of the ratios."""
+
+
+def _calls(name: str, size: Sequence[int], folder: str, threads: int
+           ) -> Tuple[Dict[str, int], Dict[str, Dict[str, Callable[[], Any]]]]:
+    """Executed MACs per form, and ``{runtime: {form: call}}`` of one model at ``(1, *size)``."""
+    from lightops.checkpoint import LoadedModel
+    from lightops.deploy import export_onnx
+    from lightops.deploy.executorch import export_executorch
+    from lightops.deploy.fuse import fuse
+    from lightops.profiling import profile
+
+    loaded = LoadedModel(build(name), name=name)
+    x = torch.randn(1, *size, generator=torch.Generator().manual_seed(1))
+    macs: Dict[str, int] = {}
+    out: Dict[str, Dict[str, Callable[[], Any]]] = {"onnxruntime": {}, "executorch": {}}
+    for form in FORMS:
+        macs[form] = profile(fuse(loaded.model, spc=form), tuple(size), device="meta", memory=False).total_macs
+        onnx = os.path.join(folder, f"{name}_{form}.onnx")
+        export_onnx(loaded, onnx, size, static=True, batch_size=1, fuse_kwargs={"spc": form})
+        out["onnxruntime"][form] = onnx_call(onnx, x, threads)
+        pte = os.path.join(folder, f"{name}_{form}.pte")
+        export_executorch(loaded, pte, size, fuse_kwargs={"spc": form})  # fully delegated, or it raises
+        out["executorch"][form] = pte_call(pte, x)
+    return macs, out
+
+
+def measure(models: Sequence[str], clips: Sequence[str], rounds: int, runs: Dict[str, int],
+            threads: int = 1) -> List[Dict[str, Any]]:
+    """One row per (model, clip, runtime, form): ``macs``, ``ms`` and ``ratio_full`` (median per-round ratio to the
+    full-width form)."""
+    from lightops.deploy.executorch import require_executorch
+
+    require_executorch()
+    torch.set_num_threads(threads)
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        for clip in clips:
+            size = CLIPS[clip]
+            for name in models:
+                macs, calls = _calls(name, size, folder, threads)
+                for runtime, by_form in calls.items():
+                    times = time_alternating(by_form, rounds, runs[clip])
+                    for form in FORMS:
+                        t, ref = times[form], times["full"]
+                        rows.append(dict(model=name, clip=clip, runtime=runtime, form=form, macs=macs[form],
+                                         ms=statistics.median(t),
+                                         ratio_full=statistics.median(a / b for a, b in zip(t, ref))))
+    return rows
+
+
+def markdown(rows: Sequence[Dict[str, Any]], command: str, rounds: int) -> str:
+    """The docs block: per model, clip and runtime, each form's executed MACs, ms and ratio to full width."""
+    lines = [f"Random weights, fp32, batch 1, 1 thread; medians of {rounds} alternating rounds, `x full` the median "
+             f"per-round ratio to the full-width form in the same runtime; MACs are those the form executes "
+             f"(`fuse(spc=...)`).", "",
+             f"Command: `{command}` ({machine()}).", "",
+             "| model | clip | runtime | form | MACs | ms | x full |",
+             "|---|---|---|---|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r['model']} | {r['clip']} | {r['runtime']} | {r['form']} | {r['macs'] / 1e6:.1f} M | "
+                     f"{r['ms']:.2f} | {r['ratio_full']:.2f} |")
+    return "\n".join(lines)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Measure, print, and write the docs block."""
+    return variant_bench_main(argv, "python -m benchmarks.spc_forms", __doc__.split("\n\n")[0], measure, markdown,
+                              ["dssdn_small", "dssdn_tiny"], "spc-forms")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
