@@ -153,3 +153,18 @@ def test_a_run_recorded_before_the_check_is_judged_by_its_checkpoint(tmp_path, m
     (out / "compare_command.json").write_text(json.dumps({"argv": compare.train_command(args, job)[1:]}))
     compare.train_run(args, job)
     assert len(calls) == 1  # no architecture in the checkpoint: retrained
+
+
+def test_a_recipe_option_after_the_preset_wins():
+    """``recipe dcase + Freq-MixStyle 0.8``: the preset first, the option after it (``lightops train`` lets the
+    option given explicitly win), and the run reads it so."""
+    import argparse
+
+    from lightops.cli.train import add_arguments, config_from_args
+
+    args = compare.parse_args(["--models", "dssdn_small", "--recipes", "recipe dcase + Freq-MixStyle 0.8"])
+    cmd = compare.train_command(args, compare.Job("tau", "dssdn_small", "recipe dcase + Freq-MixStyle 0.8", 0))
+    tail = cmd[cmd.index("train") + 1:]
+    assert tail[-4:] == ["--recipe", "dcase", "--freq-mixstyle", "0.8"]
+    cfg = config_from_args(add_arguments(argparse.ArgumentParser()).parse_args(tail[tail.index("--model"):]))
+    assert (cfg.recipe, cfg.freq_mixstyle, cfg.freq_mixstyle_alpha, cfg.roll) == ("dcase", 0.8, 0.3, True)

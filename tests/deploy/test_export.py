@@ -203,3 +203,19 @@ def test_command_line(tmp_path, capsys):
     assert main_export(["dssdn_small", "--out", str(tmp_path / "no" / "x.onnx")]) == 2
     assert main_export(["dssdn_small", "--out", str(tmp_path / "x.onnx"), "--input", "1,64,8"]) == 2
     assert sorted(os.listdir(tmp_path)) == ["small.onnx"]
+
+
+@pytest.mark.parametrize("spc", ["grouped", "partial"])
+def test_command_line_spc_form(spc, tmp_path):
+    """``--spc``: the ONNX file holds the form asked for (grouped convolutions; SPC's split kept) and passes the
+    export's parity check."""
+    onnx = pytest.importorskip("onnx")
+    out = tmp_path / f"{spc}.onnx"
+    assert main_export(["dssdn_small", "--out", str(out), "--input", "1,64,32", "--static", "--spc", spc]) == 0
+    graph = onnx.load(str(out)).graph
+    groups = [a.i for n in graph.node if n.op_type == "Conv" for a in n.attribute if a.name == "group"]
+    ops = {n.op_type for n in graph.node}
+    if spc == "grouped":
+        assert any(1 < g < 16 for g in groups)  # Cin / Cp groups, not depthwise
+    else:
+        assert "Split" in ops or "Slice" in ops
