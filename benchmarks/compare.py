@@ -59,6 +59,8 @@ RECIPES: Dict[str, Recipe] = {
     "recipe dcase + Freq-MixStyle 0.8": Recipe(("--recipe", "dcase", "--freq-mixstyle", "0.8")),
     "recipe dcase + KD (dssdn_large)": Recipe(("--recipe", "dcase", "--teacher", "{teacher}"),
                                               teacher=("dssdn_large", "recipe dcase")),
+    "recipe dcase + KD (dssdn_small)": Recipe(("--recipe", "dcase", "--teacher", "{teacher}"),
+                                              teacher=("dssdn_small", "recipe dcase")),
 }
 """Recipe name -> options; the rows of the device ablation in docs/training.md."""
 

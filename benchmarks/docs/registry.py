@@ -105,6 +105,7 @@ BLOCKS: Dict[str, Block] = {
     "dssdn-clipnorm-folder-30-dcase": Block("docs/models.md", "python -m benchmarks.compare"),
     "dssdn-tiny-synthetic-30": Block("docs/models.md", "python -m benchmarks.compare"),
     "dssdn-tiny-folder-30": Block("docs/models.md", "python -m benchmarks.compare"),
+    "dssdn-tiny-kd-folder-30": Block("docs/models.md", "python -m benchmarks.compare"),
     "dssdn-mixstyle-synthetic-30": Block("docs/models.md", "python -m benchmarks.compare"),
     "int8-pools": Block("docs/deploy.md", "python -m benchmarks.int8_pools"),
     "mutation-table": Block("docs/testing.md", "python scripts/mutation_check.py --docs"),
