@@ -28,7 +28,7 @@ import statistics
 import sys
 import tempfile
 import time
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -167,6 +167,23 @@ def variant_bench_main(argv: Optional[Sequence[str]], prog: str, description: st
     argv_list = list(sys.argv[1:] if argv is None else argv)
     publish(args, markdown(rows, " ".join([prog, *argv_list]), args.rounds))
     return 0
+
+
+def time_variants(models: Sequence[str], clips: Sequence[str], rounds: int, runs: Dict[str, int],
+                  calls: Callable[[str, Sequence[int], str, int], Dict[str, Dict[str, Callable[[], Any]]]],
+                  threads: int = 1) -> Iterator[Tuple[str, str, str, Dict[str, List[float]]]]:
+    """``(model, clip, runtime, times)`` of each runtime's variants of each model and clip (``int8_pools``,
+    ``spc_forms``): ``calls(name, size, folder, threads)`` gives ``{runtime: {variant: call}}`` (files in a
+    temporary ``folder``), whose calls alternate in rounds (:func:`time_alternating`, ``threads`` threads)."""
+    from lightops.deploy.executorch import require_executorch
+
+    require_executorch()
+    torch.set_num_threads(threads)
+    with tempfile.TemporaryDirectory() as folder:
+        for clip in clips:
+            for name in models:
+                for runtime, by_variant in calls(name, CLIPS[clip], folder, threads).items():
+                    yield name, clip, runtime, time_alternating(by_variant, rounds, runs[clip])
 
 
 def summarise(times: Dict[str, List[float]]) -> List[Dict[str, Any]]:

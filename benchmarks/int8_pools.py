@@ -17,13 +17,12 @@ from __future__ import annotations
 import os
 import statistics
 import sys
-import tempfile
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import torch
 
-from benchmarks.bench_runtimes import calibration_batches, onnx_call, pte_call, time_alternating, variant_bench_main
-from benchmarks.common import CLIPS, build, machine
+from benchmarks.bench_runtimes import calibration_batches, onnx_call, pte_call, time_variants, variant_bench_main
+from benchmarks.common import build, machine
 
 __all__ = ["VARIANTS", "measure", "markdown", "main"]
 
@@ -63,22 +62,13 @@ def measure(models: Sequence[str], clips: Sequence[str], rounds: int, runs: Dict
             threads: int = 1) -> List[Dict[str, Any]]:
     """One row per (model, clip, runtime, int8 variant): ``ms``, ``fp32_ms`` and ``ratio_fp32`` (median per-round
     ratio)."""
-    from lightops.deploy.executorch import require_executorch
-
-    require_executorch()
-    torch.set_num_threads(threads)
     rows = []
-    with tempfile.TemporaryDirectory() as folder:
-        for clip in clips:
-            size = CLIPS[clip]
-            for name in models:
-                for runtime, calls in _calls(name, size, folder, threads).items():
-                    times = time_alternating(calls, rounds, runs[clip])
-                    for variant in VARIANTS:
-                        t, ref = times[variant], times["fp32"]
-                        rows.append(dict(model=name, clip=clip, runtime=runtime, variant=variant,
-                                         ms=statistics.median(t), fp32_ms=statistics.median(ref),
-                                         ratio_fp32=statistics.median(a / b for a, b in zip(t, ref))))
+    for name, clip, runtime, times in time_variants(models, clips, rounds, runs, _calls, threads):
+        for variant in VARIANTS:
+            t, ref = times[variant], times["fp32"]
+            rows.append(dict(model=name, clip=clip, runtime=runtime, variant=variant, ms=statistics.median(t),
+                             fp32_ms=statistics.median(ref),
+                             ratio_fp32=statistics.median(a / b for a, b in zip(t, ref))))
     return rows
 
 

@@ -17,12 +17,11 @@ from __future__ import annotations
 import os
 import statistics
 import sys
-import tempfile
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import torch
 
-from benchmarks.bench_runtimes import onnx_call, pte_call, time_alternating, variant_bench_main
+from benchmarks.bench_runtimes import onnx_call, pte_call, time_variants, variant_bench_main
 from benchmarks.common import CLIPS, build, machine
 
 __all__ = ["FORMS", "measure", "markdown", "main"]
@@ -31,51 +30,47 @@ FORMS = ("full", "grouped", "partial")
 """``fuse(spc=...)`` values, the first the reference of the ratios."""
 
 
-def _calls(name: str, size: Sequence[int], folder: str, threads: int
-           ) -> Tuple[Dict[str, int], Dict[str, Dict[str, Callable[[], Any]]]]:
-    """Executed MACs per form, and ``{runtime: {form: call}}`` of one model at ``(1, *size)``."""
-    from lightops.checkpoint import LoadedModel
-    from lightops.deploy import export_onnx
-    from lightops.deploy.executorch import export_executorch
+def _macs(name: str, size: Sequence[int]) -> Dict[str, int]:
+    """MACs each SPC form of the model executes on ``(1, *size)`` (counted on the meta device)."""
     from lightops.deploy.fuse import fuse
     from lightops.profiling import profile
 
+    model = build(name)
+    return {form: profile(fuse(model, spc=form), tuple(size), device="meta", memory=False).total_macs
+            for form in FORMS}
+
+
+def _calls(name: str, size: Sequence[int], folder: str, threads: int) -> Dict[str, Dict[str, Callable[[], Any]]]:
+    """``{runtime: {form: call}}`` of one model at ``(1, *size)``."""
+    from lightops.checkpoint import LoadedModel
+    from lightops.deploy import export_onnx
+    from lightops.deploy.executorch import export_executorch
+
     loaded = LoadedModel(build(name), name=name)
     x = torch.randn(1, *size, generator=torch.Generator().manual_seed(1))
-    macs: Dict[str, int] = {}
     out: Dict[str, Dict[str, Callable[[], Any]]] = {"onnxruntime": {}, "executorch": {}}
     for form in FORMS:
-        macs[form] = profile(fuse(loaded.model, spc=form), tuple(size), device="meta", memory=False).total_macs
         onnx = os.path.join(folder, f"{name}_{form}.onnx")
         export_onnx(loaded, onnx, size, static=True, batch_size=1, fuse_kwargs={"spc": form})
         out["onnxruntime"][form] = onnx_call(onnx, x, threads)
         pte = os.path.join(folder, f"{name}_{form}.pte")
         export_executorch(loaded, pte, size, fuse_kwargs={"spc": form})  # fully delegated, or it raises
         out["executorch"][form] = pte_call(pte, x)
-    return macs, out
+    return out
 
 
 def measure(models: Sequence[str], clips: Sequence[str], rounds: int, runs: Dict[str, int],
             threads: int = 1) -> List[Dict[str, Any]]:
     """One row per (model, clip, runtime, form): ``macs``, ``ms`` and ``ratio_full`` (median per-round ratio to the
     full-width form)."""
-    from lightops.deploy.executorch import require_executorch
-
-    require_executorch()
-    torch.set_num_threads(threads)
-    rows = []
-    with tempfile.TemporaryDirectory() as folder:
-        for clip in clips:
-            size = CLIPS[clip]
-            for name in models:
-                macs, calls = _calls(name, size, folder, threads)
-                for runtime, by_form in calls.items():
-                    times = time_alternating(by_form, rounds, runs[clip])
-                    for form in FORMS:
-                        t, ref = times[form], times["full"]
-                        rows.append(dict(model=name, clip=clip, runtime=runtime, form=form, macs=macs[form],
-                                         ms=statistics.median(t),
-                                         ratio_full=statistics.median(a / b for a, b in zip(t, ref))))
+    rows, macs = [], {}
+    for name, clip, runtime, times in time_variants(models, clips, rounds, runs, _calls, threads):
+        if (name, clip) not in macs:
+            macs[name, clip] = _macs(name, CLIPS[clip])
+        for form in FORMS:
+            t, ref = times[form], times["full"]
+            rows.append(dict(model=name, clip=clip, runtime=runtime, form=form, macs=macs[name, clip][form],
+                             ms=statistics.median(t), ratio_full=statistics.median(a / b for a, b in zip(t, ref))))
     return rows
 
 
