@@ -6,9 +6,9 @@ ShuQi Ye and Yuan Tian, arXiv 2405.03567 (2024). https://arxiv.org/abs/2405.0356
 A stem, five Deep Space Separable Distilled Blocks (each splits the mel axis in two halves and runs its deep path on
 one of them), and multi-scale concatenation: every block's output is pooled to the last block's grid and
 concatenated on channels before the classifier. Where the paper is silent, the choices are written in
-docs/models.md. Large uses SC, Middle OSC, Small and Tiny SPC. Large and Middle keep the paper's high/low stem and
-low/high bands; Small and Tiny, the models for DCASE's recording devices, use the full-band stem and the Haar split
-(the means of neighbouring bin pairs on the deep path), which hold on devices not seen in training.
+docs/models.md. Large uses SC, Middle OSC, Small and Tiny SPC. Every variant uses the full-band stem, the Haar split
+(the means of neighbouring bin pairs on the deep path) and ClipNorm at the input, which hold on recording devices not
+seen in training; ``stem="highlow", split="band", input_norm="none"`` builds the paper's structure.
 """
 import math
 from contextlib import nullcontext
@@ -279,12 +279,17 @@ def _blocks(chs: Tuple[int, ...], op: str, time_pool: Tuple[int, ...], attn: str
 
 
 model_cfgs: Dict[str, DSSDNCfg] = dict(
-    dssdn_large=DSSDNCfg(stem=StemCfg("highlow", 48), blocks=_blocks((64, 96, 128, 176, 224), "sc", (2, 2, 2, 1, 1))),
-    dssdn_middle=DSSDNCfg(stem=StemCfg("highlow", 32), blocks=_blocks((48, 72, 96, 128, 160), "osc", (2, 2, 2, 1, 1))),
-    # Small and Tiny: the full-band stem and the Haar split, the pair that holds on recording devices not seen in
+    # Every variant: the full-band stem and the Haar split, the pair that holds on recording devices not seen in
     # training (docs/models.md, "The split and the stem that hold on unseen devices"), and ClipNorm at the input
-    # (ahead overall and on unseen devices on both synthetic families and the folder: "ClipNorm at the input");
-    # Large and Middle keep the paper's high/low stem and bands, no input norm
+    # (ahead overall and on unseen devices on both synthetic families and the folder: "ClipNorm at the input"; for
+    # Middle, "Middle and Large with Small's structure"). The paper's structure: stem="highlow", split="band",
+    # input_norm="none".
+    dssdn_large=DSSDNCfg(stem=StemCfg("conv", 48),
+                         blocks=_blocks((64, 96, 128, 176, 224), "sc", (2, 2, 2, 1, 1), split="haar"),
+                         input_norm="clip"),
+    dssdn_middle=DSSDNCfg(stem=StemCfg("conv", 32),
+                          blocks=_blocks((48, 72, 96, 128, 160), "osc", (2, 2, 2, 1, 1), split="haar"),
+                          input_norm="clip"),
     dssdn_small=DSSDNCfg(stem=StemCfg("conv", 24),
                          blocks=_blocks((32, 40, 56, 64, 80), "spc", (2, 2, 2, 1, 1), split="haar"),
                          input_norm="clip"),
@@ -310,7 +315,7 @@ def _create_dssdn(variant: str, pretrained: bool = False, **kwargs: Any) -> DSSD
 def _cfg(**kwargs: Any) -> Dict[str, Any]:
     # pool_size and min_input_size are checked against the built models by tests/models/test_dssdn.py.
     cfg = dict(url="", num_classes=10, input_size=(1, 256, 431), pool_size=(4, 27), min_input_size=(1, 33, 16),
-               crop_pct=1.0, interpolation="", mean=(0.0,), std=(1.0,), first_conv="stem.low.0",
+               crop_pct=1.0, interpolation="", mean=(0.0,), std=(1.0,), first_conv="stem.conv.0",
                classifier="head.fc", license="apache-2.0", paper_ids="arXiv:2405.03567",
                paper_name="Deep Space Separable Distillation for Lightweight Acoustic Scene Classification")
     cfg.update(kwargs)
@@ -320,9 +325,9 @@ def _cfg(**kwargs: Any) -> Dict[str, Any]:
 default_cfgs = generate_default_cfgs({
     "dssdn_large": _cfg(description="DSSDN-Large (SC), <= 1M params, <= 1 GMACs per 10-s clip"),
     "dssdn_middle": _cfg(description="DSSDN-Middle (OSC), <= 400K params, <= 500 MMACs per 10-s clip"),
-    "dssdn_small": _cfg(input_size=(1, 256, 44), pool_size=(4, 3), first_conv="stem.conv.0",
+    "dssdn_small": _cfg(input_size=(1, 256, 44), pool_size=(4, 3),
                         description="DSSDN-Small (SPC), <= 128K params, <= 30 MMACs per 1-s clip (DCASE limit)"),
-    "dssdn_tiny": _cfg(input_size=(1, 256, 65), pool_size=(4, 5), first_conv="stem.conv.0",
+    "dssdn_tiny": _cfg(input_size=(1, 256, 65), pool_size=(4, 5),
                        description="DSSDN-Tiny (SPC), <= 128,000 B of parameters at fp16 and <= 30 MMACs on the DCASE "
                                    "2025 baseline's 1-s input (1, 256, 65)"),
 })
@@ -330,13 +335,13 @@ default_cfgs = generate_default_cfgs({
 
 @register_model
 def dssdn_large(pretrained: bool = False, **kwargs: Any) -> DSSDN:
-    """DSSDN-Large: SC operators, <= 1M params, <= 1 GMACs on a 10-s clip."""
+    """DSSDN-Large: SC operators, Haar split, <= 1M params, <= 1 GMACs on a 10-s clip."""
     return _create_dssdn("dssdn_large", pretrained, **kwargs)
 
 
 @register_model
 def dssdn_middle(pretrained: bool = False, **kwargs: Any) -> DSSDN:
-    """DSSDN-Middle: OSC operators, <= 400K params, <= 500 MMACs on a 10-s clip."""
+    """DSSDN-Middle: OSC operators, Haar split, <= 400K params, <= 500 MMACs on a 10-s clip."""
     return _create_dssdn("dssdn_middle", pretrained, **kwargs)
 
 
