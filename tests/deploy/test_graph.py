@@ -45,15 +45,18 @@ def test_pool_into_conv():
     assert pool_into_conv(nn.AvgPool2d(2, stride=1), conv) is None and pool_into_conv(conv, conv) is None
 
 
-@pytest.mark.parametrize("name", lightops.list_models())
+PAPER = dict(stem="highlow", split="band", input_norm="none")  # the paper's structure, no registered variant's
+
+
+@pytest.mark.parametrize("name,kwargs", [(n, {}) for n in lightops.list_models()] + [("dssdn_small", PAPER)])
 @pytest.mark.parametrize("size", [(1, 256, 44), (1, 64, 45)])
-def test_deploy_model_fixed_length(name, size):
-    model = make_model(name)
+def test_deploy_model_fixed_length(name, kwargs, size):
+    model = make_model(name, **kwargs)
     with torch.no_grad():
         model.head.fc.weight.normal_()  # logits of a trained model's scale
     fixed = DeployDSSDN(fuse(model, channel_align=16), size)
     # a high/low stem whose low band is the first block's: no concatenation and split between them
-    assert fixed.split_stem == (model.cfg.stem.kind == "highlow" and model.cfg.blocks[0].split == "band")
+    assert fixed.split_stem == (kwargs == PAPER)
     x = torch.randn(2, *size)
     with torch.inference_mode():
         assert close(fixed(x), model(x))
