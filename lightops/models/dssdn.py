@@ -273,9 +273,12 @@ class DSSDN(nn.Module):
         return DeployDSSDN(self, tuple(input_size), fixed_length=fixed_length)
 
 
-def _blocks(chs: Tuple[int, ...], op: str, time_pool: Tuple[int, ...], attn: str = "eca",
-            split: str = "band") -> Tuple[BlockCfg, ...]:
-    return tuple(BlockCfg(out_chs=c, op=op, time_pool=p, attn=attn, split=split) for c, p in zip(chs, time_pool))
+def _variant(stem_chs: int, chs: Tuple[int, ...], op: str) -> DSSDNCfg:
+    """A registered variant: the full-band ``conv`` stem, five ``op`` blocks (time pools 2, 2, 2, 1, 1, ECA) with the
+    Haar split, and ClipNorm at the input."""
+    blocks = tuple(BlockCfg(out_chs=c, op=op, time_pool=p, attn="eca", split="haar")
+                   for c, p in zip(chs, (2, 2, 2, 1, 1)))
+    return DSSDNCfg(stem=StemCfg("conv", stem_chs), blocks=blocks, input_norm="clip")
 
 
 model_cfgs: Dict[str, DSSDNCfg] = dict(
@@ -284,20 +287,12 @@ model_cfgs: Dict[str, DSSDNCfg] = dict(
     # (ahead overall and on unseen devices on both synthetic families and the folder: "ClipNorm at the input"; for
     # Middle, "Middle and Large with Small's structure"). The paper's structure: stem="highlow", split="band",
     # input_norm="none".
-    dssdn_large=DSSDNCfg(stem=StemCfg("conv", 48),
-                         blocks=_blocks((64, 96, 128, 176, 224), "sc", (2, 2, 2, 1, 1), split="haar"),
-                         input_norm="clip"),
-    dssdn_middle=DSSDNCfg(stem=StemCfg("conv", 32),
-                          blocks=_blocks((48, 72, 96, 128, 160), "osc", (2, 2, 2, 1, 1), split="haar"),
-                          input_norm="clip"),
-    dssdn_small=DSSDNCfg(stem=StemCfg("conv", 24),
-                         blocks=_blocks((32, 40, 56, 64, 80), "spc", (2, 2, 2, 1, 1), split="haar"),
-                         input_norm="clip"),
+    dssdn_large=_variant(48, (64, 96, 128, 176, 224), "sc"),
+    dssdn_middle=_variant(32, (48, 72, 96, 128, 160), "osc"),
+    dssdn_small=_variant(24, (32, 40, 56, 64, 80), "spc"),
     # dssdn_small at width 0.78 (lightops.profiling.fit_budget to 64,000 params and 30 MMACs on (1, 256, 65)): the
     # DCASE 2025 Task 1 limit of 128,000 bytes of parameters at fp16
-    dssdn_tiny=DSSDNCfg(stem=StemCfg("conv", 20),
-                        blocks=_blocks((24, 32, 44, 48, 64), "spc", (2, 2, 2, 1, 1), split="haar"),
-                        input_norm="clip"),
+    dssdn_tiny=_variant(20, (24, 32, 44, 48, 64), "spc"),
 )
 
 
