@@ -102,7 +102,7 @@ def read_audio(path: PathLike, sample_rate: int, *, resample_audio: bool = False
     if sr != sample_rate:
         if not resample_audio:
             raise AudioFileError(f"audio file {path} has sample rate {sr} Hz, expected {sample_rate} Hz "
-                                 f"(pass resample=True to resample)")
+                                 f"(resample=True, or --resample on the command line, resamples it)")
         x = resample(x, sr, sample_rate)
     return np.ascontiguousarray(x, dtype=np.float32)
 

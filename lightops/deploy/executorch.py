@@ -19,6 +19,7 @@ int8 kernels) and checked by top-1 agreement and probability difference.
 Needs the ``edge`` extra (``pip install 'lightops[edge]'``: executorch, torchao).
 """
 import json
+import logging
 import os
 from collections import Counter
 from dataclasses import dataclass, field
@@ -44,13 +45,23 @@ _IGNORED = ("getitem", "sym_size", "executorch_call_delegate")  # graph plumbing
 
 
 def require_executorch() -> None:
-    """Raise ``ImportError`` naming the ``edge`` extra when executorch or torchao is missing."""
+    """Raise ``ImportError`` naming the ``edge`` extra when executorch or torchao is missing.
+
+    torchao 0.18 registers an enum with ``torch.utils._pytree`` at import, which torch 2.14 answers with a
+    deprecation warning on every command that loads an int8 model; the import here, the first of the package's,
+    keeps that logger at ``ERROR``.
+    """
+    pytree_log = logging.getLogger("torch.utils._pytree")
+    level = pytree_log.level
+    pytree_log.setLevel(logging.ERROR)
     try:
         import executorch.exir  # noqa: F401
         import torchao  # noqa: F401
     except ImportError as e:
         raise ImportError(f"ExecuTorch export and int8 quantization need the executorch and torchao packages ({e}); "
                           f"install them with pip install 'lightops[edge]'") from e
+    finally:
+        pytree_log.setLevel(level)
 
 
 class SplitAvgPool2d(nn.Module):

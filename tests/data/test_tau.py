@@ -84,7 +84,7 @@ def test_dataloader_collates(fake_root):
 
 
 def test_resample_and_wrong_rate(fake_root):
-    with pytest.raises(AudioFileError, match=r"8000 Hz, expected 16000 Hz.*resample=True"):
+    with pytest.raises(AudioFileError, match=r"8000 Hz, expected 16000 Hz.*resample=True, or --resample"):
         tau(fake_root, sample_rate=16000)[0]
     pytest.importorskip("scipy")
     up = tau(fake_root, sample_rate=16000, resample=True)[0].waveform

@@ -205,6 +205,17 @@ def test_missing_extra_names_it(monkeypatch):
         require_executorch()
 
 
+def test_importing_the_extra_prints_no_torch_warning():
+    """torchao's import-time pytree registration warns on torch 2.14; ``require_executorch`` keeps it quiet (in a fresh
+    process: the import happens once)."""
+    import subprocess
+
+    code = "from lightops.deploy.executorch import require_executorch; require_executorch(); import torchao.quantization"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "register_constant" not in done.stderr and "_pytree" not in done.stderr, done.stderr
+
+
 @pytest.mark.slow
 def test_pt_onnx_and_pte_predict_the_same(trained_tau_run, tmp_path):
     """Labels equal and probabilities within 1e-4 on a few files; the CLI exports the .pte; a stream runs it."""
