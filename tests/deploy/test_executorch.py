@@ -210,7 +210,8 @@ def test_importing_the_extra_prints_no_torch_warning():
     process: the import happens once)."""
     import subprocess
 
-    code = "from lightops.deploy.executorch import require_executorch; require_executorch(); import torchao.quantization"
+    code = ("from lightops.deploy.executorch import require_executorch; require_executorch(); "
+            "import torchao.quantization")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "register_constant" not in done.stderr and "_pytree" not in done.stderr, done.stderr
