@@ -108,6 +108,7 @@ BLOCKS: Dict[str, Block] = {
     "dssdn-tiny-kd-folder-30": Block("docs/models.md", "python -m benchmarks.compare"),
     "dssdn-mixstyle-synthetic-30": Block("docs/models.md", "python -m benchmarks.compare"),
     "dssdn-middle-folder-30": Block("docs/models.md", "python -m benchmarks.compare"),
+    "dssdn-large-folder-30": Block("docs/models.md", "python -m benchmarks.compare"),
     "int8-pools": Block("docs/deploy.md", "python -m benchmarks.int8_pools"),
     "mutation-table": Block("docs/testing.md", "python scripts/mutation_check.py --docs"),
     "notes": Block("docs/benchmarks.md", "python -m benchmarks.run", kept=True),
