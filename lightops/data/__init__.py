@@ -6,10 +6,10 @@ from .fake_tau import make_fake_tau
 from .roll import TimeRoll
 from .subset import TRAIN_FRACTIONS, stratified_subset
 from .synthetic import EVENT_TYPES, SyntheticScenes
-from .tau import TAU_CLASSES, TAU_DEVICES, TAUUrbanAcousticScenes2020Mobile, parse_device
+from .tau import TAU_CLASSES, TAU_DEVICES, TAUUrbanAcousticScenes2020Mobile, parse_device, scene_classes
 
 __all__ = [
     "TAUUrbanAcousticScenes2020Mobile", "SyntheticScenes", "Clip", "AudioFileError", "make_fake_tau",
-    "TAU_CLASSES", "TAU_DEVICES", "EVENT_TYPES", "parse_device", "read_audio", "fit_length",
+    "TAU_CLASSES", "TAU_DEVICES", "EVENT_TYPES", "parse_device", "scene_classes", "read_audio", "fit_length",
     "DeviceImpulseResponses", "TimeRoll", "stratified_subset", "TRAIN_FRACTIONS",
 ]

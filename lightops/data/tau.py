@@ -19,14 +19,15 @@ from __future__ import annotations
 
 import csv
 import os
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import torch
 from torch.utils.data import Dataset
 
 from ._audio import Clip, PathLike, fit_length, read_audio
 
-__all__ = ["TAUUrbanAcousticScenes2020Mobile", "TAU_CLASSES", "TAU_DEVICES", "parse_device", "parse_segment"]
+__all__ = ["TAUUrbanAcousticScenes2020Mobile", "TAU_CLASSES", "TAU_DEVICES", "parse_device", "parse_segment",
+           "scene_classes"]
 
 TAU_CLASSES: Tuple[str, ...] = ("airport", "bus", "metro", "metro_station", "park", "public_square",
                                 "shopping_mall", "street_pedestrian", "street_traffic", "tram")
@@ -71,8 +72,30 @@ def _read_table(path: str) -> List[dict]:
         return [row for row in reader if row.get("filename")]
 
 
+def scene_classes(root: PathLike, fold: int = 1) -> Tuple[str, ...]:
+    """The scene classes of a folder in the TAU layout: :data:`TAU_CLASSES` when every label it holds is one of them
+    (the TAU Mobile sets, DCASE 2020-2025, and any part of them), else its own labels, sorted (another scene set in
+    the same layout, such as TAU Urban Acoustic Scenes 2020 3Class's ``indoor`` / ``outdoor`` / ``transportation``).
+
+    The labels are those of ``meta.csv``, or, without one, of ``evaluation_setup/fold<fold>_train.csv`` and
+    ``fold<fold>_evaluate.csv``: every split of a folder gets the same class list, so a label's index does not
+    depend on the split. A folder with no labels at all (an evaluation set) has :data:`TAU_CLASSES`.
+    """
+    root = os.fspath(root)
+    meta = os.path.join(root, "meta.csv")
+    lists = [meta] if os.path.isfile(meta) else [
+        os.path.join(root, "evaluation_setup", f"fold{fold}_{split}.csv") for split in ("train", "evaluate")]
+    labels = {(row.get("scene_label") or "").strip() for path in lists if os.path.isfile(path)
+              for row in _read_table(path)}
+    labels.discard("")
+    if labels <= set(TAU_CLASSES):
+        return TAU_CLASSES
+    return tuple(sorted(labels))
+
+
 class TAUUrbanAcousticScenes2020Mobile(Dataset):
-    """TAU Urban Acoustic Scenes 2020 Mobile development set: 10 scenes, devices a, b, c, s1-s6.
+    """A folder in the layout of the TAU Urban Acoustic Scenes 2020 Mobile development set (10 scenes, devices a, b,
+    c, s1-s6), or of another scene set written the same way (its classes from its labels: :func:`scene_classes`).
 
     Items are :class:`~lightops.data.Clip` named tuples ``(waveform, label, device)``: ``waveform`` float32
     ``(samples,)`` (``clip_seconds * sample_rate`` samples, zero-padded or cropped at the end), ``label`` the
@@ -80,6 +103,9 @@ class TAUUrbanAcousticScenes2020Mobile(Dataset):
     from the file name. Multi-channel files are mixed down to mono by averaging. Audio is read lazily, in
     ``__getitem__``; a missing, unreadable, corrupt or truncated file, or one at another sample rate (unless
     ``resample``), raises an error naming the file.
+
+    :attr:`classes` is :data:`TAU_CLASSES` for the TAU Mobile sets (the class attribute), the folder's own sorted
+    labels for another scene set (``scene_classes``), or the ``classes`` given.
 
     Args:
         root: folder holding ``evaluation_setup/`` and ``audio/`` (and ``meta.csv``).
@@ -90,13 +116,15 @@ class TAUUrbanAcousticScenes2020Mobile(Dataset):
         sample_rate: rate of the returned waveforms, in Hz.
         resample: resample files whose rate differs from ``sample_rate`` (needs scipy) instead of raising.
         transform: optional callable applied to the waveform tensor ``(samples,)``.
+        classes: the class list (a trained model's, for example); ``None``: :func:`scene_classes` of the folder.
     """
 
     classes: Tuple[str, ...] = TAU_CLASSES
 
     def __init__(self, root: PathLike, split: str = "train", fold: int = 1, clip_seconds: float = 10.0,
                  sample_rate: int = 44100, resample: bool = False,
-                 transform: Optional[Callable[[torch.Tensor], torch.Tensor]] = None) -> None:
+                 transform: Optional[Callable[[torch.Tensor], torch.Tensor]] = None,
+                 classes: Optional[Sequence[str]] = None) -> None:
         if split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
         if isinstance(fold, bool) or not isinstance(fold, int) or fold < 1:
@@ -115,6 +143,14 @@ class TAUUrbanAcousticScenes2020Mobile(Dataset):
         self.num_samples = int(round(self.clip_seconds * sample_rate))
         self.resample = bool(resample)
         self.transform = transform
+        if classes is not None:
+            if isinstance(classes, str) or len(classes) < 2 or len(set(classes)) != len(classes):
+                raise ValueError(f"classes must be two or more distinct names, got {classes!r}")
+            self.classes = tuple(classes)
+        else:
+            scene_set = scene_classes(self.root, fold)
+            if scene_set != TAU_CLASSES:
+                self.classes = scene_set
         self.class_to_idx = {name: i for i, name in enumerate(self.classes)}
         if split == "all":
             list_path = os.path.join(self.root, "meta.csv")
@@ -145,7 +181,7 @@ class TAUUrbanAcousticScenes2020Mobile(Dataset):
 
     @property
     def num_classes(self) -> int:
-        """Number of scene classes (10)."""
+        """Number of scene classes (10 for the TAU Mobile sets)."""
         return len(self.classes)
 
     def label_of(self, index: int) -> int:

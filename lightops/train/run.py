@@ -337,7 +337,8 @@ class _Run:
         train_items = IndexedDataset(data.train_set) if teacher is not None else data.train_set
         loader = DataLoader(train_items, batch_sampler=sampler, num_workers=data.workers, generator=loader_gen)
         _log(env, cfg, f"train {cfg.model} ({self.params:,} params, {self.macs / 1e6:.1f} MMACs on "
-                       f"{self.input_size}) on {len(data.train_set)} clips, evaluate on {len(data.eval_set)}; "
+                       f"{self.input_size}) on {len(data.train_set)} clips of {len(data.classes)} classes, evaluate on "
+                       f"{len(data.eval_set)}; "
                        f"{env.world_size} process(es) x {cfg.accum_steps} micro-batch(es) x {cfg.batch_size} = "
                        f"global batch {sampler.global_batch_size}, {sampler.steps_per_epoch} steps/epoch on "
                        f"{env.device}")

@@ -14,7 +14,9 @@ from lightops.data import (
     TAUUrbanAcousticScenes2020Mobile,
     make_fake_tau,
     parse_device,
+    scene_classes,
 )
+from tests.utils import THREE_CLASS, relabel_scenes
 
 sf = pytest.importorskip("soundfile")
 
@@ -132,6 +134,34 @@ def test_bad_lists(root_copy):
         fh.write("file,label\nx.wav,airport\n")
     with pytest.raises(ValueError, match="'filename' column"):
         tau(root_copy)
+
+
+def test_another_scene_set_in_the_tau_layout(root_copy):
+    """A folder whose labels are not all TAU's scenes has its own sorted classes, the same in every split."""
+    assert scene_classes(root_copy) == TAU_CLASSES
+    relabel_scenes(root_copy)
+    three = ("indoor", "outdoor", "transportation")
+    assert scene_classes(root_copy) == three
+    train, evaluate = tau(root_copy), tau(root_copy, "evaluate")
+    assert train.classes == evaluate.classes == three and train.num_classes == 3
+    for path, label, _ in train.samples + evaluate.samples:
+        assert three[label] == THREE_CLASS[os.path.basename(path).split("-")[0]]
+    assert TAUUrbanAcousticScenes2020Mobile.classes == TAU_CLASSES  # the class attribute is untouched
+    os.remove(os.path.join(root_copy, "meta.csv"))  # without meta.csv, the train and evaluate lists
+    assert scene_classes(root_copy) == three and tau(root_copy, "evaluate").classes == three
+    with pytest.raises(ValueError, match="'indoor', expected one of"):  # a model's classes, given
+        tau(root_copy, classes=TAU_CLASSES)
+    with pytest.raises(ValueError, match="two or more distinct"):
+        tau(root_copy, classes=("indoor", "indoor"))
+
+
+def test_part_of_tau_keeps_the_ten_classes(root_copy):
+    setup = os.path.join(root_copy, "evaluation_setup")
+    with open(os.path.join(root_copy, "meta.csv"), "w") as fh:
+        fh.write("filename\tscene_label\naudio/airport-lyon-0-0-a.wav\tairport\n")
+    with open(os.path.join(setup, "fold1_train.csv"), "w") as fh:
+        fh.write("filename\tscene_label\naudio/airport-lyon-0-0-a.wav\tairport\n")
+    assert scene_classes(root_copy) == TAU_CLASSES and tau(root_copy).num_classes == 10
 
 
 def test_corrupt_and_truncated_files(root_copy):

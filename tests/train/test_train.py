@@ -63,6 +63,32 @@ def test_fake_tau_seen_and_unseen_devices(fake_tau, tmp_path):
     assert m["unseen"]["accuracy"] == m["per_device"]["s4"]["accuracy"]
 
 
+def test_another_scene_set_trains_evaluates_and_predicts(fake_tau, tmp_path):
+    """A TAU-layout folder of other scenes (the 3Class grouping): a 3-class model, evaluated and predicted by name."""
+    import csv
+    import shutil
+
+    from lightops.cli import main
+    from tests.utils import relabel_scenes
+
+    root = str(shutil.copytree(fake_tau, tmp_path / "three"))
+    relabel_scenes(root)
+    out = tmp_path / "run"
+    args = [a for a in TINY_ARGS if a not in ("--num-clips", "40", "--num-eval-clips", "20")]
+    assert train_main(args + ["--data", root, "--epochs", "1", "--out", str(out)]) == 0
+    three = ["indoor", "outdoor", "transportation"]
+    ckpt = read_checkpoint(out / "last.pt")
+    assert ckpt["classes"] == three and ckpt["model_kwargs"]["num_classes"] == 3
+    assert len(json.loads((out / "metrics.json").read_text())["confusion_matrix"]) == 3
+    assert main(["eval", str(out / "last.pt"), "--data", root, "--out", str(tmp_path / "eval"), "--quiet"]) == 0
+    assert json.loads((tmp_path / "eval" / "metrics.json").read_text())["classes"] == three
+    assert main(["predict", str(out / "last.pt"), f"{root}/audio", "--out", str(tmp_path / "p.csv"), "--quiet"]) == 0
+    with open(tmp_path / "p.csv", newline="") as fh:
+        rows = list(csv.reader(fh, delimiter="\t"))
+    assert rows[0] == ["filename", "scene_label"] + three and len(rows) == 71
+    assert {r[1] for r in rows[1:]} <= set(three)
+
+
 def test_resume_is_bit_identical(tmp_path):
     # Soft OSC (orthonormal penalty), dropout (global RNG), mixup and SpecAugment (their own generators): all of
     # them must continue exactly.
