@@ -79,7 +79,8 @@ def scene_classes(root: PathLike, fold: int = 1) -> Tuple[str, ...]:
 
     The labels are those of ``meta.csv``, or, without one, of ``evaluation_setup/fold<fold>_train.csv`` and
     ``fold<fold>_evaluate.csv``: every split of a folder gets the same class list, so a label's index does not
-    depend on the split. A folder with no labels at all (an evaluation set) has :data:`TAU_CLASSES`.
+    depend on the split. A folder with no labels at all (an evaluation set) has :data:`TAU_CLASSES`; one with a
+    single label outside them is refused (``ValueError``).
     """
     root = os.fspath(root)
     meta = os.path.join(root, "meta.csv")
@@ -90,6 +91,8 @@ def scene_classes(root: PathLike, fold: int = 1) -> Tuple[str, ...]:
     labels.discard("")
     if labels <= set(TAU_CLASSES):
         return TAU_CLASSES
+    if len(labels) < 2:
+        raise ValueError(f"{root}: a scene set needs two or more scene labels, its lists hold only {sorted(labels)}")
     return tuple(sorted(labels))
 
 

@@ -162,6 +162,10 @@ def test_part_of_tau_keeps_the_ten_classes(root_copy):
     with open(os.path.join(setup, "fold1_train.csv"), "w") as fh:
         fh.write("filename\tscene_label\naudio/airport-lyon-0-0-a.wav\tairport\n")
     assert scene_classes(root_copy) == TAU_CLASSES and tau(root_copy).num_classes == 10
+    with open(os.path.join(root_copy, "meta.csv"), "w") as fh:
+        fh.write("filename\tscene_label\naudio/airport-lyon-0-0-a.wav\tbeach\n")
+    with pytest.raises(ValueError, match=r"two or more scene labels.*\['beach'\]"):
+        tau(root_copy)
 
 
 def test_corrupt_and_truncated_files(root_copy):
