@@ -61,6 +61,7 @@ RECIPES: Dict[str, Recipe] = {
                                               teacher=("dssdn_large", "recipe dcase")),
     "recipe dcase + KD (dssdn_small)": Recipe(("--recipe", "dcase", "--teacher", "{teacher}"),
                                               teacher=("dssdn_small", "recipe dcase")),
+    "KD (dssdn_large)": Recipe(("--teacher", "{teacher}"), teacher=("dssdn_large", "default")),
 }
 """Recipe name -> options; the rows of the device ablation in docs/training.md."""
 

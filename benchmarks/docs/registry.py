@@ -106,6 +106,7 @@ BLOCKS: Dict[str, Block] = {
     "dssdn-tiny-synthetic-30": Block("docs/models.md", "python -m benchmarks.compare"),
     "dssdn-tiny-folder-30": Block("docs/models.md", "python -m benchmarks.compare"),
     "dssdn-tiny-kd-folder-30": Block("docs/models.md", "python -m benchmarks.compare"),
+    "dssdn-tiny-kd-large-folder-30": Block("docs/models.md", "python -m benchmarks.compare"),
     "dssdn-mixstyle-synthetic-30": Block("docs/models.md", "python -m benchmarks.compare"),
     "dssdn-middle-folder-30": Block("docs/models.md", "python -m benchmarks.compare"),
     "dssdn-large-folder-30": Block("docs/models.md", "python -m benchmarks.compare"),
