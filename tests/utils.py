@@ -1,4 +1,8 @@
 """Helpers shared by the test modules."""
+import csv
+import glob
+import os
+
 import torch
 import torch.nn.utils.parametrize as parametrize
 from torch.utils.flop_counter import FlopCounterMode
@@ -29,10 +33,6 @@ THREE_CLASS = {"airport": "indoor", "shopping_mall": "indoor", "metro_station": 
 def relabel_scenes(root, mapping=THREE_CLASS) -> None:
     """Rewrite the ``scene_label`` column of a TAU-layout folder's ``meta.csv`` and fold lists through ``mapping``:
     another scene set in the same layout."""
-    import csv
-    import glob
-    import os
-
     for path in [os.path.join(root, "meta.csv")] + glob.glob(os.path.join(root, "evaluation_setup", "*.csv")):
         with open(path, newline="") as fh:
             reader = csv.DictReader(fh, delimiter="\t")

@@ -146,14 +146,10 @@ class TAUUrbanAcousticScenes2020Mobile(Dataset):
         self.num_samples = int(round(self.clip_seconds * sample_rate))
         self.resample = bool(resample)
         self.transform = transform
-        if classes is not None:
-            if isinstance(classes, str) or len(classes) < 2 or len(set(classes)) != len(classes):
-                raise ValueError(f"classes must be two or more distinct names, got {classes!r}")
-            self.classes = tuple(classes)
-        else:
-            scene_set = scene_classes(self.root, fold)
-            if scene_set != TAU_CLASSES:
-                self.classes = scene_set
+        if classes is not None and (isinstance(classes, str) or len(classes) < 2
+                                    or len(set(classes)) != len(classes)):
+            raise ValueError(f"classes must be two or more distinct names, got {classes!r}")
+        self.classes = tuple(classes) if classes is not None else scene_classes(self.root, fold)
         self.class_to_idx = {name: i for i, name in enumerate(self.classes)}
         if split == "all":
             list_path = os.path.join(self.root, "meta.csv")
