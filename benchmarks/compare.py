@@ -9,7 +9,8 @@ and epoch time; the command writes them, as mean and spread over seeds, to a JSO
 
 Models are timm names, with model arguments in brackets: ``dcase2025_baseline[op=spc]``. Recipes are the
 named option lists of :data:`RECIPES`; a KD recipe's ``{teacher}`` is the ``last.pt`` of its teacher run (same
-seed, family and data), trained first. ::
+seed, family and data), trained first; an ensemble recipe's is the ``last.pt`` of the teacher runs of every seed of
+the comparison (their mean logits teach each seed's student). ::
 
     python -m benchmarks.compare --models dssdn_small "dcase2025_baseline[op=spc]" --recipes default "recipe dcase"
     python -m benchmarks.compare --device-families tau eq --seeds 0 1 2 --jobs 2 --block compare-recipes
@@ -36,17 +37,19 @@ import torch
 from benchmarks.compare_table import markdown, run_row
 from benchmarks.docs.blocks import write_block
 
-__all__ = ["Recipe", "RECIPES", "Job", "parse_model", "build_parser", "run_dir", "current_architecture",
-           "trained_architecture", "train_run", "plan", "report", "main"]
+__all__ = ["Recipe", "RECIPES", "Job", "parse_model", "build_parser", "run_dir", "train_command", "teacher_jobs",
+           "current_architecture", "trained_architecture", "train_run", "plan", "report", "main"]
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 class Recipe(NamedTuple):
-    """Extra ``lightops train`` options; ``{teacher}`` is the ``last.pt`` of the ``teacher`` (model, recipe) run."""
+    """Extra ``lightops train`` options; ``{teacher}`` is the ``last.pt`` of the ``teacher`` (model, recipe) run of the
+    same seed, or with ``ensemble`` of every seed of the comparison (``--teacher A B C``: the mean of their logits)."""
 
     options: Tuple[str, ...]
     teacher: Optional[Tuple[str, str]] = None
+    ensemble: bool = False
 
 
 RECIPES: Dict[str, Recipe] = {
@@ -62,6 +65,11 @@ RECIPES: Dict[str, Recipe] = {
     "recipe dcase + KD (dssdn_small)": Recipe(("--recipe", "dcase", "--teacher", "{teacher}"),
                                               teacher=("dssdn_small", "recipe dcase")),
     "KD (dssdn_large)": Recipe(("--teacher", "{teacher}"), teacher=("dssdn_large", "default")),
+    # an ensemble of teachers, the field's practice (CP-JKU's DCASE systems): one teacher run per seed, all seeds
+    "KD (dssdn_large, seed ensemble)": Recipe(("--teacher", "{teacher}"), teacher=("dssdn_large", "default"),
+                                              ensemble=True),
+    "recipe dcase + KD (dssdn_small, seed ensemble)": Recipe(("--recipe", "dcase", "--teacher", "{teacher}"),
+                                                             teacher=("dssdn_small", "recipe dcase"), ensemble=True),
 }
 """Recipe name -> options; the rows of the device ablation in docs/training.md."""
 
@@ -142,8 +150,7 @@ def train_command(args: argparse.Namespace, job: Job) -> List[str]:
     """The ``lightops train`` command line of one run."""
     name, kwargs = parse_model(job.model)
     recipe = RECIPES[job.recipe]
-    teacher = "" if recipe.teacher is None else str(run_dir(args, Job(job.family, *recipe.teacher, job.seed)) /
-                                                    "last.pt")
+    teachers = [str(run_dir(args, t) / "last.pt") for t in teacher_jobs(args, job)]
     cmd = [sys.executable, "-m", "lightops.cli", "train", "--model", name, "--data", args.data,
            "--epochs", str(args.epochs), "--seed", str(job.seed), "--threads", "1", "--quiet",
            "--eval-every", str(args.epochs), "--out", str(run_dir(args, job)), "--overwrite"]
@@ -155,7 +162,15 @@ def train_command(args: argparse.Namespace, job: Job) -> List[str]:
         if getattr(args, key) is not None:
             cmd += ["--" + key.replace("_", "-"), f"{getattr(args, key):g}"]
     cmd += ([] if job.family is None else ["--synthetic-devices", job.family]) + shlex.split(args.train_options)
-    return cmd + [a.replace("{teacher}", teacher) for a in recipe.options]
+    return cmd + [t for a in recipe.options for t in (teachers if a == "{teacher}" else [a])]
+
+
+def teacher_jobs(args: argparse.Namespace, job: Job) -> List[Job]:
+    """The teacher runs of ``job``'s recipe: none, the same seed's, or (an ensemble recipe) every seed's."""
+    recipe = RECIPES[job.recipe]
+    if recipe.teacher is None:
+        return []
+    return [Job(job.family, *recipe.teacher, s) for s in (args.seeds if recipe.ensemble else [job.seed])]
 
 
 def current_architecture(model: str) -> Optional[Dict[str, Any]]:
@@ -222,7 +237,7 @@ def plan(args: argparse.Namespace) -> Tuple[List[Job], List[Job]]:
     families: List[Optional[str]] = list(args.device_families or [None])
     jobs = [Job(f, m, r, s) for f in families for m in args.models for r in args.recipes for s in args.seeds]
     kd = [j for j in jobs if RECIPES[j.recipe].teacher is not None]
-    teachers = [Job(j.family, *RECIPES[j.recipe].teacher, j.seed) for j in kd]
+    teachers = [t for j in kd for t in teacher_jobs(args, j)]
     first = list(dict.fromkeys(teachers + [j for j in jobs if j not in kd]))
     return first, kd
 

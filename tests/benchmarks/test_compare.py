@@ -77,6 +77,25 @@ def test_model_specs_and_the_plan_put_teachers_first():
         compare.plan(compare.parse_args(["--recipes", "nope"]))
 
 
+def test_an_ensemble_recipe_teaches_every_seed_with_all_seeds_teachers():
+    args = compare.parse_args(["--models", "dssdn_tiny", "--recipes", "KD (dssdn_large, seed ensemble)",
+                               "--seeds", "0", "1", "2"])
+    first, kd = compare.plan(args)
+    runs = [compare.Job(None, "dssdn_large", "default", s) for s in (0, 1, 2)]
+    assert first == runs and len(kd) == 3
+    for job in kd:
+        cmd = compare.train_command(args, job)
+        i = cmd.index("--teacher")
+        assert cmd[i + 1:i + 4] == [str(compare.run_dir(args, t) / "last.pt") for t in runs]
+        assert "{teacher}" not in cmd
+    # the train command line reads the three paths as one ensemble
+    import argparse
+
+    from lightops.cli.train import add_arguments, config_from_args
+    ns = add_arguments(argparse.ArgumentParser()).parse_args(cmd[cmd.index("train") + 1:])
+    assert len(config_from_args(ns).teacher) == 3
+
+
 def test_tiny_comparison_writes_json_and_docs_block(tmp_path):
     page = tmp_path / "training.md"
     shutil.copy(ROOT / "docs" / "training.md", page)
