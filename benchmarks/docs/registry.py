@@ -111,6 +111,8 @@ BLOCKS: Dict[str, Block] = {
     "dssdn-middle-folder-30": Block("docs/models.md", "python -m benchmarks.compare"),
     "dssdn-large-folder-30": Block("docs/models.md", "python -m benchmarks.compare"),
     "dssdn-kd-synthetic-30": Block("docs/models.md", "python -m benchmarks.compare"),
+    "dssdn-kd-ensemble-synthetic-30": Block("docs/models.md", "python -m benchmarks.compare"),
+    "dssdn-tiny-kd-ensemble-folder-30": Block("docs/models.md", "python -m benchmarks.compare"),
     "int8-pools": Block("docs/deploy.md", "python -m benchmarks.int8_pools"),
     "mutation-table": Block("docs/testing.md", "python scripts/mutation_check.py --docs"),
     "notes": Block("docs/benchmarks.md", "python -m benchmarks.run", kept=True),

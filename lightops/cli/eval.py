@@ -1,4 +1,4 @@
-"""``lightops eval``: evaluate a training checkpoint on the evaluate split."""
+"""``lightops eval``: evaluate a training checkpoint, or an ensemble of them, on the evaluate split."""
 import argparse
 import os
 import tempfile
@@ -21,9 +21,11 @@ __all__ = ["add_arguments", "add_parser", "main"]
 def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Add the ``lightops eval`` options to ``p``: its own, and ``data``, ``workers``, ``device``, ``threads`` and
     ``quiet`` as :class:`~lightops.train.TrainConfig` defines them (the evaluate split of ``--data`` is used)."""
-    p.add_argument("checkpoint", help="a last.pt written by lightops train, or by lightops finetune --per-device "
-                                      "(then each clip goes through its device's model, others through the general "
-                                      "one, and both evaluations are reported)")
+    p.add_argument("checkpoint", nargs="+",
+                   help="a last.pt written by lightops train, or by lightops finetune --per-device (then each clip "
+                        "goes through its device's model, others through the general one, and both evaluations are "
+                        "reported); several last.pt files of lightops train: their ensemble (mean logits, as --teacher "
+                        "A B C teaches), which needs --out")
     p.add_argument("--out", default=None, help="output folder (default: eval/ next to the checkpoint)")
     p.add_argument("--batch-size", type=int, default=64, help="clips per batch (default 64)")
     p.add_argument("--num-clips", type=int, default=None, help="synthetic evaluation clips (default: as trained)")
@@ -34,8 +36,11 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     return add_config_arguments(p, TrainConfig, ("data", "workers", "device", "threads", "quiet"))
 
 
-def _evaluate(ns: argparse.Namespace, checkpoint: str, out: Optional[str], quiet: bool) -> Dict[str, Any]:
-    if read_checkpoint(checkpoint).get("device_models"):  # lightops finetune --per-device: both evaluations
+def _evaluate(ns: argparse.Namespace, checkpoint: Any, out: Optional[str], quiet: bool) -> Dict[str, Any]:
+    if isinstance(checkpoint, list):  # several: an ensemble (evaluate_checkpoint checks its members)
+        checkpoint = checkpoint[0] if len(checkpoint) == 1 else checkpoint
+    # lightops finetune --per-device: both evaluations
+    if isinstance(checkpoint, str) and read_checkpoint(checkpoint).get("device_models"):
         return evaluate_finetuned(checkpoint, ns.data, out, batch_size=ns.batch_size, num_clips=ns.num_clips,
                                   quiet=quiet)
     return evaluate_checkpoint(checkpoint, ns.data, out, batch_size=ns.batch_size, workers=ns.workers,
@@ -70,6 +75,9 @@ def _run(ns: argparse.Namespace) -> int:
         if ns.threads:
             torch.set_num_threads(ns.threads)
         if ns.dtype == "fp16":
+            if len(ns.checkpoint) > 1:
+                raise ValueError("--dtype fp16 evaluates one checkpoint, not an ensemble")
+            ns.checkpoint = ns.checkpoint[0]
             _evaluate_fp16(ns)
         else:
             _evaluate(ns, ns.checkpoint, ns.out, ns.quiet)

@@ -3,7 +3,7 @@ import os
 import sys
 import time
 from contextlib import nullcontext
-from typing import Any, ContextManager, Dict, Optional, Sequence
+from typing import Any, ContextManager, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -21,7 +21,7 @@ from .isolation import isolated_state
 from .metrics import classification_metrics
 from .plots import plot_confusion_matrix
 
-__all__ = ["evaluate", "evaluate_checkpoint", "autocast", "METRICS_NAME", "CONFUSION_NAME", "pct"]
+__all__ = ["evaluate", "evaluate_checkpoint", "MeanLogits", "autocast", "METRICS_NAME", "CONFUSION_NAME", "pct"]
 
 METRICS_NAME = "metrics.json"
 CONFUSION_NAME = "confusion.png"
@@ -37,6 +37,21 @@ def autocast(device: torch.device, enabled: bool) -> ContextManager:
 def pct(x: Optional[float]) -> str:
     """``"12.3%"``, or ``"n/a"`` for None."""
     return "n/a" if x is None else f"{x:.1%}"
+
+
+class MeanLogits(nn.Module):
+    """An ensemble: the mean of its members' logits on the same input, as a teacher ensemble combines checkpoints
+    (:func:`~lightops.train.teacher.compute_teacher_logits`)."""
+
+    def __init__(self, members: Sequence[nn.Module]) -> None:
+        super().__init__()
+        if not members:
+            raise ValueError("MeanLogits: an ensemble needs at least one member")
+        self.members = nn.ModuleList(members)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, num_classes)``: the members' mean logits (float32)."""
+        return torch.stack([m(x).float() for m in self.members]).mean(0)
 
 
 @torch.no_grad()
@@ -85,18 +100,21 @@ def evaluate(model: nn.Module, frontend: FrontEnd, dataset: Dataset, *, classes:
     return classification_metrics(all_logits, all_labels, all_devices, classes, seen_devices)
 
 
-def evaluate_checkpoint(checkpoint: str, data: str = SYNTHETIC, out: Optional[str] = None, *,
+def evaluate_checkpoint(checkpoint: Union[str, Sequence[str]], data: str = SYNTHETIC, out: Optional[str] = None, *,
                         batch_size: int = 64, workers: int = 0, num_clips: Optional[int] = None,
                         device: Optional[str] = None, threads: Optional[int] = None,
                         quiet: bool = True) -> Dict[str, Any]:
-    """Evaluate a training checkpoint on the ``evaluate`` split of ``data``; write ``metrics.json`` and a PNG.
+    """Evaluate a training checkpoint, or an ensemble of them, on the ``evaluate`` split of ``data``; write
+    ``metrics.json`` and a PNG.
 
-    The front end, clip length and synthetic-data settings are those the checkpoint was trained with.
+    The front end, clip length and synthetic-data settings are those the (first) checkpoint was trained with. An
+    ensemble (several paths) is evaluated on the mean of its members' logits (:class:`MeanLogits`); its members must
+    share classes, front end and training devices, and ``out`` must be given.
 
     Args:
-        checkpoint: path of a ``last.pt``.
+        checkpoint: path of a ``last.pt``, or several (an ensemble).
         data: ``"synthetic"`` or a TAU 2020 Mobile folder.
-        out: output folder (None: ``eval/`` next to the checkpoint).
+        out: output folder (None: ``eval/`` next to the checkpoint; required for an ensemble).
         batch_size: clips per batch.
         workers: DataLoader worker processes.
         num_clips: synthetic evaluation clips (None: as in training).
@@ -106,19 +124,48 @@ def evaluate_checkpoint(checkpoint: str, data: str = SYNTHETIC, out: Optional[st
 
     Returns:
         The content of the written ``metrics.json``.
+
+    Raises:
+        ValueError: an ensemble without ``out``, or members that differ in classes, front end or training devices
+            (both named).
     """
-    ckpt = read_checkpoint(checkpoint)
+    one = isinstance(checkpoint, (str, os.PathLike))
+    paths = [os.fspath(checkpoint)] if one else [os.fspath(p) for p in checkpoint]
+    if not paths:
+        raise ValueError("evaluate_checkpoint: no checkpoint given")
+    ckpts = [read_checkpoint(p) for p in paths]
+    if len(paths) > 1:
+        _check_members(paths, ckpts)
+        if out is None:
+            raise ValueError(f"an ensemble of {len(paths)} checkpoints needs an output folder (--out)")
     with isolated_state(threads):
         env = init_distributed(device)
         try:
-            return _evaluate_checkpoint(ckpt, checkpoint, data, out, env, batch_size=batch_size, workers=workers,
+            return _evaluate_checkpoint(ckpts, paths, data, out, env, batch_size=batch_size, workers=workers,
                                         num_clips=num_clips, quiet=quiet)
         finally:
             cleanup_distributed(env)
 
 
-def _evaluate_checkpoint(ckpt: Dict[str, Any], checkpoint: str, data: str, out: Optional[str], env: DistEnv, *,
-                         batch_size: int, workers: int, num_clips: Optional[int], quiet: bool) -> Dict[str, Any]:
+def _check_members(paths: List[str], ckpts: List[Dict[str, Any]]) -> None:
+    """Refuse an ensemble whose members differ in classes, front end or training devices (naming both)."""
+    first = ckpts[0]
+    for path, ckpt in zip(paths[1:], ckpts[1:]):
+        if ckpt.get("device_models") or first.get("device_models"):
+            raise ValueError("an ensemble takes training checkpoints, not per-device fine-tuned ones "
+                             f"({paths[0]!r}, {path!r})")
+        check_classes(list(first.get("classes") or []), list(ckpt.get("classes") or []),
+                      f"ensemble member {path!r} against {paths[0]!r}")
+        for key, what in (("frontend", "front end"), ("train_devices", "training devices")):
+            if ckpt.get(key) != first.get(key):
+                raise ValueError(f"ensemble member {path!r} has another {what} than {paths[0]!r}: "
+                                 f"{ckpt.get(key)} against {first.get(key)}")
+
+
+def _evaluate_checkpoint(ckpts: List[Dict[str, Any]], paths: List[str], data: str, out: Optional[str],
+                         env: DistEnv, *, batch_size: int, workers: int, num_clips: Optional[int],
+                         quiet: bool) -> Dict[str, Any]:
+    ckpt, checkpoint = ckpts[0], paths[0]
     saved_args = ckpt.get("args", {})
     args = TrainConfig.from_dict(dict(saved_args, data=data, resume=False,
                                       num_eval_clips=num_clips or saved_args.get("num_eval_clips")))
@@ -127,22 +174,28 @@ def _evaluate_checkpoint(ckpt: Dict[str, Any], checkpoint: str, data: str, out: 
     out = check_writable_dir(out or os.path.join(os.path.dirname(os.path.abspath(checkpoint)), "eval"))
     classes = list(ckpt.get("classes") or eval_set.classes)
     check_classes(classes, eval_set.classes, f"the data {data!r} against the checkpoint {checkpoint!r}")
-    model = load_model(ckpt).model.to(env.device)
+    members = [load_model(c).model.to(env.device) for c in ckpts]
+    model = members[0] if len(members) == 1 else MeanLogits(members)
     frontend = FrontEnd.from_config(ckpt["frontend"]).to(env.device)
     t0 = time.perf_counter()
     metrics = evaluate(model, frontend, eval_set, classes=classes, seen_devices=ckpt.get("train_devices"),
                        env=env, batch_size=batch_size, workers=workers,
                        progress=env.is_main and not quiet and sys.stderr.isatty())
-    result = dict(checkpoint=os.path.abspath(checkpoint), model=ckpt["model"], model_kwargs=ckpt["model_kwargs"],
-                  epoch=ckpt.get("epoch"), classes=classes, **metrics,
+    one = len(ckpts) == 1
+    name = ckpt["model"] if one else f"ensemble of {len(ckpts)} ({', '.join(c['model'] for c in ckpts)})"
+    result = dict(checkpoint=os.path.abspath(checkpoint) if one else [os.path.abspath(p) for p in paths],
+                  model=ckpt["model"] if one else [c["model"] for c in ckpts],
+                  model_kwargs=ckpt["model_kwargs"] if one else [c["model_kwargs"] for c in ckpts],
+                  epoch=ckpt.get("epoch") if one else [c.get("epoch") for c in ckpts], classes=classes, **metrics,
                   data=dict(source=data, eval_clips=len(eval_set), train_devices=ckpt.get("train_devices")),
                   eval_seconds=time.perf_counter() - t0)
     if env.is_main:
         atomic_write_json(result, os.path.join(out, METRICS_NAME))
         plot_confusion_matrix(metrics["confusion_matrix"], classes, os.path.join(out, CONFUSION_NAME),
-                              title=f"{ckpt['model']}: accuracy {metrics['accuracy']:.1%}")
+                              title=f"{name}: accuracy {metrics['accuracy']:.1%}")
         if not quiet:
-            print(f"{ckpt['model']} epoch {ckpt.get('epoch')}: accuracy {metrics['accuracy']:.1%} (seen "
+            epoch = f" epoch {ckpt.get('epoch')}" if one else ""
+            print(f"{name}{epoch}: accuracy {metrics['accuracy']:.1%} (seen "
                   f"{pct(metrics['seen']['accuracy'])}, unseen {pct(metrics['unseen']['accuracy'])}), log loss "
                   f"{metrics['log_loss']:.3f}; wrote {out}/{METRICS_NAME}", flush=True)
     return result
