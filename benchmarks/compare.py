@@ -65,6 +65,8 @@ RECIPES: Dict[str, Recipe] = {
     "recipe dcase + KD (dssdn_small)": Recipe(("--recipe", "dcase", "--teacher", "{teacher}"),
                                               teacher=("dssdn_small", "recipe dcase")),
     "KD (dssdn_large)": Recipe(("--teacher", "{teacher}"), teacher=("dssdn_large", "default")),
+    # a moving average of the weights (timm's ModelEmaV3, warmed-up decay), evaluated and saved as the model
+    "recipe dcase + EMA": Recipe(("--recipe", "dcase", "--model-ema", "0.999")),
     # an ensemble of teachers, the field's practice (CP-JKU's DCASE systems): one teacher run per seed, all seeds
     "KD (dssdn_large, seed ensemble)": Recipe(("--teacher", "{teacher}"), teacher=("dssdn_large", "default"),
                                               ensemble=True),

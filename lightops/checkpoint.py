@@ -20,8 +20,9 @@ from ._factory import architecture_kwargs, build_frontend, build_model, known_mo
 from .audio import FrontEnd
 from .fileio import PathLike, atomic_save
 
-__all__ = ["FORMAT_VERSION", "CHECKPOINT_KEYS", "DEVICE_KEYS", "QUANTIZED_KEYS", "REQUIRED_KEYS", "save_checkpoint",
-           "read_checkpoint", "LoadedModel", "load_model", "resolve_model", "check_classes", "DEFAULT_INPUT_SIZE"]
+__all__ = ["FORMAT_VERSION", "CHECKPOINT_KEYS", "DEVICE_KEYS", "QUANTIZED_KEYS", "EMA_KEYS", "REQUIRED_KEYS",
+           "save_checkpoint", "read_checkpoint", "LoadedModel", "load_model", "resolve_model", "check_classes",
+           "DEFAULT_INPUT_SIZE"]
 
 FORMAT_VERSION = 1
 """Version of the checkpoint layout; bumped when a key changes meaning."""
@@ -68,6 +69,12 @@ QUANTIZED_KEYS: Dict[str, str] = {
 }
 """Keys ``lightops quantize`` adds to a training checkpoint's."""
 
+EMA_KEYS: Dict[str, str] = {
+    "train_state_dict": "the trained weights, what --resume continues; state_dict is then their moving average, the "
+                        "model that was evaluated",
+}
+"""Keys ``lightops train --model-ema DECAY`` adds (``state_dict`` is the weights' moving average)."""
+
 REQUIRED_KEYS = ("model", "state_dict")
 """Keys every checkpoint must hold (``model_kwargs`` defaults to ``{}``)."""
 
@@ -83,7 +90,8 @@ def save_checkpoint(ckpt: Dict[str, Any], path: PathLike) -> None:
     missing = [k for k in REQUIRED_KEYS if k not in ckpt]
     if missing:
         raise ValueError(f"save_checkpoint: the checkpoint dict lacks keys {missing}")
-    unknown = sorted(k for k in ckpt if k not in CHECKPOINT_KEYS and k not in DEVICE_KEYS and k not in QUANTIZED_KEYS)
+    unknown = sorted(k for k in ckpt if not any(k in keys for keys in (CHECKPOINT_KEYS, DEVICE_KEYS, QUANTIZED_KEYS,
+                                                                         EMA_KEYS)))
     if unknown:
         raise ValueError(f"save_checkpoint: keys {unknown} are not in the checkpoint format; expected keys of "
                          f"lightops.checkpoint.CHECKPOINT_KEYS {list(CHECKPOINT_KEYS)}")

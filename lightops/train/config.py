@@ -142,6 +142,9 @@ class TrainConfig:
     kd_temperature: float = option(2.0, "softmax temperature of distillation", group="recipe")
     kd_weight: float = option(0.02, "weight of the label loss under distillation (the KD term gets 1 - kd_weight)",
                               group="recipe")
+    model_ema: float = option(0.0, "decay of an exponential moving average of the weights (timm's ModelEmaV3, its "
+                                   "decay warmed up over the first updates); the average is what is evaluated and "
+                                   "saved as the model (0: off)", metavar="DECAY", group="recipe")
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "accum_steps", "sample_rate", "n_fft", "hop_length", "n_mels", "fold",
@@ -175,6 +178,7 @@ class TrainConfig:
             check_float(getattr(self, name), name, minimum=0.0, maximum=1.0)
         for name in ("freq_mixstyle_alpha", "kd_temperature"):
             check_float(getattr(self, name), name, minimum=0.0, open_min=True)
+        check_float(self.model_ema, "model_ema", minimum=0.0, maximum=1.0, open_max=True)
         if self.train_fraction not in TRAIN_FRACTIONS:
             raise ValueError(f"train_fraction must be one of {list(TRAIN_FRACTIONS)} (DCASE 2024 subsets), got "
                              f"{self.train_fraction!r}")

@@ -67,6 +67,7 @@ class Engine:
         scaler: CUDA loss scaler, or None.
         waveform_augment: augmentations of the waveform batch before the front end (device responses, rolling).
         teacher: maps the batch's item indices to the teacher's softened probabilities ``(B, K)``, or None.
+        ema: timm's ``ModelEmaV3`` of ``raw_model``, updated after every optimizer step, or None.
     """
 
     model: nn.Module
@@ -85,6 +86,12 @@ class Engine:
     scaler: Optional[Any] = None
     waveform_augment: List[WaveformAugment] = field(default_factory=list)
     teacher: Optional[TeacherLookup] = None
+    ema: Optional[Any] = None
+
+    @property
+    def eval_model(self) -> nn.Module:
+        """What is evaluated and saved as the model: the weights' moving average when kept, else the model."""
+        return self.ema.module if self.ema is not None else self.model
 
     def inputs(self, waveform: torch.Tensor, label: torch.Tensor, index: Optional[torch.Tensor],
                gen: torch.Generator):
@@ -142,6 +149,8 @@ class Engine:
         bar = tqdm(range(steps), desc=desc, leave=False, disable=not progress)
         for step in bar:
             self.step([next(batches) for _ in range(self.accum_steps)], gens, stats)
+            if self.ema is not None:
+                self.ema.update(self.raw_model, step=epoch * steps + step + 1)
             self.scheduler.step_update(num_updates=epoch * steps + step + 1)
             if progress:
                 bar.set_postfix(loss=f"{stats.loss_sum / stats.count:.3f}", acc=f"{stats.correct / stats.count:.3f}")

@@ -24,6 +24,7 @@ import torch
 import torch.nn as nn
 from timm.optim import create_optimizer_v2
 from timm.scheduler import create_scheduler_v2
+from timm.utils import ModelEmaV3
 from torch.utils.data import DataLoader, Dataset
 
 from .._factory import architecture_of, build_model, known_models
@@ -271,12 +272,15 @@ class _Run:
                       label_smoothing=cfg.label_smoothing, amp=cfg.amp,
                       scaler=torch.amp.GradScaler("cuda", enabled=True) if use_scaler else None,
                       waveform_augment=self.waveform_augment,
-                      teacher=(lambda index: teacher[index]) if teacher is not None else None)
+                      teacher=(lambda index: teacher[index]) if teacher is not None else None,
+                      ema=ModelEmaV3(model, decay=cfg.model_ema, use_warmup=True) if cfg.model_ema > 0 else None)
 
     def restore(self, engine: Engine, saved: Dict[str, Any]) -> Tuple[int, List[Dict[str, Any]]]:
         """Weights, optimizer, schedule, scaler and generator states of the resumed run; its epoch and history."""
         cfg = self.cfg
-        engine.raw_model.load_state_dict(saved["state_dict"])
+        engine.raw_model.load_state_dict(saved.get("train_state_dict") or saved["state_dict"])
+        if engine.ema is not None:  # the average is the checkpoint's model; the trained weights are beside it
+            engine.ema.module.load_state_dict(saved["state_dict"])
         engine.optimizer.load_state_dict(saved["optimizer"])
         if saved["args"]["epochs"] == cfg.epochs:
             engine.scheduler.load_state_dict(saved["scheduler"])
@@ -304,7 +308,7 @@ class _Run:
         if not self.env.is_main:
             return
         next_order = torch.Generator().manual_seed(derive_seed(cfg.seed, epoch + 1))
-        save_checkpoint(dict(
+        ckpt = dict(
             model=cfg.model, model_kwargs=self.model_kwargs, architecture=architecture_of(engine.raw_model),
             state_dict=engine.raw_model.state_dict(),
             optimizer=engine.optimizer.state_dict(), scheduler=engine.scheduler.state_dict(),
@@ -314,7 +318,10 @@ class _Run:
             rng_per_rank=rng_per_rank, args=cfg.to_dict(), classes=data.classes, frontend=engine.frontend.config(),
             history=history, train_devices=data.train_devices, world_size=self.env.world_size,
             global_batch_size=sampler.global_batch_size, input_size=list(self.input_size), clip_seconds=cfg.clip_length,
-            versions=dict(torch=torch.__version__, timm=timm.__version__)), self.ckpt_path)
+            versions=dict(torch=torch.__version__, timm=timm.__version__))
+        if engine.ema is not None:  # the model is the weights' average; the trained weights are kept for --resume
+            ckpt.update(state_dict=engine.ema.module.state_dict(), train_state_dict=ckpt["state_dict"])
+        save_checkpoint(ckpt, self.ckpt_path)
 
     def fit(self) -> Dict[str, Any]:
         """The whole run; see :func:`train`."""
@@ -350,6 +357,8 @@ class _Run:
             record = engine.epoch(loader, epoch, sampler.steps_per_epoch, progress=self.show,
                                   desc=f"epoch {epoch + 1}/{cfg.epochs}")
             sync_buffers(model, env)  # evaluate and save rank 0's BatchNorm statistics
+            if engine.ema is not None:
+                sync_buffers(engine.ema.module, env)
             if (epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs:
                 last_eval = self.evaluate(engine, data, record)
             history.append(record)
@@ -361,7 +370,7 @@ class _Run:
         """Evaluate on the evaluate split; fill ``record``'s evaluation fields when given."""
         cfg = self.cfg
         t1 = time.perf_counter()
-        result = evaluate(engine.model, engine.frontend, data.eval_set, classes=data.classes,
+        result = evaluate(engine.eval_model, engine.frontend, data.eval_set, classes=data.classes,
                           seen_devices=data.train_devices, env=self.env,
                           batch_size=cfg.eval_batch_size or 2 * cfg.batch_size, workers=data.workers, amp=cfg.amp,
                           progress=self.show)

@@ -131,3 +131,34 @@ def test_save_checkpoint_refuses_keys_outside_the_format(tmp_path):
     with pytest.raises(ValueError, match="lacks keys"):
         save_checkpoint(dict(model="dssdn_small"), tmp_path / "x.pt")
     assert not (tmp_path / "x.pt").exists()
+
+
+def test_model_ema_is_the_model_saved_and_evaluated_and_resumes_exactly(tmp_path):
+    from lightops.checkpoint import EMA_KEYS
+    from lightops.train import evaluate_checkpoint
+
+    kw = dict(TINY, epochs=2, model_ema=0.9)
+    full = train(TrainConfig(out=str(tmp_path / "full"), **kw))
+    ckpt = read_checkpoint(tmp_path / "full" / "last.pt")
+    assert set(ckpt) == set(CHECKPOINT_KEYS) | set(EMA_KEYS)
+    floats = [k for k, v in ckpt["state_dict"].items() if v.is_floating_point()]
+    assert any(not torch.equal(ckpt["state_dict"][k], ckpt["train_state_dict"][k]) for k in floats)
+    # the run's figures are the saved model's: the average is what was evaluated
+    again = evaluate_checkpoint(str(tmp_path / "full" / "last.pt"), "synthetic", str(tmp_path / "eval"))
+    assert again["accuracy"] == full["accuracy"] and again["log_loss"] == pytest.approx(full["log_loss"], rel=1e-5)
+    # an interrupted run continues both the trained weights and their average exactly
+    train(TrainConfig(out=str(tmp_path / "part"), stop_after=1, **kw))
+    resumed = train(TrainConfig(out=str(tmp_path / "part"), resume=True, **kw))
+    part = read_checkpoint(tmp_path / "part" / "last.pt")
+    for key in ("state_dict", "train_state_dict"):
+        for name, tensor in ckpt[key].items():
+            assert torch.equal(tensor, part[key][name]), (key, name)
+    assert resumed["accuracy"] == full["accuracy"]
+    # a vanishing decay makes the average follow the weights: the update runs after every step
+    near = train(TrainConfig(out=str(tmp_path / "near"), **dict(kw, epochs=1, model_ema=1e-6)))
+    assert near["complete"]
+    one = read_checkpoint(tmp_path / "near" / "last.pt")
+    for k in floats:
+        assert torch.allclose(one["state_dict"][k], one["train_state_dict"][k], atol=1e-5), k
+    with pytest.raises(ValueError, match="model_ema"):
+        TrainConfig(model_ema=1.0)
