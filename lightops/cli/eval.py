@@ -37,8 +37,7 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 
 def _evaluate(ns: argparse.Namespace, checkpoint: Any, out: Optional[str], quiet: bool) -> Dict[str, Any]:
-    if isinstance(checkpoint, list):  # several: an ensemble (evaluate_checkpoint checks its members)
-        checkpoint = checkpoint[0] if len(checkpoint) == 1 else checkpoint
+    """``checkpoint``: one path, or a list of several (an ensemble; evaluate_checkpoint checks its members)."""
     # lightops finetune --per-device: both evaluations
     if isinstance(checkpoint, str) and read_checkpoint(checkpoint).get("device_models"):
         return evaluate_finetuned(checkpoint, ns.data, out, batch_size=ns.batch_size, num_clips=ns.num_clips,
@@ -74,10 +73,11 @@ def _run(ns: argparse.Namespace) -> int:
     try:
         if ns.threads:
             torch.set_num_threads(ns.threads)
+        # one path, or the list of an ensemble's
+        ns.checkpoint = ns.checkpoint[0] if len(ns.checkpoint) == 1 else ns.checkpoint
         if ns.dtype == "fp16":
-            if len(ns.checkpoint) > 1:
+            if isinstance(ns.checkpoint, list):
                 raise ValueError("--dtype fp16 evaluates one checkpoint, not an ensemble")
-            ns.checkpoint = ns.checkpoint[0]
             _evaluate_fp16(ns)
         else:
             _evaluate(ns, ns.checkpoint, ns.out, ns.quiet)
