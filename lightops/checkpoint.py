@@ -10,6 +10,7 @@ settings; train, eval, export and predict all go through these functions.
 """
 import copy
 import os
+import zipfile
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -21,7 +22,7 @@ from .audio import FrontEnd
 from .fileio import PathLike, atomic_save
 
 __all__ = ["FORMAT_VERSION", "CHECKPOINT_KEYS", "DEVICE_KEYS", "QUANTIZED_KEYS", "EMA_KEYS", "REQUIRED_KEYS",
-           "save_checkpoint", "read_checkpoint", "LoadedModel", "load_model", "resolve_model", "check_classes",
+           "save_checkpoint", "read_checkpoint", "load_torch_file", "LoadedModel", "load_model", "resolve_model", "check_classes",
            "DEFAULT_INPUT_SIZE"]
 
 FORMAT_VERSION = 1
@@ -112,6 +113,42 @@ def _first_line(e: BaseException) -> str:
     return (str(e).strip().splitlines() or [type(e).__name__])[0]
 
 
+def _not_torch_file(path: str) -> Optional[str]:
+    """Why ``path`` cannot be a ``torch.save`` file at all (None where it may be one): torch.save writes a zip archive
+    (a legacy file: a pickle, first byte 0x80). A zip whose end is missing is a file cut short (a copy or download
+    that stopped), which ``torch.load`` reports as a missing record deep in its reader."""
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+    if not head:
+        return "the file is empty"
+    if zipfile.is_zipfile(path) or head[:1] == b"\x80":
+        return None
+    if head == b"PK\x03\x04":
+        return "the file is a zip archive whose end is missing: a file cut short (an interrupted copy or " \
+               "download); copy it again"
+    return f"the file is not a PyTorch file (torch.save writes a zip archive; this one starts with {head!r})"
+
+
+def load_torch_file(path: PathLike, what: str) -> Any:
+    """``torch.load(path, weights_only=True)`` on the CPU for the other files lightops writes with ``torch.save``
+    (teacher logits, QAT state), every failure one ``ValueError`` naming ``what`` and the file.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: empty, not a ``torch.save`` file, cut short, or not loadable with ``weights_only=True``.
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{what} not found: {path!r}")
+    why = _not_torch_file(path)
+    if why is None:
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as e:  # pickle, zip and unpickler errors all mean the same to the user
+            why = _first_line(e)
+    raise ValueError(f"cannot read {what} {path!r}: {why}")
+
+
 def read_checkpoint(path: PathLike, *, trusted: bool = False,
                     map_location: Union[str, torch.device] = "cpu") -> Dict[str, Any]:
     """Read a checkpoint dict and check its format.
@@ -130,6 +167,9 @@ def read_checkpoint(path: PathLike, *, trusted: bool = False,
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"checkpoint not found: {path!r} does not exist (or is not a file)")
+    not_torch = _not_torch_file(path)
+    if not_torch is not None:
+        raise ValueError(f"cannot read checkpoint {path!r}: {not_torch}")
     try:
         with torch.serialization.safe_globals(_safe_globals()):
             ckpt = torch.load(path, map_location=map_location, weights_only=True)

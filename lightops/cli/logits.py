@@ -4,6 +4,7 @@ import argparse
 import sys
 
 from lightops.checkpoint import read_checkpoint
+from lightops.fileio import check_output_path
 from lightops.train import TrainConfig, build_datasets
 from lightops.train.data import frontend_settings
 from lightops.train.teacher import FRONTEND_KEYS, check_teachers, compute_teacher_logits, save_teacher_logits
@@ -31,6 +32,7 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 def _run(ns: argparse.Namespace) -> int:
     try:
+        check_output_path(ns.out)  # before the teachers run over the training split
         frontend = read_checkpoint(ns.teachers[0]).get("frontend") or {}
         settings = {k: frontend[k] for k in FRONTEND_KEYS if k in frontend}
         cfg = TrainConfig(**given_options(ns, TrainConfig, _DATA_OPTIONS), **settings)

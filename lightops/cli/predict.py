@@ -9,7 +9,7 @@ import numpy as np
 from lightops.deploy.device_ids import read_device_ids
 from lightops.deploy.predict import Predictor, predict_files, write_predictions
 from lightops.deploy.streaming import StreamingClassifier
-from lightops.fileio import atomic_write
+from lightops.fileio import atomic_write, check_output_path
 
 from ._args import subcommand
 
@@ -97,6 +97,10 @@ def _print_window(onset: float, probs: np.ndarray, classes: Sequence[str]) -> No
 
 def _run(args: argparse.Namespace) -> int:
     try:
+        if not args.stream:  # before any work: a run over many files must not end in an unwritable file
+            check_output_path(args.out)
+            if args.errors:
+                check_output_path(args.errors)
         predictor = Predictor.from_path(args.model, trusted=args.trust_checkpoint, threads=args.threads)
         if args.stream:
             return _stream(predictor, args, sys.stdin.buffer)

@@ -30,7 +30,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..checkpoint import LoadedModel
+from ..checkpoint import LoadedModel, load_torch_file
 from ..fileio import atomic_save
 from .executorch import exact_pools, pools_as_convs, require_executorch
 
@@ -403,9 +403,11 @@ def _read_qat_state(path: str, options: Dict[str, Any]) -> Optional[Dict[str, An
     if not os.path.isfile(path):
         return None
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # pickle and zip errors mean the same to the user
-        raise ValueError(f"QAT state {path!r} cannot be read ({e}); delete it to start the fine-tuning over") from e
+        state = load_torch_file(path, "QAT state")
+    except ValueError as e:
+        raise ValueError(f"{e}; delete it to start the fine-tuning over") from e
+    if not isinstance(state, dict):
+        raise ValueError(f"QAT state {path!r} is not a dict; delete it to start the fine-tuning over")
     saved = state.get("options", {})
     diff = {k: (saved.get(k), v) for k, v in options.items() if saved.get(k) != v}
     if diff:

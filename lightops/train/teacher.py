@@ -15,7 +15,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from ..checkpoint import check_classes, load_model, read_checkpoint
+from ..checkpoint import check_classes, load_model, load_torch_file, read_checkpoint
 from ..fileio import PathLike, atomic_save
 
 __all__ = ["FRONTEND_KEYS", "check_teachers", "compute_teacher_logits", "save_teacher_logits",
@@ -95,10 +95,7 @@ def load_teacher_logits(path: PathLike, classes: Sequence[str], frontend: Dict[s
         FileNotFoundError: no such file.
         ValueError: not a teacher-logits file, other classes, or another front end.
     """
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"teacher logits file not found: {path!r}")
-    table = torch.load(path, map_location="cpu", weights_only=True)
+    table = load_torch_file(path, "teacher logits file")
     if not isinstance(table, dict) or not {"names", "logits", "classes", "frontend"} <= set(table):
         raise ValueError(f"{path!r} is not a teacher-logits file (write one with `lightops logits`)")
     check_classes(classes, table["classes"], f"teacher logits {path!r} against the student's data")

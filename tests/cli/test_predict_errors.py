@@ -69,3 +69,28 @@ def test_stream_with_non_finite_samples_stops_with_an_error(trained_tau_run, mon
         main(["predict", ckpt, "--stream", "--window", "0.5", "--hop", "0.125"])
     lines = capsys.readouterr().out.strip().splitlines()
     assert [float(line.split("\t")[0]) for line in lines[1:]] == [0.0]  # the window before the bad samples only
+
+
+def test_missing_output_folder_fails_before_any_work(trained_tau_run, tmp_path, monkeypatch):
+    """`predict` and `logits` check where they will write before they classify anything: a long run must not end in
+    an error about a temporary file."""
+    import lightops.cli.logits as logits_cli
+    import lightops.cli.predict as predict_cli
+    from lightops.fileio import atomic_path
+
+    _, ckpt, _ = trained_tau_run
+    sf.write(tmp_path / "a.wav", np.zeros(8000, dtype=np.float32), 16000)
+    ran = []
+    monkeypatch.setattr(predict_cli, "predict_files", lambda *a, **k: ran.append("predict"))
+    monkeypatch.setattr(logits_cli, "compute_teacher_logits", lambda *a, **k: ran.append("logits"))
+    for argv in (["predict", ckpt, str(tmp_path / "a.wav"), "--out", str(tmp_path / "no" / "p.csv")],
+                 ["predict", ckpt, str(tmp_path / "a.wav"), "--errors", str(tmp_path / "no" / "e.tsv")],
+                 ["logits", ckpt, "--out", str(tmp_path / "no" / "l.pt")]):
+        with pytest.raises(SystemExit) as info:
+            main(argv)
+        message = str(info.value.code)
+        assert "does not exist" in message and str(tmp_path / "no") in message and ".tmp" not in message
+    assert ran == []
+    with pytest.raises(FileNotFoundError, match="output folder .* does not exist"):
+        with atomic_path(tmp_path / "no" / "x.bin"):
+            pass

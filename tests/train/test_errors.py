@@ -3,6 +3,7 @@ import os
 import shutil
 
 import pytest
+import torch
 
 from lightops.cli.train import main as train_main
 from lightops.train import TrainConfig, build_model, train
@@ -77,3 +78,29 @@ def test_eval_rejects_what_is_not_a_checkpoint(tmp_path):
     with pytest.raises(SystemExit, match="checkpoint not found"):
         eval_main([str(tmp_path / "missing.pt"), "--quiet"])
     assert not (tmp_path / "eval").exists()
+
+
+def test_checkpoint_that_is_not_a_torch_file_or_is_cut_short_says_so(tmp_path):
+    """A text file, an empty file and a checkpoint cut short (an interrupted copy) are named as what they are, not as
+    torch.load's weights_only advice."""
+    from lightops.checkpoint import read_checkpoint
+
+    good = tmp_path / "good.pt"
+    torch.save({"x": torch.zeros(1000)}, good)
+    (tmp_path / "cut.pt").write_bytes(good.read_bytes()[:600])
+    (tmp_path / "notes.pt").write_bytes(b"not a checkpoint")
+    (tmp_path / "empty.pt").write_bytes(b"")
+    for name, why in [("cut.pt", "cut short"), ("notes.pt", "not a PyTorch file"), ("empty.pt", "empty")]:
+        with pytest.raises(ValueError, match=why) as info:
+            read_checkpoint(tmp_path / name)
+        assert "weights_only" not in str(info.value) and name in str(info.value)
+    with pytest.raises(ValueError, match="not a lightops checkpoint"):  # a whole torch file still reaches the format check
+        read_checkpoint(good)
+
+
+def test_teacher_logits_file_cut_short_is_one_line(tmp_path):
+    """--teacher-logits with a broken file stops with one line naming it (it was a torch traceback)."""
+    (tmp_path / "logits.pt").write_bytes(b"PK\x03\x04" + b"\x00" * 64)
+    _fails(["--teacher-logits", str(tmp_path / "logits.pt"), "--out", str(tmp_path / "run")],
+           r"cannot read teacher logits file .*logits.pt.*cut short")
+    assert not (tmp_path / "run" / "last.pt").exists()
