@@ -22,8 +22,8 @@ from .audio import FrontEnd
 from .fileio import PathLike, atomic_save
 
 __all__ = ["FORMAT_VERSION", "CHECKPOINT_KEYS", "DEVICE_KEYS", "QUANTIZED_KEYS", "EMA_KEYS", "REQUIRED_KEYS",
-           "save_checkpoint", "read_checkpoint", "load_torch_file", "LoadedModel", "load_model", "resolve_model", "check_classes",
-           "DEFAULT_INPUT_SIZE"]
+           "save_checkpoint", "read_checkpoint", "load_torch_file", "LoadedModel", "load_model", "resolve_model",
+           "check_classes", "DEFAULT_INPUT_SIZE"]
 
 FORMAT_VERSION = 1
 """Version of the checkpoint layout; bumped when a key changes meaning."""

@@ -94,7 +94,7 @@ def test_checkpoint_that_is_not_a_torch_file_or_is_cut_short_says_so(tmp_path):
         with pytest.raises(ValueError, match=why) as info:
             read_checkpoint(tmp_path / name)
         assert "weights_only" not in str(info.value) and name in str(info.value)
-    with pytest.raises(ValueError, match="not a lightops checkpoint"):  # a whole torch file still reaches the format check
+    with pytest.raises(ValueError, match="not a lightops checkpoint"):  # a whole torch file reaches the format check
         read_checkpoint(good)
 
 
