@@ -67,6 +67,9 @@ RECIPES: Dict[str, Recipe] = {
     "KD (dssdn_large)": Recipe(("--teacher", "{teacher}"), teacher=("dssdn_large", "default")),
     # a moving average of the weights (timm's ModelEmaV3, warmed-up decay), evaluated and saved as the model
     "recipe dcase + EMA": Recipe(("--recipe", "dcase", "--model-ema", "0.999")),
+    # device-adversarial training (DANN: a device classifier on the pooled features, its gradient reversed)
+    "recipe dcase + device-adversarial 0.3": Recipe(("--recipe", "dcase", "--device-adversarial", "0.3")),
+    "recipe dcase + device-adversarial 1.0": Recipe(("--recipe", "dcase", "--device-adversarial", "1.0")),
     # an ensemble of teachers, the field's practice (CP-JKU's DCASE systems): one teacher run per seed, all seeds
     "KD (dssdn_large, seed ensemble)": Recipe(("--teacher", "{teacher}"), teacher=("dssdn_large", "default"),
                                               ensemble=True),

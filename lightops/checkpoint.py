@@ -21,9 +21,9 @@ from ._factory import architecture_kwargs, build_frontend, build_model, known_mo
 from .audio import FrontEnd
 from .fileio import PathLike, atomic_save
 
-__all__ = ["FORMAT_VERSION", "CHECKPOINT_KEYS", "DEVICE_KEYS", "QUANTIZED_KEYS", "EMA_KEYS", "REQUIRED_KEYS",
-           "save_checkpoint", "read_checkpoint", "load_torch_file", "LoadedModel", "load_model", "resolve_model",
-           "check_classes", "DEFAULT_INPUT_SIZE"]
+__all__ = ["FORMAT_VERSION", "CHECKPOINT_KEYS", "DEVICE_KEYS", "QUANTIZED_KEYS", "EMA_KEYS", "ADVERSARY_KEYS",
+           "REQUIRED_KEYS", "save_checkpoint", "read_checkpoint", "load_torch_file", "LoadedModel", "load_model",
+           "resolve_model", "check_classes", "DEFAULT_INPUT_SIZE"]
 
 FORMAT_VERSION = 1
 """Version of the checkpoint layout; bumped when a key changes meaning."""
@@ -76,6 +76,12 @@ EMA_KEYS: Dict[str, str] = {
 }
 """Keys ``lightops train --model-ema DECAY`` adds (``state_dict`` is the weights' moving average)."""
 
+ADVERSARY_KEYS: Dict[str, str] = {
+    "device_adversary": "the device classifier of device-adversarial training (its state_dict), what --resume "
+                        "continues; not part of the model",
+}
+"""Keys ``lightops train --device-adversarial W`` adds."""
+
 REQUIRED_KEYS = ("model", "state_dict")
 """Keys every checkpoint must hold (``model_kwargs`` defaults to ``{}``)."""
 
@@ -92,7 +98,7 @@ def save_checkpoint(ckpt: Dict[str, Any], path: PathLike) -> None:
     if missing:
         raise ValueError(f"save_checkpoint: the checkpoint dict lacks keys {missing}")
     unknown = sorted(k for k in ckpt if not any(k in keys for keys in (CHECKPOINT_KEYS, DEVICE_KEYS, QUANTIZED_KEYS,
-                                                                         EMA_KEYS)))
+                                                                         EMA_KEYS, ADVERSARY_KEYS)))
     if unknown:
         raise ValueError(f"save_checkpoint: keys {unknown} are not in the checkpoint format; expected keys of "
                          f"lightops.checkpoint.CHECKPOINT_KEYS {list(CHECKPOINT_KEYS)}")

@@ -142,6 +142,10 @@ class TrainConfig:
     kd_temperature: float = option(2.0, "softmax temperature of distillation", group="recipe")
     kd_weight: float = option(0.02, "weight of the label loss under distillation (the KD term gets 1 - kd_weight)",
                               group="recipe")
+    device_adversarial: float = option(0.0, "weight of device-adversarial training: a device classifier on the model's "
+                                            "pooled features whose gradient reaches the model reversed, ramped up "
+                                            "over the run (DANN; lightops.train.adversary; 0: off)", metavar="W",
+                                       group="recipe")
     model_ema: float = option(0.0, "decay of an exponential moving average of the weights (timm's ModelEmaV3, its "
                                    "decay warmed up over the first updates); the average is what is evaluated and "
                                    "saved as the model (0: off)", metavar="DECAY", group="recipe")
@@ -157,7 +161,7 @@ class TrainConfig:
         for name in ("freq_mask", "time_mask"):
             check_int(getattr(self, name), name, minimum=0, optional=True)
         check_float(self.lr, "lr", minimum=0.0, open_min=True)
-        for name in ("weight_decay", "mixup_alpha", "ortho_alpha", "warmup_lr", "min_lr"):
+        for name in ("weight_decay", "mixup_alpha", "ortho_alpha", "warmup_lr", "min_lr", "device_adversarial"):
             check_float(getattr(self, name), name, minimum=0.0)
         check_float(self.label_smoothing, "label_smoothing", minimum=0.0, maximum=1.0, open_max=True)
         check_float(self.clip_seconds, "clip_seconds", minimum=0.0, open_min=True, optional=True)

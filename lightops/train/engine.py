@@ -68,6 +68,9 @@ class Engine:
         waveform_augment: augmentations of the waveform batch before the front end (device responses, rolling).
         teacher: maps the batch's item indices to the teacher's softened probabilities ``(B, K)``, or None.
         ema: timm's ``ModelEmaV3`` of ``raw_model``, updated after every optimizer step, or None.
+        adversary: the device classifier of device-adversarial training
+            (:class:`~lightops.train.adversary.DeviceAdversary`), or None; its loss is added to every micro-batch's.
+        total_steps: optimizer steps of the whole run (the adversary's ramp).
     """
 
     model: nn.Module
@@ -87,6 +90,8 @@ class Engine:
     waveform_augment: List[WaveformAugment] = field(default_factory=list)
     teacher: Optional[TeacherLookup] = None
     ema: Optional[Any] = None
+    adversary: Optional[Any] = None
+    total_steps: int = 1
 
     @property
     def eval_model(self) -> nn.Module:
@@ -94,21 +99,32 @@ class Engine:
         return self.ema.module if self.ema is not None else self.model
 
     def inputs(self, waveform: torch.Tensor, label: torch.Tensor, index: Optional[torch.Tensor],
-               gen: torch.Generator):
-        """Model input, targets, hard labels and teacher probabilities of one micro-batch (augmented)."""
+               gen: torch.Generator, devices: Optional[Sequence[Any]] = None):
+        """Model input, targets, hard labels, teacher probabilities and device targets (with an adversary) of one
+        micro-batch (augmented; mixup mixes the teacher's probabilities and the device targets like the labels)."""
         for augment in self.waveform_augment:
             waveform = augment(waveform, gen)
         with torch.no_grad():
             x = self.frontend(waveform)  # (B, 1, n_mels, T)
         teacher = self.teacher(index).to(x.device) if self.teacher is not None else None
+        device_target = None
+        if self.adversary is not None:
+            device_target = (self.adversary.one_hot if self.mixup_alpha > 0 else self.adversary.targets)(
+                devices, x.device)
         if self.mixup_alpha > 0:
+            extras = [e for e in (teacher, device_target) if e is not None]
             mixed = mixup(x, label, self.mixup_alpha, num_classes=self.num_classes,
-                          label_smoothing=self.label_smoothing, generator=gen, extra=teacher)
-            x, target, teacher = mixed if teacher is not None else (*mixed, None)
+                          label_smoothing=self.label_smoothing, generator=gen,
+                          extra=torch.cat(extras, dim=1) if extras else None)
+            x, target = mixed[:2]
+            if extras:
+                parts = torch.split(mixed[2], [e.shape[1] for e in extras], dim=1)
+                teacher = parts[0] if teacher is not None else None
+                device_target = parts[-1] if device_target is not None else None
             hard = target.argmax(dim=1)
         else:
             target = hard = label
-        return self.frontend.augment(x, gen), target, hard, teacher
+        return self.frontend.augment(x, gen), target, hard, teacher, device_target
 
     def step(self, micro_batches: Sequence[Any], gens: Sequence[torch.Generator], stats: EpochStats) -> None:
         """One optimizer step over ``accum_steps`` micro-batches ``(waveform, label, device[, index])``."""
@@ -116,7 +132,7 @@ class Engine:
         for k, batch in enumerate(micro_batches):
             waveform, label = batch[0].to(self.env.device), batch[1].to(self.env.device)
             index = batch[3] if len(batch) > 3 else None
-            x, target, hard, teacher = self.inputs(waveform, label, index, gens[k])
+            x, target, hard, teacher, device_target = self.inputs(waveform, label, index, gens[k], batch[2])
             sync = self.env.distributed and k < self.accum_steps - 1
             with self.model.no_sync() if sync else nullcontext():
                 with autocast(self.env.device, self.amp):
@@ -126,9 +142,13 @@ class Engine:
                 total = self.losses[0].weight * label
                 for loss in self.losses[1:]:
                     total = total + loss(parts)
+                if self.adversary is not None:
+                    total = total + self.adversary.loss(device_target)
                 total = total / self.accum_steps
                 (self.scaler.scale(total) if self.scaler is not None else total).backward()
             stats.add(label, logits, hard)
+        if self.adversary is not None:  # scaled gradients under AMP: the scaler checks them after the all-reduce
+            self.adversary.sync_grads(self.env)
         if self.scaler is not None:
             self.scaler.step(self.optimizer)
             self.scaler.update()
@@ -148,6 +168,8 @@ class Engine:
         batches = iter(loader)
         bar = tqdm(range(steps), desc=desc, leave=False, disable=not progress)
         for step in bar:
+            if self.adversary is not None:
+                self.adversary.progress = (epoch * steps + step) / max(1, self.total_steps)
             self.step([next(batches) for _ in range(self.accum_steps)], gens, stats)
             if self.ema is not None:
                 self.ema.update(self.raw_model, step=epoch * steps + step + 1)

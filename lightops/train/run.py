@@ -16,7 +16,7 @@ import sys
 import time
 import warnings
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import timm
@@ -32,6 +32,7 @@ from ..audio import FreqMixStyle, FrontEnd, LogMel
 from ..checkpoint import read_checkpoint, save_checkpoint
 from ..data import DeviceImpulseResponses, TimeRoll
 from ..fileio import atomic_write_json, check_writable_dir
+from .adversary import DeviceAdversary
 from .config import RESUME_FREE, TrainConfig
 from .data import CachedDataset, IndexedDataset, build_datasets, frontend_settings, norm_stats, preflight
 from .distributed import (
@@ -253,10 +254,19 @@ class _Run:
                         time_mask, steps=steps).to(self.env.device)
 
     def build_engine(self, model: nn.Module, frontend: FrontEnd, sampler: ShardedBatchSampler,
-                     num_classes: int, teacher: Optional[torch.Tensor] = None) -> Engine:
+                     num_classes: int, teacher: Optional[torch.Tensor] = None,
+                     train_devices: Sequence[str] = ()) -> Engine:
         """Optimizer, per-update schedule, loss components, and the engine that steps them."""
         cfg, env = self.cfg, self.env
+        # the moving average copies the model before the adversary hooks into it
+        ema = ModelEmaV3(model, decay=cfg.model_ema, use_warmup=True) if cfg.model_ema > 0 else None
+        adversary = None
+        if cfg.device_adversarial > 0:
+            adversary = DeviceAdversary(model, train_devices, cfg.device_adversarial,
+                                        torch.zeros((2, *self.input_size), device=env.device))
         optimizer = create_optimizer_v2(model, opt=cfg.opt, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        if adversary is not None:  # its own group after the model's, before the scheduler reads the groups
+            optimizer.add_param_group(dict(params=list(adversary.parameters()), weight_decay=0.0))
         warmup = min(cfg.warmup_epochs, cfg.epochs - 1)
         scheduler, _ = create_scheduler_v2(optimizer, sched=cfg.sched, num_epochs=cfg.epochs, warmup_epochs=warmup,
                                            warmup_lr=cfg.warmup_lr, min_lr=cfg.min_lr, step_on_epochs=False,
@@ -273,7 +283,7 @@ class _Run:
                       scaler=torch.amp.GradScaler("cuda", enabled=True) if use_scaler else None,
                       waveform_augment=self.waveform_augment,
                       teacher=(lambda index: teacher[index]) if teacher is not None else None,
-                      ema=ModelEmaV3(model, decay=cfg.model_ema, use_warmup=True) if cfg.model_ema > 0 else None)
+                      ema=ema, adversary=adversary, total_steps=cfg.epochs * sampler.steps_per_epoch)
 
     def restore(self, engine: Engine, saved: Dict[str, Any]) -> Tuple[int, List[Dict[str, Any]]]:
         """Weights, optimizer, schedule, scaler and generator states of the resumed run; its epoch and history."""
@@ -281,6 +291,8 @@ class _Run:
         engine.raw_model.load_state_dict(saved.get("train_state_dict") or saved["state_dict"])
         if engine.ema is not None:  # the average is the checkpoint's model; the trained weights are beside it
             engine.ema.module.load_state_dict(saved["state_dict"])
+        if engine.adversary is not None:
+            engine.adversary.load_state_dict(saved["device_adversary"])
         engine.optimizer.load_state_dict(saved["optimizer"])
         if saved["args"]["epochs"] == cfg.epochs:
             engine.scheduler.load_state_dict(saved["scheduler"])
@@ -321,6 +333,8 @@ class _Run:
             versions=dict(torch=torch.__version__, timm=timm.__version__))
         if engine.ema is not None:  # the model is the weights' average; the trained weights are kept for --resume
             ckpt.update(state_dict=engine.ema.module.state_dict(), train_state_dict=ckpt["state_dict"])
+        if engine.adversary is not None:
+            ckpt.update(device_adversary=engine.adversary.state_dict())
         save_checkpoint(ckpt, self.ckpt_path)
 
     def fit(self) -> Dict[str, Any]:
@@ -336,7 +350,7 @@ class _Run:
         sampler = ShardedBatchSampler(len(data.train_set), cfg.batch_size, world_size=env.world_size,
                                       rank=env.rank, accum_steps=cfg.accum_steps, shuffle=True, seed=cfg.seed)
         teacher = self.teacher_probs(data)
-        engine = self.build_engine(model, frontend, sampler, len(data.classes), teacher)
+        engine = self.build_engine(model, frontend, sampler, len(data.classes), teacher, data.train_devices)
         start_epoch, history = self.restore(engine, saved) if saved is not None else (0, [])
         del saved
         self.clear_old_results()
@@ -364,6 +378,8 @@ class _Run:
             history.append(record)
             _log(env, cfg, _epoch_line(record, cfg.epochs))
             self.save(engine, epoch, data, sampler, history)
+        if engine.adversary is not None:
+            engine.adversary.close()
         return self.finish(engine, data, sampler, history, start_epoch, end_epoch, last_eval)
 
     def evaluate(self, engine: Engine, data: _Data, record: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:

@@ -88,10 +88,13 @@ def test_ddp_two_processes_equal_one(tmp_path):
     gn = {"width": 0.25, "cfg": model_cfgs["dssdn_small"].to_dict() | {"norm_layer": "groupnorm1"}}
     argv = TINY_ARGS + ["--num-clips", "32", "--epochs", "1"]
     no_aug = ["--mixup", "0", "--no-specaug"]
+    # (3) as (1) with device-adversarial training: its classifier sits outside DDP and averages its own gradients.
     _torchrun(tmp_path, [argv + ["--out", str(tmp_path / "ddp_bn")],
-                         argv + no_aug + ["--model-kwargs", json.dumps(gn), "--out", str(tmp_path / "ddp_gn")]])
+                         argv + no_aug + ["--model-kwargs", json.dumps(gn), "--out", str(tmp_path / "ddp_gn")],
+                         argv + ["--device-adversarial", "1", "--out", str(tmp_path / "ddp_adv")]])
     common = dict(TINY, num_clips=32, epochs=1)
     one_bn = train(TrainConfig(out=str(tmp_path / "one_bn"), accum_steps=2, **common))
+    train(TrainConfig(out=str(tmp_path / "one_adv"), accum_steps=2, device_adversarial=1.0, **common))
     train(TrainConfig(out=str(tmp_path / "one_gn"), **dict(common, model_kwargs=gn, mixup_alpha=0.0, specaug=False,
                                                             batch_size=16)))
 
@@ -105,6 +108,12 @@ def test_ddp_two_processes_equal_one(tmp_path):
     params = [n for n, _ in lightops.create_model("dssdn_small", width=0.25).named_parameters()]
     for n in params:
         torch.testing.assert_close(ddp[n], one[n], rtol=1e-5, atol=1e-6, msg=n)
+    assert json.loads((tmp_path / "ddp_adv" / "metrics.json").read_text())["replicas_identical"]
+    ddp, one = read_checkpoint(tmp_path / "ddp_adv" / "last.pt"), read_checkpoint(tmp_path / "one_adv" / "last.pt")
+    for n in params:
+        torch.testing.assert_close(ddp["state_dict"][n], one["state_dict"][n], rtol=1e-5, atol=1e-6, msg=n)
+    for n, t in one["device_adversary"].items():
+        torch.testing.assert_close(ddp["device_adversary"][n], t, rtol=1e-5, atol=1e-6, msg=n)
     # (b) GroupNorm: the whole state matches a plain global batch of 16.
     ddp, one = _state(tmp_path / "ddp_gn" / "last.pt"), _state(tmp_path / "one_gn" / "last.pt")
     assert not any("running_mean" in n for n in ddp)
