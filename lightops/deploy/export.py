@@ -299,7 +299,8 @@ def model_metadata(loaded: LoadedModel, input_size: Sequence[int], with_frontend
             "lightops.frontend": json.dumps(frontend.config()),
             "lightops.classes": json.dumps(loaded.classes), "lightops.input_size": json.dumps(list(input_size)),
             "lightops.input": json.dumps("waveform" if with_frontend else "logmel"),
-            "lightops.clip_samples": json.dumps(clip)}
+            "lightops.clip_samples": json.dumps(clip),
+            "lightops.min_frames": json.dumps(getattr(loaded.model, "min_frames", None))}
 
 
 def export_onnx(model_or_name: Union[nn.Module, str, os.PathLike, LoadedModel], out: Union[str, os.PathLike],

@@ -8,8 +8,9 @@ import torch
 __all__ = ["require_onnx", "ort_session", "run_session", "read_metadata", "METADATA_KEYS"]
 
 METADATA_KEYS = ("lightops.model", "lightops.frontend", "lightops.classes", "lightops.input_size",
-                 "lightops.input", "lightops.clip_samples")
-"""``metadata_props`` keys :func:`lightops.deploy.export_onnx` writes (values are JSON)."""
+                 "lightops.input", "lightops.clip_samples", "lightops.min_frames")
+"""``metadata_props`` keys :func:`lightops.deploy.export_onnx` writes (values are JSON; ``lightops.min_frames``, the
+fewest log-mel frames the model classifies, is null for models that do not say and absent in older files)."""
 
 
 def require_onnx() -> None:

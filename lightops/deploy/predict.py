@@ -176,8 +176,13 @@ class Predictor:
         frontend = FrontEnd.from_config(meta["lightops.frontend"]).eval()
         name = session.get_inputs()[0].name
         waveform_input = meta["lightops.input"] == "waveform"
+        min_frames = meta.get("lightops.min_frames")
 
         def run(waves: torch.Tensor) -> np.ndarray:
+            frames = frontend.logmel.output_frames(waves.shape[-1])
+            if min_frames and frames < min_frames:  # the graph has no input checks: it would return numbers
+                raise ValueError(f"{path} classifies at least {min_frames} log-mel frames (its model's fewest), got "
+                                 f"{frames}")
             if waveform_input:
                 x = waves
             else:  # the graph takes the log-mel in dB and normalises inside
@@ -201,6 +206,23 @@ class Predictor:
             raise NonFiniteError(f"the model gives non-finite outputs for {int((~np.isfinite(probs)).any(-1).sum())} "
                                  f"of {len(probs)} window(s) (audio too loud to classify?)")
         return probs
+
+    def check_window(self, window: int) -> None:
+        """Check, on one silent window, that the model classifies windows of ``window`` samples.
+
+        Raises:
+            ValueError: the window is too short (or too long) for the model, naming the window in seconds and the
+                model's clip length.
+        """
+        if window == self.clip_samples:
+            return
+        try:
+            self.probabilities(torch.zeros(1, window))
+        except (ValueError, RuntimeError) as e:
+            reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            raise ValueError(f"the model cannot classify windows of {window / self.sample_rate:g} s ({window} "
+                             f"samples; it was trained on {self.clip_samples / self.sample_rate:g}-s clips): "
+                             f"{reason}") from None
 
     def predict_waveform(self, waveform: np.ndarray, *, window: Optional[int] = None, hop: Optional[int] = None,
                          batch_size: int = 32, device: Optional[str] = None) -> Tuple[List[int], np.ndarray]:
@@ -296,6 +318,8 @@ def predict_files(predictor: Predictor, paths: Sequence[PathLike], *, window: Op
     win = positive_samples(window, "window", sr)
     hop_n = positive_samples(hop, "hop", sr)
     check_int(batch_size, "batch_size", minimum=1)
+    if win is not None:
+        predictor.check_window(win)
     predictions: List[Prediction] = []
     errors: Dict[str, str] = {}
     index = device_index(device_ids or {})

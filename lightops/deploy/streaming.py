@@ -70,6 +70,7 @@ class StreamingClassifier:
         sr = self.predictor.sample_rate
         self.window = positive_samples(window, "StreamingClassifier: window", sr) or self.predictor.clip_samples
         self.hop = positive_samples(hop, "StreamingClassifier: hop", sr) or max(1, self.window // 2)
+        self.predictor.check_window(self.window)
         self._buf = np.zeros(0, dtype=np.float32)  # the most recent samples, at most one window
         self._seen = 0  # samples received so far
         self._next = 0  # onset (in samples) of the next window to emit

@@ -236,7 +236,12 @@ class _Run:
         self.input_size = (1, cfg.n_mels, frames)
         model.eval()
         with torch.no_grad():  # shape check before anything is written; eval mode draws no random numbers
-            model(torch.zeros((1, *self.input_size), device=env.device))
+            try:
+                model(torch.zeros((1, *self.input_size), device=env.device))
+            except ValueError as e:  # the model names the shape; say which options made it
+                raise ValueError(f"{e} (the input of a {cfg.clip_length:g}-s clip at {cfg.sample_rate} Hz: "
+                                 f"{cfg.n_mels} mel bins x {frames} frames of hop {cfg.hop_length}; change "
+                                 f"--clip-seconds, --hop-length or --n-mels)") from None
         self.params, self.macs = model_complexity(model, self.input_size)
         return model
 

@@ -94,3 +94,27 @@ def test_missing_output_folder_fails_before_any_work(trained_tau_run, tmp_path, 
     with pytest.raises(FileNotFoundError, match="output folder .* does not exist"):
         with atomic_path(tmp_path / "no" / "x.bin"):
             pass
+
+
+def test_window_too_short_for_the_model_is_refused_before_any_file(trained_tau_run, tmp_path):
+    """A --window the model cannot classify stops with one line naming it, for a checkpoint and for an ONNX file
+    (whose graph has no input checks and would return numbers); no CSV is written."""
+    pytest.importorskip("onnxruntime")
+    from lightops.deploy import StreamingClassifier, export_onnx
+    from lightops.deploy.onnx_runtime import ort_session, read_metadata
+
+    _, ckpt, _ = trained_tau_run
+    onnx = tmp_path / "m.onnx"
+    export_onnx(ckpt, onnx)
+    min_frames = read_metadata(ort_session(str(onnx)))["lightops.min_frames"]
+    assert isinstance(min_frames, int) and min_frames > 1
+    sf.write(tmp_path / "a.wav", np.zeros(16000, dtype=np.float32), 16000)
+    for model in (ckpt, str(onnx)):
+        out = tmp_path / "p.csv"
+        with pytest.raises(SystemExit) as info:
+            main(["predict", model, str(tmp_path / "a.wav"), "--out", str(out), "--window", "0.01"])
+        message = str(info.value.code)
+        assert "cannot classify windows of 0.01 s" in message and "\n" not in message, message
+        assert not out.exists()
+        with pytest.raises(ValueError, match="cannot classify windows of 0.01 s"):
+            StreamingClassifier(model, window=0.01)

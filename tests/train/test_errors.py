@@ -104,3 +104,9 @@ def test_teacher_logits_file_cut_short_is_one_line(tmp_path):
     _fails(["--teacher-logits", str(tmp_path / "logits.pt"), "--out", str(tmp_path / "run")],
            r"cannot read teacher logits file .*logits.pt.*cut short")
     assert not (tmp_path / "run" / "last.pt").exists()
+
+
+def test_input_too_short_for_the_model_names_the_options_that_made_it(tmp_path):
+    _fails(["--hop-length", "2048", "--n-fft", "2048", "--out", str(tmp_path / "run")],
+           r"T >= \d+ frames.*0\.5-s clip at 16000 Hz: 64 mel bins x 4 frames of hop 2048; change --clip-seconds")
+    assert not (tmp_path / "run" / "last.pt").exists()
