@@ -9,17 +9,21 @@ from lightops.deploy.fuse import SPC_FORMS
 
 from ._args import parse_size
 
-__all__ = ["add_arguments", "add_parser", "main"]
+__all__ = ["add_arguments", "add_parser", "main", "resolve_format", "SUFFIXES"]
+
+SUFFIXES = {"onnx": ".onnx", "executorch": ".pte"}
+"""The file suffix of each export format: ``lightops predict`` and ``StreamingClassifier`` tell files by it."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Add the ``lightops export`` arguments to ``parser`` (a subcommand's parser)."""
     parser.add_argument("model", help="lightops model name (random weights) or checkpoint file "
                                       "({'model', 'model_kwargs', 'state_dict'})")
-    parser.add_argument("--format", choices=["onnx", "executorch"], default="onnx",
+    parser.add_argument("--format", choices=list(SUFFIXES), default=None,
                         help="onnx, or executorch: a .pte with the XNNPACK delegate at a fixed input (batch 1, the "
                              "example's length) and its front end in OUT.json; fp32, or int8 from a lightops quantize "
-                             "checkpoint (needs pip install 'lightops[edge]')")
+                             "checkpoint (needs pip install 'lightops[edge]'). Default: from the suffix of --out "
+                             "(.pte: executorch, else onnx); the suffix must match it")
     parser.add_argument("--out", required=True, help="output file, written atomically")
     parser.add_argument("--input", type=parse_size, default=None,
                         help="example log-mel input C,F,T (default: the checkpoint's, else 1,256,44); batch and T "
@@ -48,6 +52,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     return parser
 
 
+def resolve_format(fmt: Optional[str], out: str) -> str:
+    """The export format: ``fmt``, or the one the suffix of ``out`` names (``.pte``: executorch, else onnx).
+
+    Raises:
+        ValueError: ``out`` does not end in the format's suffix (the file would not be recognised by
+            ``lightops predict``).
+    """
+    fmt = fmt or ("executorch" if str(out).endswith(SUFFIXES["executorch"]) else "onnx")
+    if not str(out).endswith(SUFFIXES[fmt]):
+        name = {"onnx": "ONNX", "executorch": "ExecuTorch"}[fmt]
+        raise ValueError(f"--out {out}: an {name} export must end in {SUFFIXES[fmt]} (lightops predict and "
+                         f"StreamingClassifier tell exported files by their suffix)")
+    return fmt
+
+
 def main(args: Union[argparse.Namespace, Sequence[str], None] = None) -> int:
     """Run ``lightops export`` from parsed arguments (or an argv list); print the summary, return the exit code.
 
@@ -58,6 +77,7 @@ def main(args: Union[argparse.Namespace, Sequence[str], None] = None) -> int:
                                                               description="Export a fused model to ONNX."))
         args = parser.parse_args(args)
     try:
+        args.format = resolve_format(args.format, args.out)
         if args.format == "executorch":
             result = _export_executorch(args)
         else:

@@ -219,3 +219,19 @@ def test_command_line_spc_form(spc, tmp_path):
         assert any(1 < g < 16 for g in groups)  # Cin / Cp groups, not depthwise
     else:
         assert "Split" in ops or "Slice" in ops
+
+
+def test_command_line_takes_the_format_from_the_suffix_and_refuses_a_mismatch(tmp_path, capsys):
+    """`--out x.pte` means ExecuTorch; a suffix that does not match the format is refused before any work (a file
+    `lightops predict` would not recognise)."""
+    from lightops.cli.export import resolve_format
+
+    assert resolve_format(None, "m.pte") == "executorch" and resolve_format(None, "m.onnx") == "onnx"
+    assert resolve_format("executorch", "m.pte") == "executorch"
+    for fmt, out in ((None, "m.wav"), ("executorch", "m.onnx"), ("onnx", "m.pte")):
+        with pytest.raises(ValueError, match="must end in"):
+            resolve_format(fmt, out)
+    assert main_export(["dssdn_small", "--out", str(tmp_path / "m.wav")]) == 2
+    assert "an ONNX export must end in .onnx" in capsys.readouterr().err
+    assert main_export(["dssdn_small", "--format", "executorch", "--out", str(tmp_path / "m.onnx")]) == 2
+    assert not any(tmp_path.iterdir())
