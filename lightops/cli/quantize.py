@@ -128,8 +128,10 @@ def quantize_checkpoint(cfg: QuantizeConfig) -> Dict[str, Any]:
     """
     from lightops.deploy.pt2e import QAT_STATE_NAME, int8_param_bytes, quantize_ptq, quantize_qat
 
-    if cfg.calibration_clips < 1 or cfg.qat_epochs < 0 or cfg.batch_size < 1:
-        raise ValueError("lightops quantize: --calibration-clips and --batch-size must be >= 1, --qat-epochs >= 0")
+    for flag, value, least in (("--calibration-clips", cfg.calibration_clips, 1), ("--batch-size", cfg.batch_size, 1),
+                               ("--qat-epochs", cfg.qat_epochs, 0)):
+        if value < least:
+            raise ValueError(f"{flag} must be >= {least}, got {value}")
     if cfg.lr is not None and not cfg.lr > 0:
         raise ValueError(f"lightops quantize: --lr must be > 0, got {cfg.lr}")
     if cfg.stop_after is not None and cfg.stop_after < 1:

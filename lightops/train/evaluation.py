@@ -20,6 +20,7 @@ from .distributed import DistEnv, all_gather_objects, cleanup_distributed, init_
 from .isolation import isolated_state
 from .metrics import classification_metrics
 from .plots import plot_confusion_matrix
+from .teacher import check_distinct
 
 __all__ = ["evaluate", "evaluate_checkpoint", "MeanLogits", "autocast", "METRICS_NAME", "CONFUSION_NAME", "pct"]
 
@@ -148,7 +149,9 @@ def evaluate_checkpoint(checkpoint: Union[str, Sequence[str]], data: str = SYNTH
 
 
 def _check_members(paths: List[str], ckpts: List[Dict[str, Any]]) -> None:
-    """Refuse an ensemble whose members differ in classes, front end or training devices (naming both)."""
+    """Refuse an ensemble whose members differ in classes, front end or training devices (naming both), or that
+    names one file twice."""
+    check_distinct(paths, "ensemble member")
     first = ckpts[0]
     for path, ckpt in zip(paths[1:], ckpts[1:]):
         if ckpt.get("device_models") or first.get("device_models"):

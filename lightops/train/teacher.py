@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 from ..checkpoint import check_classes, load_model, load_torch_file, read_checkpoint
 from ..fileio import PathLike, atomic_save
 
-__all__ = ["FRONTEND_KEYS", "check_teachers", "compute_teacher_logits", "save_teacher_logits",
+__all__ = ["FRONTEND_KEYS", "check_distinct", "check_teachers", "compute_teacher_logits", "save_teacher_logits",
            "load_teacher_logits", "teacher_table"]
 
 FRONTEND_KEYS = ("sample_rate", "n_fft", "hop_length", "n_mels")
@@ -33,6 +33,21 @@ def _frontend_of(ckpt: Dict[str, Any], path: str) -> Dict[str, Any]:
     return {k: fe[k] for k in FRONTEND_KEYS}
 
 
+def check_distinct(paths: Sequence[PathLike], what: str) -> None:
+    """Refuse a list of checkpoints that names one file twice (an ensemble's mean would weigh it double).
+
+    Raises:
+        ValueError: naming the file given twice.
+    """
+    seen: Dict[str, str] = {}
+    for path in map(os.fspath, paths):
+        real = os.path.realpath(path)
+        if real in seen:
+            raise ValueError(f"{what} {path!r} is given twice ({seen[real]!r}): an ensemble averages distinct "
+                             f"checkpoints")
+        seen[real] = path
+
+
 def check_teachers(paths: Sequence[PathLike], classes: Sequence[str], frontend: Dict[str, Any]) -> None:
     """Read every teacher checkpoint and check its classes and front end against the student's.
 
@@ -40,6 +55,7 @@ def check_teachers(paths: Sequence[PathLike], classes: Sequence[str], frontend: 
         FileNotFoundError: a missing checkpoint.
         ValueError: an unreadable checkpoint, other classes, or another front end (both named).
     """
+    check_distinct(paths, "teacher")
     for path in map(os.fspath, paths):
         ckpt = read_checkpoint(path)
         check_classes(classes, ckpt.get("classes") or [], f"teacher {path!r} against the student's data")

@@ -94,3 +94,13 @@ def test_table_shows_seen_and_unseen_devices_where_known():
     assert "unseen" in lines[0]
     assert "28.00%" in lines[3] and "-2.00p" in lines[3] and lines[3].endswith("out/ptq.pt")
     assert lines[4].split()[:3] == ["qat", "50.00%", "+0.00p"] and lines[4].split()[3:] == ["-", "-", "-"]
+
+
+@pytest.mark.parametrize("flag,value,least", [("--calibration-clips", "0", 1), ("--batch-size", "0", 1),
+                                              ("--qat-epochs", "-1", 0)])
+def test_bad_counts_are_refused_naming_the_option(trained_tau_run, tmp_path, flag, value, least):
+    _, ckpt, _ = trained_tau_run
+    with pytest.raises(SystemExit) as info:
+        main(["quantize", ckpt, "--out", str(tmp_path / "q"), flag, value])
+    assert str(info.value.code) == f"lightops quantize: {flag} must be >= {least}, got {value}"
+    assert not (tmp_path / "q").exists()

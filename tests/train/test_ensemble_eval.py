@@ -61,8 +61,10 @@ def test_mean_logits_is_the_mean_of_its_members():
 
 def test_members_that_do_not_fit_together_are_refused_by_name(trained_tau_run, tmp_path):
     root, a, _ = trained_tau_run
+    twin = str(tmp_path / "twin.pt")  # another file with the same model: a valid second member
+    save_checkpoint(read_checkpoint(a), twin)
     with pytest.raises(SystemExit, match="needs an output folder"):
-        main(["eval", a, a, "--data", root, "--quiet"])
+        main(["eval", a, twin, "--data", root, "--quiet"])
     other = read_checkpoint(a)
     other["frontend"] = dict(other["frontend"], n_mels=other["frontend"]["n_mels"] // 2)
     save_checkpoint(other, tmp_path / "mels.pt")
@@ -74,5 +76,19 @@ def test_members_that_do_not_fit_together_are_refused_by_name(trained_tau_run, t
     with pytest.raises(SystemExit, match=r"classes\.pt"):
         main(["eval", a, str(tmp_path / "classes.pt"), "--data", root, "--out", str(tmp_path / "x"), "--quiet"])
     with pytest.raises(SystemExit, match="not an ensemble"):
-        main(["eval", a, a, "--data", root, "--out", str(tmp_path / "x"), "--dtype", "fp16", "--quiet"])
+        main(["eval", a, twin, "--data", root, "--out", str(tmp_path / "x"), "--dtype", "fp16", "--quiet"])
     assert not (tmp_path / "x").exists()
+
+
+def test_a_checkpoint_named_twice_is_refused_as_member_and_as_teacher(trained_tau_run, tmp_path):
+    """The same file twice (under two spellings) would weigh double in the mean: eval and distillation refuse it."""
+    from lightops.train.teacher import check_distinct, check_teachers
+
+    _, ckpt, _ = trained_tau_run
+    other = os.path.join(os.path.dirname(ckpt), ".", os.path.basename(ckpt))
+    with pytest.raises(SystemExit, match="is given twice"):
+        main(["eval", ckpt, other, "--out", str(tmp_path / "ens"), "--quiet"])
+    assert not (tmp_path / "ens").exists()
+    with pytest.raises(ValueError, match=r"teacher .* is given twice"):
+        check_teachers([ckpt, other], [], {})
+    check_distinct([ckpt, str(tmp_path / "b.pt")], "teacher")  # distinct files pass
