@@ -20,6 +20,7 @@ import torch.nn as nn
 from ._factory import architecture_kwargs, build_frontend, build_model, known_models
 from .audio import FrontEnd
 from .fileio import PathLike, atomic_save
+from .validation import first_line
 
 __all__ = ["FORMAT_VERSION", "CHECKPOINT_KEYS", "DEVICE_KEYS", "QUANTIZED_KEYS", "EMA_KEYS", "ADVERSARY_KEYS",
            "REQUIRED_KEYS", "save_checkpoint", "read_checkpoint", "load_torch_file", "LoadedModel", "load_model",
@@ -115,10 +116,6 @@ def _safe_globals() -> List[Any]:
     return [np.ndarray, np.dtype, core.multiarray._reconstruct, TorchVersion, *extra]
 
 
-def _first_line(e: BaseException) -> str:
-    return (str(e).strip().splitlines() or [type(e).__name__])[0]
-
-
 def _not_torch_file(path: str) -> Optional[str]:
     """Why ``path`` cannot be a ``torch.save`` file at all (None where it may be one): torch.save writes a zip archive
     (a legacy file: a pickle, first byte 0x80). A zip whose end is missing is a file cut short (a copy or download
@@ -151,7 +148,7 @@ def load_torch_file(path: PathLike, what: str) -> Any:
         try:
             return torch.load(path, map_location="cpu", weights_only=True)
         except Exception as e:  # pickle, zip and unpickler errors all mean the same to the user
-            why = _first_line(e)
+            why = first_line(e)
     raise ValueError(f"cannot read {what} {path!r}: {why}")
 
 
@@ -184,15 +181,15 @@ def read_checkpoint(path: PathLike, *, trusted: bool = False,
             try:
                 allowed = {f"{g.__module__}.{g.__qualname__}" for g in _safe_globals()}
                 unsafe = [g for g in torch.serialization.get_unsafe_globals_in_checkpoint(path) if g not in allowed]
-                why = f"it holds objects other than tensors and plain data: {unsafe}" if unsafe else _first_line(e)
+                why = f"it holds objects other than tensors and plain data: {unsafe}" if unsafe else first_line(e)
             except Exception:  # not a zip checkpoint at all
-                why = _first_line(e)
+                why = first_line(e)
             raise ValueError(f"cannot read checkpoint {path!r} with torch.load(weights_only=True): {why}; "
                              f"if you trust the file, pass trusted=True (--trust-checkpoint)") from e
         try:
             ckpt = torch.load(path, map_location=map_location, weights_only=False)
         except Exception as e2:
-            raise ValueError(f"cannot read checkpoint {path!r}: {_first_line(e2)}") from e2
+            raise ValueError(f"cannot read checkpoint {path!r}: {first_line(e2)}") from e2
     if not isinstance(ckpt, dict) or any(k not in ckpt for k in REQUIRED_KEYS):
         found = sorted(ckpt) if isinstance(ckpt, dict) else type(ckpt).__name__
         raise ValueError(f"{path!r} is not a lightops checkpoint: expected a dict with keys {list(REQUIRED_KEYS)} "
@@ -288,7 +285,7 @@ def load_model(checkpoint: Union[PathLike, Dict[str, Any]], *, trusted: bool = F
         model.load_state_dict(_strip_ddp(ckpt["state_dict"]), strict=True)
     except RuntimeError as e:
         raise ValueError(f"checkpoint {source!r}: state_dict does not fit {name} with model_kwargs={kwargs}: "
-                         f"{_first_line(e)}") from e
+                         f"{first_line(e)}") from e
     devices = {}
     for device, state in (ckpt.get("device_models") or {}).items():
         devices[str(device)] = copy.deepcopy(model)
@@ -296,7 +293,7 @@ def load_model(checkpoint: Union[PathLike, Dict[str, Any]], *, trusted: bool = F
             devices[str(device)].load_state_dict(_strip_ddp(state), strict=True)
         except RuntimeError as e:
             raise ValueError(f"checkpoint {source!r}: device model {device!r} does not fit {name}: "
-                             f"{_first_line(e)}") from e
+                             f"{first_line(e)}") from e
     if ckpt.get("quantized"):  # lightops quantize: the int8 program runs, the float model stays inside it
         from .deploy.pt2e import QuantizedModel
 

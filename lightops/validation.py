@@ -13,6 +13,12 @@ import torch
 IntOrPair = Union[int, Tuple[int, int], Sequence[int]]
 
 
+def first_line(e: BaseException) -> str:
+    """The first line of an exception's message (its class name when the message is empty): what a one-line error
+    quotes of a library's multi-line one."""
+    return (str(e).strip().splitlines() or [type(e).__name__])[0]
+
+
 def to_pair(value: IntOrPair, name: str) -> Tuple[int, int]:
     """Return ``(frequency, time)`` from an int or a 2-sequence of positive ints, naming ``name`` on error."""
     if isinstance(value, bool):

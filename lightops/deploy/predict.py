@@ -24,7 +24,7 @@ from ..audio import FrontEnd
 from ..checkpoint import LoadedModel, load_model
 from ..data import AudioFileError, fit_length, read_audio
 from ..fileio import PathLike, atomic_write
-from ..validation import check_int
+from ..validation import check_int, first_line
 from .device_ids import device_index, device_of
 
 __all__ = ["Predictor", "Prediction", "NonFiniteError", "window_starts", "positive_samples", "find_audio",
@@ -166,7 +166,7 @@ class Predictor:
         except ImportError:
             raise
         except Exception as e:  # onnxruntime raises its own classes (InvalidProtobuf, InvalidArgument, Fail, ...)
-            why = (str(e).strip().splitlines() or [type(e).__name__])[0].split(" : ")[-1].split("failed:")[-1]
+            why = first_line(e).split(" : ")[-1].split("failed:")[-1]
             raise ValueError(f"{path} is not an ONNX model onnxruntime can load ({why})") from None
         meta = read_metadata(session)
         missing = [k for k in ("lightops.frontend", "lightops.input", "lightops.clip_samples") if meta[k] is None]
@@ -219,10 +219,9 @@ class Predictor:
         try:
             self.probabilities(torch.zeros(1, window))
         except (ValueError, RuntimeError) as e:
-            reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
             raise ValueError(f"the model cannot classify windows of {window / self.sample_rate:g} s ({window} "
                              f"samples; it was trained on {self.clip_samples / self.sample_rate:g}-s clips): "
-                             f"{reason}") from None
+                             f"{first_line(e)}") from None
 
     def predict_waveform(self, waveform: np.ndarray, *, window: Optional[int] = None, hop: Optional[int] = None,
                          batch_size: int = 32, device: Optional[str] = None) -> Tuple[List[int], np.ndarray]:

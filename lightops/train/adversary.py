@@ -21,6 +21,7 @@ from typing import Any, Optional, Sequence
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from timm.loss import SoftTargetCrossEntropy
 
 from .distributed import DistEnv
 
@@ -130,9 +131,7 @@ class DeviceAdversary(nn.Module):
         gradient reversal; ``target``: indices ``(B,)`` or soft targets ``(B, D)`` (mixup)."""
         logits = self.fc(GradReverse.apply(self.pool(self._take()).float(), self.scale()).to(self.fc.weight.dtype))
         logits = logits.float()
-        if target.dim() == 2:
-            return -(target * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
-        return F.cross_entropy(logits, target)
+        return SoftTargetCrossEntropy()(logits, target) if target.dim() == 2 else F.cross_entropy(logits, target)
 
     def sync_grads(self, env: DistEnv) -> None:
         """Average the classifier's gradients over the processes (it sits outside the DDP wrapper)."""

@@ -1,5 +1,5 @@
 """Tiny settings shared by the training tests: 0.5-s clips at 16 kHz, 64 mel bins, DSSDN-Small at width 0.25."""
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Sequence
 
 SR = 16000
 SECONDS = 0.5
@@ -14,3 +14,21 @@ TINY_ARGS: List[str] = ["--model", "dssdn_small", "--width", "0.25", "--batch-si
                         "--num-eval-clips", "20", "--sample-rate", str(SR), "--n-fft", "1024", "--hop-length", "256",
                         "--n-mels", "64", "--clip-seconds", str(SECONDS), "--warmup-epochs", "0", "--threads", "1",
                         "--quiet"]
+
+
+def assert_resumes_exactly(out: Any, kw: Dict[str, Any], full_ckpt: Dict[str, Any], keys: Sequence[str]
+                           ) -> Dict[str, Any]:
+    """Train ``kw`` in ``out`` for one epoch, resume it to the end, and assert that the checkpoint's ``keys`` (state
+    dicts) equal those of the uninterrupted run's ``full_ckpt`` bit for bit; returns the resumed run's result."""
+    import torch
+
+    from lightops.checkpoint import read_checkpoint
+    from lightops.train import TrainConfig, train
+
+    train(TrainConfig(out=str(out), stop_after=1, **kw))
+    resumed = train(TrainConfig(out=str(out), resume=True, **kw))
+    part = read_checkpoint(f"{out}/last.pt")
+    for key in keys:
+        for name, tensor in full_ckpt[key].items():
+            assert torch.equal(tensor, part[key][name]), (key, name)
+    return resumed

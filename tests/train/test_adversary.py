@@ -7,7 +7,7 @@ import lightops
 from lightops.checkpoint import ADVERSARY_KEYS, CHECKPOINT_KEYS, read_checkpoint
 from lightops.train import TrainConfig, train
 from lightops.train.adversary import DeviceAdversary, GradReverse, dann_ramp
-from tests.train.common import TINY
+from tests.train.common import TINY, assert_resumes_exactly
 
 
 def test_grad_reverse_is_identity_forward_and_negated_scaled_backward():
@@ -101,12 +101,7 @@ def test_run_trains_the_adversary_saves_it_and_resumes_exactly(tmp_path):
     assert set(ckpt) == set(CHECKPOINT_KEYS) | set(ADVERSARY_KEYS)
     devices = ckpt["train_devices"]
     assert ckpt["device_adversary"]["fc.weight"].shape[0] == len(devices) >= 2
-    train(TrainConfig(out=str(tmp_path / "part"), stop_after=1, **kw))
-    resumed = train(TrainConfig(out=str(tmp_path / "part"), resume=True, **kw))
-    part = read_checkpoint(tmp_path / "part" / "last.pt")
-    for key in ("state_dict", "device_adversary"):
-        for name, tensor in ckpt[key].items():
-            assert torch.equal(tensor, part[key][name]), (key, name)
+    resumed = assert_resumes_exactly(tmp_path / "part", kw, ckpt, ("state_dict", "device_adversary"))
     assert resumed["accuracy"] == full["accuracy"]
     plain = train(TrainConfig(out=str(tmp_path / "plain"), **dict(kw, device_adversarial=0.0)))
     assert plain["params_sha256"] != full["params_sha256"]  # the adversary's gradient reached the model

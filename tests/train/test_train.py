@@ -12,7 +12,7 @@ from lightops.cli.train import main as train_main
 from lightops.data import TAU_CLASSES
 from lightops.fileio import atomic_save, atomic_write
 from lightops.train import TrainConfig, train
-from tests.train.common import TINY, TINY_ARGS
+from tests.train.common import TINY, TINY_ARGS, assert_resumes_exactly
 
 
 def _no_temp_files(folder):
@@ -147,12 +147,7 @@ def test_model_ema_is_the_model_saved_and_evaluated_and_resumes_exactly(tmp_path
     again = evaluate_checkpoint(str(tmp_path / "full" / "last.pt"), "synthetic", str(tmp_path / "eval"))
     assert again["accuracy"] == full["accuracy"] and again["log_loss"] == pytest.approx(full["log_loss"], rel=1e-5)
     # an interrupted run continues both the trained weights and their average exactly
-    train(TrainConfig(out=str(tmp_path / "part"), stop_after=1, **kw))
-    resumed = train(TrainConfig(out=str(tmp_path / "part"), resume=True, **kw))
-    part = read_checkpoint(tmp_path / "part" / "last.pt")
-    for key in ("state_dict", "train_state_dict"):
-        for name, tensor in ckpt[key].items():
-            assert torch.equal(tensor, part[key][name]), (key, name)
+    resumed = assert_resumes_exactly(tmp_path / "part", kw, ckpt, ("state_dict", "train_state_dict"))
     assert resumed["accuracy"] == full["accuracy"]
     # a vanishing decay makes the average follow the weights: the update runs after every step
     near = train(TrainConfig(out=str(tmp_path / "near"), **dict(kw, epochs=1, model_ema=1e-6)))
