@@ -165,6 +165,24 @@ def conv_out_len(length: int, stride: int) -> int:
     return (length - 1) // stride + 1
 
 
+@torch.jit.unused
+def _autocast_enabled(x: torch.Tensor) -> bool:
+    return torch.is_autocast_enabled(x.device.type)
+
+
+@torch.fx.wrap
+def check_dtype(x: torch.Tensor, weight: torch.Tensor, name: str) -> None:
+    """Raise ``ValueError`` unless ``x`` is floating point and of ``weight``'s dtype (any floating dtype under
+    autocast, which casts for itself). Torch's own message for a float64 input (``expected scalar type Double but
+    found Float``, from deep inside the first convolution) names neither the input nor the fix; a float64 tensor is
+    what ``torch.from_numpy`` gives for NumPy's default arrays."""
+    if not x.is_floating_point():
+        raise ValueError(f"{name}: expected a floating-point input (a log-mel map), got dtype {x.dtype}")
+    if x.dtype != weight.dtype and (torch.jit.is_scripting() or not _autocast_enabled(x)):
+        raise ValueError(f"{name}: the input is {x.dtype} but the model's weights are {weight.dtype}; convert the "
+                         f"input (x.to({weight.dtype})) or the model (model.to({x.dtype}))")
+
+
 @torch.fx.wrap
 def check_input(x: torch.Tensor, in_chs: int, name: str) -> None:
     """Raise ``ValueError`` unless ``x`` is ``(B, in_chs, F, T)`` with non-empty F and T."""

@@ -23,6 +23,8 @@ import torch
 import torch.nn as nn
 from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
 
+from .. import validation
+
 __all__ = ["DCASEBaselineCNN", "dcase2020_baseline"]
 
 
@@ -65,6 +67,7 @@ class DCASEBaselineCNN(nn.Module):
         if x.dim() != 4 or x.shape[1] != self.in_chans or x.shape[2] < 5 or x.shape[3] < 5:
             raise ValueError(f"DCASEBaselineCNN: expected a log-mel input (B, {self.in_chans}, F >= 5, T >= 5), "
                              f"got shape {list(x.shape)}")
+        validation.check_dtype(x, self.features[0][0].weight, "DCASEBaselineCNN")
         return self.features(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

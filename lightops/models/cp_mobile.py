@@ -260,6 +260,7 @@ class CPMobile(nn.Module):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, in_chans, F, T) -> (B, num_features, F', T')``: stem and stages."""
         validation.check_input(x, self.in_chans, "CPMobile")
+        validation.check_dtype(x, self.stem[0][0].weight, "CPMobile")
         return self.stages(self.stem(x))
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:

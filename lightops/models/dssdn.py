@@ -239,6 +239,7 @@ class DSSDN(nn.Module):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, in_chans, F, T) -> (B, num_features, F5, T5)``: input norm, stem, blocks, multi-scale concatenation."""
         _check_model_input(x, self.in_chans, self.min_bins, self.min_frames)
+        validation.check_dtype(x, self.stem.first_weight(), "DSSDN")
         if self.input_norm is not None:
             x = self.input_norm(x)
         x = self.stem(x)

@@ -47,6 +47,10 @@ class _StemBase(nn.Module):
         """Trainable parameters."""
         return count_params(self)
 
+    def first_weight(self) -> torch.Tensor:
+        """The weight of the first convolution the input meets: the dtype the stem expects its input in."""
+        raise NotImplementedError
+
     def _size(self, input_size: Tuple[int, int, int]) -> Tuple[int, int, int]:
         return check_input_size(input_size, type(self).__name__, self.in_chs)
 
@@ -97,7 +101,12 @@ class ConvStem(_StemBase):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, Cin, F, T) -> (B, C, F', T')``."""
         validation.check_input(x, self.in_chs, "ConvStem")
+        validation.check_dtype(x, self.first_weight(), "ConvStem")
         return self.conv(x)
+
+    def first_weight(self) -> torch.Tensor:
+        """The 3x3 convolution's weight."""
+        return self.conv[0].weight
 
 
 class CutStem(ConvStem):
@@ -124,6 +133,7 @@ class CutStem(ConvStem):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, Cin, F, T) -> (B, C, Fk', T')``."""
         validation.check_input(x, self.in_chs, "CutStem")
+        validation.check_dtype(x, self.first_weight(), "CutStem")
         return self.conv(bands.keep_low(x, self.keep))  # (B, Cin, Fk, T) -> (B, C, Fk', T')
 
 
@@ -172,8 +182,13 @@ class HighLowStem(_StemBase):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, Cin, F, T) -> (B, C, Fl' + Fh', T')``."""
         validation.check_input(x, self.in_chs, "HighLowStem")
+        validation.check_dtype(x, self.first_weight(), "HighLowStem")
         low, high = bands.split_bands(x, self.low_ratio)
         return torch.cat([self.low(low), self.high(high)], dim=2)
+
+    def first_weight(self) -> torch.Tensor:
+        """The low band's 3x3 convolution's weight."""
+        return self.low[0].weight
 
 
 STEM_TYPES = {"conv": ConvStem, "cut": CutStem, "highlow": HighLowStem}

@@ -1,0 +1,51 @@
+"""A log-mel map of the wrong dtype is named at the model's input, with the conversion that fixes it; the dtypes
+that work keep working (a model converted to the input's dtype, autocast, the scripted inference form)."""
+import pytest
+import torch
+
+import lightops
+from lightops.deploy.freeze import freeze
+
+MODELS = [("dssdn_small", {}, "DSSDN"), ("dssdn_small", dict(stem="highlow", split="band"), "DSSDN"),
+          ("dssdn_small", dict(stem="cut"), "DSSDN"), ("dcase2025_baseline", {}, "CPMobile"),
+          ("dcase2020_baseline", {}, "DCASEBaselineCNN")]
+
+
+def _model(name, kwargs):
+    torch.manual_seed(0)
+    return lightops.create_model(name, **kwargs).eval()
+
+
+@pytest.mark.parametrize("name,kwargs,label", MODELS)
+def test_wrong_dtype_is_named(name, kwargs, label):
+    model = _model(name, kwargs)
+    x = torch.randn(1, 1, 128, 48)
+    with pytest.raises(ValueError, match=rf"{label}: the input is torch.float64 but the model's weights are "
+                                         r"torch.float32; convert the input \(x.to\(torch.float32\)\)"):
+        model(x.double())  # what torch.from_numpy gives for NumPy's default arrays
+    with pytest.raises(ValueError, match=rf"{label}: the input is torch.float16"):
+        model(x.half())
+    with pytest.raises(ValueError, match=rf"{label}: expected a floating-point input .* got dtype torch.int64"):
+        model(x.long())
+
+
+@pytest.mark.parametrize("name,kwargs,label", MODELS)
+def test_matching_dtypes_autocast_and_script_still_run(name, kwargs, label):
+    model = _model(name, kwargs)
+    x = torch.randn(1, 1, 128, 48)
+    with torch.no_grad():
+        ref = model(x)
+        with torch.autocast("cpu", dtype=torch.bfloat16):  # autocast casts for itself: a bf16 input is fine
+            assert model(x.bfloat16()).shape == ref.shape
+        torch.testing.assert_close(model.double()(x.double()).float(), ref, atol=1e-4, rtol=1e-4)
+        torch.testing.assert_close(freeze(model.float())(x), ref, atol=1e-4, rtol=1e-4)
+
+
+def test_stems_name_the_dtype():
+    from lightops.stems import create_stem
+
+    for kind in ("conv", "cut", "highlow"):
+        stem = create_stem(kind, 1, 8).eval()
+        with pytest.raises(ValueError, match=r"Stem: the input is torch.float64"):
+            stem(torch.randn(1, 1, 32, 16, dtype=torch.float64))
+        assert stem.first_weight().dtype == torch.float32
