@@ -69,3 +69,21 @@ def test_tolerant_comparison_accepts_rounding_and_rejects_real_changes():
     assert not registry._same(doc, doc.replace("4.9e-6", "2.0e-5"), tolerant=True)  # 4x: not rounding
     assert not registry._same(doc, doc.replace("27 files", "26 files"), tolerant=True)  # counts are exact
     assert not registry._same(doc, doc.replace("4.9e-6", "6.1e-6"), tolerant=False)
+
+
+@pytest.mark.parametrize("factor,written", [(1.3, False), (4.0, True)])
+def test_writing_leaves_a_tolerant_block_whose_residues_only_moved(monkeypatch, factor, written):
+    """``python -m benchmarks.docs`` rewrites a tolerant block only for a real change, not for rounding noise."""
+    import dataclasses
+
+    from benchmarks.docs import __main__ as docs_main
+
+    name = "librosa-parity"
+    doc = registry.current(name)
+    first = registry.SCI.findall(doc)[0]
+    fresh = doc.replace(first, f"{float(first) * factor:.1e}", 1)
+    monkeypatch.setitem(registry.BLOCKS, name, dataclasses.replace(registry.BLOCKS[name], render=lambda: fresh))
+    calls = []
+    monkeypatch.setattr(docs_main, "write_block", lambda page, block, text: calls.append((block, text)))
+    assert docs_main.main(["--only", name]) == 0
+    assert calls == ([(name, fresh)] if written else [])

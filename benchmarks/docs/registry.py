@@ -155,10 +155,11 @@ def _same(doc: str, fresh: str, tolerant: bool) -> bool:
     return True
 
 
-def stale(name: str) -> Optional[str]:
-    """None if the cheap block ``name`` is current; otherwise what differs, for an error message."""
+def stale(name: str, fresh: Optional[str] = None) -> Optional[str]:
+    """None if the cheap block ``name`` is current (holds ``fresh``, by default :func:`render`'s body, or for a tolerant
+    block the same within rounding); otherwise what differs, for an error message."""
     block = BLOCKS[name]
-    fresh = render(name)
+    fresh = render(name) if fresh is None else fresh
     try:
         doc = current(name)
     except KeyError as e:
