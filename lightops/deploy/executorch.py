@@ -33,6 +33,7 @@ from ..checkpoint import LoadedModel, resolve_model
 from ..fileio import PathLike, atomic_path, atomic_write_json, check_output_path
 from ..validation import check_model_input_size
 from .export import model_metadata
+from .native_stderr import filtered_stderr
 from .parity import ParityCheck
 
 __all__ = ["require_executorch", "export_executorch", "ExecuTorchResult", "SplitAvgPool2d", "exact_pools",
@@ -332,7 +333,8 @@ def load_pte(path: PathLike) -> Any:
     if not os.path.isfile(path):
         raise FileNotFoundError(f"ExecuTorch program not found: {path}")
     try:
-        return Runtime.get().load_program(path).load_method("forward")
+        with filtered_stderr():  # the runtime's CPU probe logs from C++ on the first load (native_stderr)
+            return Runtime.get().load_program(path).load_method("forward")
     except Exception as e:  # the runtime raises RuntimeError/ValueError with its own error codes
         raise ValueError(f"{path} is not an ExecuTorch program the runtime can load ({e})") from None
 
