@@ -38,12 +38,12 @@ def test_loading_a_program_prints_no_probe_lines(tmp_path, capfd):
     pytest.importorskip("executorch")
     import subprocess
 
+    import lightops
     from lightops.deploy.executorch import export_executorch
 
     pte = str(tmp_path / "tiny.pte")
-    import lightops
 
     export_executorch(lightops.create_model("dssdn_small", width=0.25).eval(), pte, input_size=(1, 64, 48))
-    code = "from lightops.deploy.executorch import load_pte; load_pte(r'%s')" % pte  # a fresh process: first load
+    code = f"from lightops.deploy.executorch import load_pte; load_pte({pte!r})"  # a fresh process: the first load
     err = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stderr
     assert "cpuinfo_utils" not in err, err
