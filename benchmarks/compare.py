@@ -2,10 +2,12 @@
 
 Every run is its own ``lightops train`` process (one thread) in ``RUNS/<data>/<family>/<model>/<recipe>/seed<N>``;
 a run whose folder holds a ``metrics.json`` written by the same options, for the network the model name builds today,
-is reused (``--fresh`` retrains). The figures come from that ``metrics.json``: accuracy, seen- and unseen-device
-accuracy and their drop, per-device accuracy, log loss, params, MACs at the run's input size, parameter memory at fp16
-and epoch time; the command writes them, as mean and spread over seeds, to a JSON file and to a docs block
-(``benchmarks.docs.blocks``).
+is reused (``--fresh`` retrains). Each run records the lightops code that trained it (:func:`code_version`); a run
+reused from other code is named when it is reused (``--retrain-changed`` retrains it) and the block says which code
+versions trained its rows, so a table whose runs predate a change of the library says so. The figures come from that
+``metrics.json``: accuracy, seen- and unseen-device accuracy and their drop, per-device accuracy, log loss, params,
+MACs at the run's input size, parameter memory at fp16 and epoch time; the command writes them, as mean and spread
+over seeds, to a JSON file and to a docs block (``benchmarks.docs.blocks``).
 
 Models are timm names, with model arguments in brackets: ``dcase2025_baseline[op=spc]``. Recipes are the
 named option lists of :data:`RECIPES`; a KD recipe's ``{teacher}`` is the ``last.pt`` of its teacher run (same
@@ -20,6 +22,7 @@ the comparison (their mean logits teach each seed's student). ::
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -38,7 +41,8 @@ from benchmarks.compare_table import markdown, run_row
 from benchmarks.docs.blocks import write_block
 
 __all__ = ["Recipe", "RECIPES", "Job", "parse_model", "build_parser", "run_dir", "train_command", "teacher_jobs",
-           "current_architecture", "trained_architecture", "train_run", "plan", "report", "main"]
+           "current_architecture", "trained_architecture", "code_version", "code_label", "train_run", "plan", "report",
+           "main"]
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -127,6 +131,8 @@ def build_parser(prog: str = "python -m benchmarks.compare", description: str = 
     p.add_argument("--jobs", type=int, default=1, help="runs in parallel, one thread each")
     p.add_argument("--runs", default=str(ROOT / "runs" / "compare"), help="folder of the training runs")
     p.add_argument("--fresh", action="store_true", help="retrain runs that already finished")
+    p.add_argument("--retrain-changed", action="store_true",
+                   help="retrain finished runs trained with other lightops code (default: reuse them and say so)")
     p.add_argument("--json", default=None, help="results file (default benchmarks/results/BLOCK.json)")
     p.add_argument("--docs", default=str(ROOT / "docs" / "training.md"), help="page of the block")
     p.add_argument("--block", default=None,
@@ -206,19 +212,56 @@ def trained_architecture(out: Path, record: Dict[str, Any]) -> Optional[Dict[str
     return _plain(read_checkpoint(ckpt, trusted=True).get("architecture"))
 
 
+def code_version(root: Path = ROOT) -> Dict[str, Optional[str]]:
+    """The lightops code a run is trained with: ``digest``, the first 12 hex digits of a SHA-256 over every
+    ``lightops/**/*.py`` (path and bytes), and ``commit``, the git commit of ``root`` (``+`` when ``lightops/`` has
+    uncommitted changes; None outside a git checkout)."""
+    h = hashlib.sha256()
+    for path in sorted((root / "lightops").rglob("*.py")):
+        h.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    try:
+        git = ["git", "-C", str(root)]
+        commit = subprocess.run(git + ["rev-parse", "--short=7", "HEAD"], capture_output=True, text=True,
+                                check=True).stdout.strip()
+        dirty = subprocess.run(git + ["status", "--porcelain", "--", "lightops"], capture_output=True, text=True,
+                               check=True).stdout.strip()
+        commit += "+" if dirty else ""
+    except (OSError, subprocess.CalledProcessError):
+        commit = None
+    return dict(digest=h.hexdigest()[:12], commit=commit)
+
+
+def code_label(code: Optional[Dict[str, Optional[str]]]) -> str:
+    """How a docs block names a run's code: its commit, else its digest, else ``unrecorded``."""
+    if not code:
+        return "unrecorded"
+    return code.get("commit") or f"digest {code['digest']}"
+
+
 def train_run(args: argparse.Namespace, job: Job) -> Dict[str, Any]:
     """Train one run, or reuse it when its folder holds a ``metrics.json`` of the same command and the same
-    architecture (:func:`current_architecture`); its metrics."""
+    architecture (:func:`current_architecture`); its metrics, with ``code``: the :func:`code_version` that trained
+    it (None for a run recorded before it was kept). A run of other code is reused and named, or retrained with
+    ``--retrain-changed``."""
     out = run_dir(args, job)
     cmd = train_command(args, job)
     metrics, record = out / "metrics.json", out / "compare_command.json"
     architecture = current_architecture(job.model)
+    code = code_version()
     old = json.loads(record.read_text()) if record.is_file() else None
     same = old is not None and old["argv"] == cmd[1:]
     if metrics.is_file() and same and not args.fresh:
-        if trained_architecture(out, old) == architecture:
-            return json.loads(metrics.read_text())
-        print(f"  {out}: trained with another architecture of {job.model}; retraining", flush=True)
+        changed = (old.get("code") or {}).get("digest") != code["digest"]
+        if trained_architecture(out, old) != architecture:
+            print(f"  {out}: trained with another architecture of {job.model}; retraining", flush=True)
+        elif changed and args.retrain_changed:
+            print(f"  {out}: trained with other lightops code ({code_label(old.get('code'))}); retraining",
+                  flush=True)
+        else:
+            if changed:
+                print(f"  {out}: reused, trained with other lightops code ({code_label(old.get('code'))}, now "
+                      f"{code_label(code)}; --retrain-changed retrains)", flush=True)
+            return dict(json.loads(metrics.read_text()), code=old.get("code"))
     elif metrics.is_file() and not args.fresh:
         print(f"  {out}: trained with other options; retraining", flush=True)
     t0 = time.perf_counter()
@@ -226,10 +269,10 @@ def train_run(args: argparse.Namespace, job: Job) -> Dict[str, Any]:
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)
     if proc.returncode != 0 or not metrics.is_file():
         raise RuntimeError(f"{job} failed ({shlex.join(cmd)}):\n{proc.stderr[-3000:]}")
-    record.write_text(json.dumps({"argv": cmd[1:], "architecture": architecture}, indent=1) + "\n")
+    record.write_text(json.dumps({"argv": cmd[1:], "architecture": architecture, "code": code}, indent=1) + "\n")
     print(f"  {job.family or '':4} {job.model:<28} {job.recipe:<32} seed {job.seed}: "
           f"{time.perf_counter() - t0:6.0f} s", flush=True)
-    return json.loads(metrics.read_text())
+    return dict(json.loads(metrics.read_text()), code=code)
 
 
 def plan(args: argparse.Namespace) -> Tuple[List[Job], List[Job]]:
@@ -255,8 +298,8 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
     with ThreadPoolExecutor(max(1, args.jobs)) as pool:
         for wave in (first, kd):  # the teachers finish before a distilled run starts
             metrics.update(zip(wave, pool.map(lambda j: train_run(args, j), wave)))
-    rows = [dict(family=j.family, model=j.model, recipe=j.recipe, seed=j.seed, **run_row(m))
-            for j, m in metrics.items() if (j.family, j.model, j.recipe) in wanted]
+    rows = [dict(family=j.family, model=j.model, recipe=j.recipe, seed=j.seed, code=code_label(m.get("code")),
+                 **run_row(m)) for j, m in metrics.items() if (j.family, j.model, j.recipe) in wanted]
     return dict(rows=rows, command=shlex.join(["python", "-m", "benchmarks.compare", *(args.argv or [])]),
                 date=time.strftime("%Y-%m-%d"),
                 machine=f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections import Counter
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from lightops.train.metrics import device_sort_key
@@ -112,6 +113,15 @@ def _settings_line(results: Dict[str, Any]) -> str:
             f"the CPU).")
 
 
+def _code_line(results: Dict[str, Any]) -> str:
+    """`` Runs trained at lightops 4ad836e (12).``: the code versions of the rows' runs (none for results written
+    before runs kept them)."""
+    codes = Counter(r["code"] for r in results["rows"] if "code" in r)
+    if not codes:
+        return ""
+    return " Runs trained at lightops " + ", ".join(f"{c} ({n})" for c, n in codes.most_common()) + "."
+
+
 def _family_tables(groups: List[Dict[str, Any]]) -> List[str]:
     head = "| model | recipe | " + " | ".join(t for t, _, _ in FIGURES.values()) + " | params | MACs | memory (fp16) |"
     lines = [head, "|---|---|" + "---:|" * (len(FIGURES) + 3)]
@@ -133,7 +143,7 @@ def markdown(results: Dict[str, Any]) -> str:
     groups = summarize(results["rows"])
     families = list(dict.fromkeys(g["family"] for g in groups))
     lines = [_settings_line(results), "",
-             f"Command: `{results['command']}` ({results['date']}, {results['machine']})."]
+             f"Command: `{results['command']}` ({results['date']}, {results['machine']}).{_code_line(results)}"]
     for family in families:
         lines.append("")
         if family is not None:

@@ -132,8 +132,11 @@ def _finished_tiny_run(tmp_path, monkeypatch):
     out.mkdir(parents=True)
     (out / "metrics.json").write_text(json.dumps(_metrics(0.5, 0.6, 0.4)))
     calls = []
+    real_run = compare.subprocess.run
 
     def fake_train(cmd, **kwargs):
+        if cmd[0] == "git":  # code_version's questions
+            return real_run(cmd, **kwargs)
         calls.append(cmd)
         (out / "metrics.json").write_text(json.dumps(_metrics(0.7, 0.8, 0.6)))
         return compare.subprocess.CompletedProcess(cmd, 0, "", "")
@@ -172,6 +175,40 @@ def test_a_run_recorded_before_the_check_is_judged_by_its_checkpoint(tmp_path, m
     (out / "compare_command.json").write_text(json.dumps({"argv": compare.train_command(args, job)[1:]}))
     compare.train_run(args, job)
     assert len(calls) == 1  # no architecture in the checkpoint: retrained
+
+
+def test_a_run_of_other_code_is_named_and_retrained_on_request(tmp_path, monkeypatch, capsys):
+    """A finished run records the lightops code that trained it; reused under other code it is named (and counted
+    in the block's line), and ``--retrain-changed`` retrains it."""
+    args, job, out, calls = _finished_tiny_run(tmp_path, monkeypatch)
+    record = dict(argv=compare.train_command(args, job)[1:], architecture=compare.current_architecture("dssdn_tiny"))
+    old = dict(digest="000000000000", commit="abc1234")
+    (out / "compare_command.json").write_text(json.dumps(dict(record, code=old)))
+    got = compare.train_run(args, job)
+    assert got["accuracy"] == 0.5 and got["code"] == old and not calls  # reused
+    assert "reused, trained with other lightops code (abc1234" in capsys.readouterr().out
+    rows = [dict(family=None, model="dssdn_tiny", recipe="default", seed=0, code=compare.code_label(got["code"]),
+                 **run_row(got))]
+    line = markdown(dict(rows=rows, command="c", date="d", machine="m")).split("\n")[2]
+    assert line.endswith("Runs trained at lightops abc1234 (1).")
+    args.retrain_changed = True
+    got = compare.train_run(args, job)
+    assert got["accuracy"] == 0.7 and len(calls) == 1  # retrained
+    assert "trained with other lightops code (abc1234); retraining" in capsys.readouterr().out
+    now = compare.code_version()
+    assert got["code"] == now and json.loads((out / "compare_command.json").read_text())["code"] == now
+    assert compare.train_run(args, job)["accuracy"] == 0.7 and len(calls) == 1  # the same code: reused quietly
+    assert "other lightops code" not in capsys.readouterr().out
+
+
+def test_code_version_follows_the_library_sources(tmp_path):
+    (tmp_path / "lightops").mkdir()
+    (tmp_path / "lightops" / "a.py").write_text("x = 1\n")
+    first = compare.code_version(tmp_path)
+    assert first["commit"] is None  # not a git checkout
+    (tmp_path / "lightops" / "a.py").write_text("x = 2\n")
+    assert compare.code_version(tmp_path)["digest"] != first["digest"]
+    assert compare.code_label(None) == "unrecorded" and compare.code_label(first) == f"digest {first['digest']}"
 
 
 def test_a_recipe_option_after_the_preset_wins():
