@@ -12,6 +12,7 @@ bins, so a 10-s clip gives ``(1, 256, 431)`` and a 1-s clip ``(1, 256, 44)``.
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Optional
 
 import numpy as np
@@ -149,6 +150,12 @@ class LogMel(nn.Module):
         window = torch.nn.functional.pad(window, (left, n_fft - win_length - left))
         self.register_buffer("window", window.float(), persistent=False)  # (n_fft,)
         fb = mel_filterbank(sample_rate, n_fft, n_mels, self.f_min, self.f_max)
+        empty = int((fb.max(axis=1) <= 0.0).sum())
+        if empty:  # as librosa.filters.mel warns: such bands read no FFT bin and hold the floor in every frame
+            warnings.warn(f"LogMel: {empty} of {n_mels} mel bands hold no FFT bin (n_fft={n_fft} at {sample_rate} Hz "
+                          f"spaces its bins {sample_rate / n_fft:.1f} Hz apart, wider than the lowest bands between "
+                          f"{self.f_min:g} and {f_max:g} Hz): they are constant; use a larger n_fft or fewer n_mels",
+                          UserWarning, stacklevel=2)
         self.register_buffer("mel_fb", torch.from_numpy(fb).float(), persistent=False)  # (n_mels, n_fft // 2 + 1)
 
     @property

@@ -181,3 +181,16 @@ def test_too_short_errors():
 def test_constructor_errors(kw, match):
     with pytest.raises((ValueError, TypeError), match=match):  # TypeError: not an int (hop_length 1.5, n_mels True)
         LogMel(**kw)
+
+
+def test_empty_mel_bands_are_named():
+    """A filterbank too fine for its FFT leaves bands with no bin (constant in every frame): named, as librosa
+    does; the default front end and the DCASE 2025 baseline's have none."""
+    import warnings
+
+    with pytest.warns(UserWarning, match=r"LogMel: 6 of 256 mel bands hold no FFT bin \(n_fft=1024 at 32000 Hz"):
+        LogMel(sample_rate=32000, n_fft=1024, n_mels=256)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        LogMel()
+        LogMel(sample_rate=32000, n_fft=4096, win_length=3072, hop_length=500, n_mels=256)
