@@ -37,6 +37,13 @@ class PointwiseNormAct(nn.Sequential):
         return self.in_chs * self.out_chs * f * t
 
 
+@torch.fx.wrap
+def _check_bins(x: torch.Tensor) -> None:
+    """Raise ``ValueError`` unless ``x`` has the two frequency bins a split into bands needs."""
+    if x.shape[2] < 2:
+        raise ValueError(f"DSSDB: needs F >= 2 frequency bins to split into bands, got shape {list(x.shape)}")
+
+
 class DSSDB(nn.Module):
     """Deep Space Separable Distilled Block: a distillation path on the low band, a 1x1 path for the high band.
 
@@ -186,6 +193,7 @@ class DSSDB(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, Cin, F, T) -> (B, C, Fl, ceil(T / time_pool))``."""
         validation.check_input(x, self.in_chs, "DSSDB")
+        _check_bins(x)
         if self.split == "haar":
             low, high = bands.split_haar(x)  # (B, Cin, Fl, T), (B, Cin, Fh, T): pair means and half differences
         else:

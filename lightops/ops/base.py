@@ -96,9 +96,17 @@ class SeparableOpBase(nn.Module):
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
+    def dtype_weight(self) -> Optional[torch.Tensor]:
+        """A weight whose dtype the input must have, checked in :meth:`forward` (None: not checked). The operators
+        of lightops give their first convolution's; an operator of your own may give its own."""
+        return None
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, in_chs, F, T) -> (B, out_chs, F', T')``."""
         validation.check_input(x, self.in_chs, self.op_label)
+        weight = self.dtype_weight()
+        if weight is not None:
+            validation.check_dtype(x, weight, self.op_label)
         return self.act(self.norm(self._forward(x)))
 
     def fold_norm(self) -> nn.Module:

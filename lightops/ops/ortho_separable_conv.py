@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -118,6 +118,10 @@ class OrthoSeparableConv2d(SeparableOpBase):
         """``(m * Cin + m * Cout) * F * T + 3 * Cout * F' * T + 3 * Cout * F' * T'``."""
         _, f, t = check_input_size(input_size, type(self).__name__, self.in_chs)
         return self.mid_chs * (self.in_chs + self.out_chs) * f * t + self.dw.macs(f, t)
+
+    def dtype_weight(self) -> Optional[torch.Tensor]:
+        """``expand.weight``."""
+        return self.expand.weight
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.dw(self.expand(self.reduce(x)))

@@ -1,7 +1,7 @@
 """Separable Convolution (SC), the basic Deep Space Separable Operator."""
 from __future__ import annotations
 
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -55,6 +55,10 @@ class SeparableConv2d(SeparableOpBase):
         """``Cin * Cout * F * T + 3 * Cout * F' * T + 3 * Cout * F' * T'``."""
         _, f, t = check_input_size(input_size, type(self).__name__, self.in_chs)
         return self.in_chs * self.out_chs * f * t + self.dw.macs(f, t)
+
+    def dtype_weight(self) -> Optional[torch.Tensor]:
+        """``pw.weight``."""
+        return self.pw.weight
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.dw(self.pw(x))

@@ -49,3 +49,20 @@ def test_stems_name_the_dtype():
         with pytest.raises(ValueError, match=r"Stem: the input is torch.float64"):
             stem(torch.randn(1, 1, 32, 16, dtype=torch.float64))
         assert stem.first_weight().dtype == torch.float32
+
+
+@pytest.mark.parametrize("op", ["sc", "osc", "spc"])
+def test_operators_name_the_dtype(op):
+    layer = lightops.create_op(op, 8, 8).eval()
+    x = torch.randn(1, 8, 16, 12)
+    # SPC: its partial SC names it (the SC may be a conv chain in a deployed form, where checks are gone)
+    with pytest.raises(ValueError, match=r"(SeparableConv2d|OrthoSeparableConv2d): the input is torch.float64"):
+        layer(x.double())
+    assert layer.double()(x.double()).dtype == torch.float64
+
+
+def test_a_block_names_too_few_bins_to_split():
+    from lightops.blocks import DSSDB
+
+    with pytest.raises(ValueError, match=r"DSSDB: needs F >= 2 frequency bins to split into bands, got shape \[1, 8"):
+        DSSDB(8, 16).eval()(torch.randn(1, 8, 1, 16))
