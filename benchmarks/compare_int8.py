@@ -26,7 +26,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from benchmarks.compare import ROOT, Job, build_parser, plan, report, run_dir, train_run
 from benchmarks.compare import run as compare_run
-from benchmarks.compare_table import spread
+from benchmarks.compare_table import code_line, spread
 from lightops.deploy.pt2e import QAT_STATE_NAME
 
 __all__ = ["quantize_dir", "quantize_command", "same_flow", "quantize_run", "run_row", "markdown", "main"]
@@ -172,7 +172,8 @@ def markdown(results: Dict[str, Any]) -> str:
              f"minus the same checkpoint's float accuracy, in points; the unseen columns are the "
              f"same on the devices the run did not train on. Mean ± standard deviation over seeds (every "
              f"seed in the JSON). int8 parameter memory: int8 values at 1 byte, float values at 4.", "",
-             f"Command: `{results['command']}` ({results['date']}, {results['machine']}).", "",
+             f"Command: `{results['command']}` ({results['date']}, {results['machine']})."
+             f"{code_line(results['training_rows'])}", "",
              "| family | model | " + " | ".join(t for t, _, _ in FIGURES.values()) + " | int8 parameter memory |",
              "|---|---|" + "---:|" * (len(FIGURES) + 1)]
     for (family, model, recipe), rs in groups.items():

@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from lightops.train.metrics import device_sort_key
 
-__all__ = ["FIGURES", "run_row", "spread", "summarize", "markdown"]
+__all__ = ["FIGURES", "run_row", "spread", "summarize", "code_line", "markdown"]
 
 # figure -> (column title, scale for the table, digits); accuracies in %, the drop in points
 FIGURES: Dict[str, Tuple[str, float, int]] = {
@@ -113,10 +113,10 @@ def _settings_line(results: Dict[str, Any]) -> str:
             f"the CPU).")
 
 
-def _code_line(results: Dict[str, Any]) -> str:
-    """`` Runs trained at lightops 4ad836e (12).``: the code versions of the rows' runs (none for results written
+def code_line(rows: Sequence[Dict[str, Any]]) -> str:
+    """`` Runs trained at lightops 4ad836e (12).``: the code versions of the rows' runs (empty for results written
     before runs kept them)."""
-    codes = Counter(r["code"] for r in results["rows"] if "code" in r)
+    codes = Counter(r["code"] for r in rows if "code" in r)
     if not codes:
         return ""
     return " Runs trained at lightops " + ", ".join(f"{c} ({n})" for c, n in codes.most_common()) + "."
@@ -143,7 +143,7 @@ def markdown(results: Dict[str, Any]) -> str:
     groups = summarize(results["rows"])
     families = list(dict.fromkeys(g["family"] for g in groups))
     lines = [_settings_line(results), "",
-             f"Command: `{results['command']}` ({results['date']}, {results['machine']}).{_code_line(results)}"]
+             f"Command: `{results['command']}` ({results['date']}, {results['machine']}).{code_line(results['rows'])}"]
     for family in families:
         lines.append("")
         if family is not None:

@@ -113,6 +113,7 @@ def test_tiny_comparison_writes_json_and_docs_block(tmp_path):
     assert results["block"] == block
     text = page.read_text()
     assert "| dcase2020_baseline | default |" in text and "python -m benchmarks.compare --models" in text
+    assert f"Runs trained at lightops {compare.code_label(compare.code_version())} (1)." in text
     metrics = next((tmp_path / "runs").rglob("metrics.json"))
     stamp = metrics.stat().st_mtime_ns
     assert compare.main(argv + ["--no-docs"]) == 0  # the finished run is reused, not retrained

@@ -87,6 +87,7 @@ def test_tiny_int8_comparison_writes_json_and_docs_block(tmp_path):
     assert results["training_rows"][0]["settings"]["n_mels"] == 40 and results["block"] == "int8-accuracy"
     text = page.read_text()
     assert "| - | dssdn_small[width=0.25] |" in text and "python -m benchmarks.compare_int8 --models" in text
+    assert f"Runs trained at lightops {compare.code_label(compare.code_version())} (1)." in text
     done = next((tmp_path / "runs").rglob("quantize.json"))
     stamp = done.stat().st_mtime_ns
     assert compare_int8.main(argv + ["--no-docs"]) == 0  # trained and quantized runs are reused
