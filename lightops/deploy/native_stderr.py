@@ -29,13 +29,13 @@ def filtered_stderr(drop: Union[str, Pattern[str]] = EXECUTORCH_CPUINFO) -> Iter
     pattern = re.compile(drop) if isinstance(drop, str) else drop
     try:
         fd = sys.__stderr__.fileno() if sys.__stderr__ is not None else 2
-    except (AttributeError, OSError, ValueError):  # no real descriptor (an embedding host): nothing to filter
+        saved = os.dup(fd)
+    except (AttributeError, OSError, ValueError):  # no real descriptor (an embedding host, fd 2 closed): no filter
         yield
         return
     for stream in (sys.stdout, sys.stderr):
         if stream is not None:
             stream.flush()
-    saved = os.dup(fd)
     with tempfile.TemporaryFile(mode="w+b") as tmp:
         os.dup2(tmp.fileno(), fd)
         try:

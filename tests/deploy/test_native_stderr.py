@@ -47,3 +47,17 @@ def test_loading_a_program_prints_no_probe_lines(tmp_path, capfd):
     code = f"from lightops.deploy.executorch import load_pte; load_pte({pte!r})"  # a fresh process: the first load
     err = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stderr
     assert "cpuinfo_utils" not in err, err
+
+
+def test_without_a_descriptor_2_the_body_runs_unfiltered(monkeypatch):
+    """A host whose standard error has no file descriptor (an embedding, a closed fd 2): nothing to capture."""
+
+    class NoFileno:
+        def fileno(self):
+            raise OSError("no descriptor")
+
+    monkeypatch.setattr(sys, "__stderr__", NoFileno())
+    ran = []
+    with filtered_stderr():
+        ran.append(1)
+    assert ran == [1]
