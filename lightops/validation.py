@@ -167,6 +167,7 @@ def conv_out_len(length: int, stride: int) -> int:
 
 @torch.jit.unused
 def _autocast_enabled(x: torch.Tensor) -> bool:
+    """Whether autocast is on for ``x``'s device (eager and export only: TorchScript cannot ask)."""
     return torch.is_autocast_enabled(x.device.type)
 
 
