@@ -69,6 +69,8 @@ RECIPES: Dict[str, Recipe] = {
     "recipe dcase + KD (dssdn_small)": Recipe(("--recipe", "dcase", "--teacher", "{teacher}"),
                                               teacher=("dssdn_small", "recipe dcase")),
     "KD (dssdn_large)": Recipe(("--teacher", "{teacher}"), teacher=("dssdn_large", "default")),
+    # wider SpecAugment frequency masks: one mask of up to 96 bins (3/8 of 256) instead of n_mels // 8
+    "recipe dcase + freq-mask 96": Recipe(("--recipe", "dcase", "--freq-mask", "96")),
     # a moving average of the weights (timm's ModelEmaV3, warmed-up decay), evaluated and saved as the model
     "recipe dcase + EMA": Recipe(("--recipe", "dcase", "--model-ema", "0.999")),
     # device-adversarial training (DANN: a device classifier on the pooled features, its gradient reversed)
