@@ -116,6 +116,7 @@ BLOCKS: Dict[str, Block] = {
     "dssdn-synthetic-60-dcase": Block("docs/models.md", "python -m benchmarks.compare"),
     "dssdn-ema-synthetic-30": Block("docs/models.md", "python -m benchmarks.compare"),
     "dssdn-adversarial-synthetic-30": Block("docs/models.md", "python -m benchmarks.compare"),
+    "dssdn-freqmask-synthetic-30": Block("docs/models.md", "python -m benchmarks.compare"),
     "int8-pools": Block("docs/deploy.md", "python -m benchmarks.int8_pools"),
     "mutation-table": Block("docs/testing.md", "python scripts/mutation_check.py --docs"),
     "notes": Block("docs/benchmarks.md", "python -m benchmarks.run", kept=True),
