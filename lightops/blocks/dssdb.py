@@ -37,11 +37,17 @@ class PointwiseNormAct(nn.Sequential):
         return self.in_chs * self.out_chs * f * t
 
 
+def _need_two_bins(f: int, got: str) -> None:
+    """Raise ``ValueError`` unless there are the two frequency bins a split into bands needs (``got``: what was
+    given, for the message)."""
+    if f < 2:
+        raise ValueError(f"DSSDB: needs F >= 2 frequency bins to split into bands, got {got}")
+
+
 @torch.fx.wrap
 def _check_bins(x: torch.Tensor) -> None:
-    """Raise ``ValueError`` unless ``x`` has the two frequency bins a split into bands needs."""
-    if x.shape[2] < 2:
-        raise ValueError(f"DSSDB: needs F >= 2 frequency bins to split into bands, got shape {list(x.shape)}")
+    """:func:`_need_two_bins` for an input ``(B, Cin, F, T)``."""
+    _need_two_bins(x.shape[2], f"shape {list(x.shape)}")
 
 
 class DSSDB(nn.Module):
@@ -162,8 +168,7 @@ class DSSDB(nn.Module):
 
     def _check_size(self, input_size: Tuple[int, int, int]) -> Tuple[int, int, int]:
         size = check_input_size(input_size, "DSSDB", self.in_chs)
-        if size[1] < 2:
-            raise ValueError(f"DSSDB: needs F >= 2 frequency bins to split into bands, got input (C, F, T) = {size}")
+        _need_two_bins(size[1], f"input (C, F, T) = {size}")
         return size
 
     def params(self) -> int:
