@@ -71,6 +71,8 @@ RECIPES: Dict[str, Recipe] = {
     "KD (dssdn_large)": Recipe(("--teacher", "{teacher}"), teacher=("dssdn_large", "default")),
     # wider SpecAugment frequency masks: one mask of up to 96 bins (3/8 of 256) instead of n_mels // 8
     "recipe dcase + freq-mask 96": Recipe(("--recipe", "dcase", "--freq-mask", "96")),
+    # FilterAugment (Nam et al. 2022): a random piecewise-linear frequency response per clip, the reference's +-6 dB
+    "recipe dcase + FilterAugment": Recipe(("--recipe", "dcase", "--filter-augment", "1.0")),
     # a moving average of the weights (timm's ModelEmaV3, warmed-up decay), evaluated and saved as the model
     "recipe dcase + EMA": Recipe(("--recipe", "dcase", "--model-ema", "0.999")),
     # device-adversarial training (DANN: a device classifier on the pooled features, its gradient reversed)

@@ -127,6 +127,11 @@ class TrainConfig:
                                   group="recipe")
     freq_mixstyle_alpha: float = option(0.3, "Beta(alpha, alpha) of Freq-MixStyle's mixing weights", metavar="A",
                                         group="recipe")
+    filter_augment: float = option(0.0, "probability per clip of FilterAugment: a random piecewise-linear frequency "
+                                        "response of up to +-filter_augment_db dB added to the log-mel "
+                                        "(lightops.audio.FilterAugment; 0: off)", metavar="P", group="recipe")
+    filter_augment_db: float = option(6.0, "largest gain of FilterAugment's responses, dB either way", metavar="DB",
+                                      group="recipe")
     dir: Optional[str] = option(None, "device impulse responses: 'simulated' or a folder of IR audio files; "
                                       "off unless given", metavar="SOURCE", group="recipe")
     dir_p: float = option(0.6, "probability per clip of a device response", metavar="P", group="recipe")
@@ -178,9 +183,9 @@ class TrainConfig:
         """Validate the device-robustness and distillation options."""
         if self.recipe not in RECIPES:
             raise ValueError(f"recipe must be one of {list(RECIPES)}, got {self.recipe!r}")
-        for name in ("freq_mixstyle", "dir_p", "kd_weight"):
+        for name in ("freq_mixstyle", "dir_p", "kd_weight", "filter_augment"):
             check_float(getattr(self, name), name, minimum=0.0, maximum=1.0)
-        for name in ("freq_mixstyle_alpha", "kd_temperature"):
+        for name in ("freq_mixstyle_alpha", "kd_temperature", "filter_augment_db"):
             check_float(getattr(self, name), name, minimum=0.0, open_min=True)
         check_float(self.model_ema, "model_ema", minimum=0.0, maximum=1.0, open_max=True)
         if self.train_fraction not in TRAIN_FRACTIONS:

@@ -28,7 +28,7 @@ from timm.utils import ModelEmaV3
 from torch.utils.data import DataLoader, Dataset
 
 from .._factory import architecture_of, build_model, known_models
-from ..audio import FreqMixStyle, FrontEnd, LogMel
+from ..audio import FilterAugment, FreqMixStyle, FrontEnd, LogMel
 from ..checkpoint import read_checkpoint, save_checkpoint
 from ..data import DeviceImpulseResponses, TimeRoll
 from ..fileio import atomic_write_json, check_writable_dir
@@ -254,7 +254,11 @@ class _Run:
             mean, std = norm_stats(data.train_set, cfg, self.env)
         freq_mask = (cfg.n_mels // 8 if cfg.freq_mask is None else cfg.freq_mask) if cfg.specaug else 0
         time_mask = (self.input_size[2] // 8 if cfg.time_mask is None else cfg.time_mask) if cfg.specaug else 0
-        steps = [FreqMixStyle(cfg.freq_mixstyle, cfg.freq_mixstyle_alpha)] if cfg.freq_mixstyle > 0 else []
+        steps: List[nn.Module] = [FreqMixStyle(cfg.freq_mixstyle, cfg.freq_mixstyle_alpha)] if cfg.freq_mixstyle > 0 \
+            else []
+        if cfg.filter_augment > 0:  # gains in dB on the normalised log-mel: std units per dB
+            steps.append(FilterAugment(cfg.filter_augment, (-cfg.filter_augment_db, cfg.filter_augment_db),
+                                       db_scale=1.0 / std))
         return FrontEnd(cfg.sample_rate, cfg.n_fft, cfg.hop_length, cfg.n_mels, mean, std, freq_mask,
                         time_mask, steps=steps).to(self.env.device)
 
