@@ -50,6 +50,8 @@ def _check_model_input(x: torch.Tensor, in_chans: int, min_bins: int, min_frames
     """Raise ``ValueError`` naming the expected ``(B, C, F, T)`` shape."""
     if x.dim() != 4 or x.shape[1] != in_chans:
         raise ValueError(f"DSSDN: expected a log-mel input (B, {in_chans}, F, T), got shape {list(x.shape)}")
+    if x.shape[0] == 0:  # timm's ECA and the Haar split reshape with -1, which an empty batch leaves undefined
+        raise ValueError(f"DSSDN: the batch is empty (shape {list(x.shape)}); give at least one clip")
     if x.shape[2] < min_bins or x.shape[3] < min_frames:
         raise ValueError(f"DSSDN: expected at least F >= {min_bins} mel bins and T >= {min_frames} frames in "
                          f"(B, {in_chans}, F, T), got shape {list(x.shape)}")

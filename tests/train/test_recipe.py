@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lightops.audio import FreqMixStyle, mixup
+from lightops.audio import FilterAugment, FreqMixStyle, mixup
 from lightops.checkpoint import read_checkpoint
 from lightops.cli.logits import main as logits_main
 from lightops.cli.train import add_arguments, config_from_args
@@ -152,3 +152,18 @@ def test_freq_mixstyle_is_a_front_end_step(tmp_path):
     fe = run.build_frontend(None, {"frontend": {"mean": 0.0, "std": 1.0}})
     assert isinstance(fe.steps[0], FreqMixStyle) and fe.steps[0].p == 0.4
     assert os.environ.get("WORLD_SIZE") in (None, "1")
+
+
+def test_filter_augment_is_a_front_end_step_in_db(tmp_path):
+    cfg = recipe_config("dcase", **TINY, filter_augment=0.5, filter_augment_db=9.0)
+    run = run_mod._Run(cfg, run_mod.init_distributed("cpu"))
+    run.input_size = (1, 64, 32)
+    fe = run.build_frontend(None, {"frontend": {"mean": -30.0, "std": 12.0}})
+    fa = [s for s in fe.steps if isinstance(s, FilterAugment)]
+    assert len(fa) == 1 and fa[0].p == 0.5 and fa[0].db_range == (-9.0, 9.0)
+    assert fa[0].db_scale == pytest.approx(1 / 12.0)  # gains in dB on the log-mel normalised by its std
+    assert list(fe.steps).index(fa[0]) == 1  # after Freq-MixStyle, before SpecAugment
+    plain = run_mod._Run(recipe_config("dcase", **TINY), run_mod.init_distributed("cpu"))
+    plain.input_size = (1, 64, 32)
+    assert not any(isinstance(s, FilterAugment) for s in plain.build_frontend(None, {"frontend": {
+        "mean": 0.0, "std": 1.0}}).steps)
