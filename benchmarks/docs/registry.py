@@ -117,6 +117,8 @@ BLOCKS: Dict[str, Block] = {
     "dssdn-ema-synthetic-30": Block("docs/models.md", "python -m benchmarks.compare"),
     "dssdn-adversarial-synthetic-30": Block("docs/models.md", "python -m benchmarks.compare"),
     "dssdn-freqmask-synthetic-30": Block("docs/models.md", "python -m benchmarks.compare"),
+    "dssdn-filteraugment-synthetic-30": Block("docs/models.md", "python -m benchmarks.compare"),
+    "dssdn-filteraugment-folder-30": Block("docs/models.md", "python -m benchmarks.compare"),
     "int8-pools": Block("docs/deploy.md", "python -m benchmarks.int8_pools"),
     "mutation-table": Block("docs/testing.md", "python scripts/mutation_check.py --docs"),
     "notes": Block("docs/benchmarks.md", "python -m benchmarks.run", kept=True),
