@@ -256,7 +256,7 @@ class _Run:
         time_mask = (self.input_size[2] // 8 if cfg.time_mask is None else cfg.time_mask) if cfg.specaug else 0
         steps: List[nn.Module] = [FreqMixStyle(cfg.freq_mixstyle, cfg.freq_mixstyle_alpha)] if cfg.freq_mixstyle > 0 \
             else []
-        if cfg.filter_augment > 0:  # gains in dB on the normalised log-mel: std units per dB
+        if cfg.filter_augment > 0:  # gains in dB; the log-mel is normalised by std dB, so 1 / std input units per dB
             steps.append(FilterAugment(cfg.filter_augment, (-cfg.filter_augment_db, cfg.filter_augment_db),
                                        db_scale=1.0 / std))
         return FrontEnd(cfg.sample_rate, cfg.n_fft, cfg.hop_length, cfg.n_mels, mean, std, freq_mask,
