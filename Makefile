@@ -1,17 +1,23 @@
-# Quick start: `make demo` (main job) and `make test` (test suite); each sets up .venv on first use.
+# Quick start: `make demo` (main job) and `make test` (test suite); each sets up .venv on first use: the demo what
+# lightops needs to run (torch, timm and the base dependencies), the tests every extra beside it.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+BASE := $(VENV)/.base
 STAMP := $(VENV)/.installed
 TIMM := $(shell sed -n 's/.*"timm==\([0-9.]*\)".*/\1/p' pyproject.toml)
 TIMM_SRC := $(VENV)/timm-src
 
 .PHONY: demo test lint format clean
 
-$(STAMP): pyproject.toml
+$(BASE): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q torch==2.14.1 torchvision==0.29.1
+	$(BIN)/python -m pip install -q -e . torch==2.14.1
+	touch $(BASE)
+
+$(STAMP): $(BASE)
 	# torch named again so that no extra (executorch, torchao: the edge extra) can move it
 	$(BIN)/python -m pip install -q -e ".[dev]" torch==2.14.1
 	$(BIN)/python -c "import executorch.exir, torchao, torch; assert torch.__version__.startswith('2.14.1'), torch.__version__"
@@ -23,7 +29,7 @@ $(STAMP): pyproject.toml
 	tar -xzf $(TIMM_SRC)/timm-$(TIMM).tar.gz -C $(TIMM_SRC) timm-$(TIMM)/tests/test_models.py
 	touch $(STAMP)
 
-demo: $(STAMP)
+demo: $(BASE)
 	$(BIN)/lightops demo
 
 test: $(STAMP)
