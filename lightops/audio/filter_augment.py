@@ -40,6 +40,13 @@ def _pair(value: Sequence[float], name: str, *, integer: bool = False) -> Tuple[
     return lo, hi
 
 
+def _check_kind(kind: str, who: str) -> str:
+    """``kind`` if it is one of :data:`_KINDS`, else ``ValueError`` naming ``who``."""
+    if kind not in _KINDS:
+        raise ValueError(f"{who}: kind must be one of {_KINDS}, got {kind!r}")
+    return kind
+
+
 def filter_gains_db(batch: int, bins: int, n_bands: int, *, db_range: Tuple[float, float] = (-6.0, 6.0),
                     min_bandwidth: int = 6, kind: str = "linear", generator: Optional[torch.Generator] = None
                     ) -> torch.Tensor:
@@ -51,8 +58,7 @@ def filter_gains_db(batch: int, bins: int, n_bands: int, *, db_range: Tuple[floa
     check_int(batch, "filter_gains_db: batch", minimum=0)
     check_int(bins, "filter_gains_db: bins", minimum=1)
     check_int(n_bands, "filter_gains_db: n_bands", minimum=1)
-    if kind not in _KINDS:
-        raise ValueError(f"filter_gains_db: kind must be one of {_KINDS}, got {kind!r}")
+    _check_kind(kind, "filter_gains_db")
     gen_device = "cpu" if generator is None else generator.device
     lo, hi = db_range
     n_bands = min(n_bands, bins)
@@ -64,14 +70,13 @@ def filter_gains_db(batch: int, bins: int, n_bands: int, *, db_range: Tuple[floa
     edges = torch.cat([torch.zeros(batch, 1, dtype=inner.dtype, device=gen_device), inner,
                        torch.full((batch, 1), bins, dtype=inner.dtype, device=gen_device)], dim=1)  # (B, n + 1)
     pos = torch.arange(bins, device=gen_device)
-    band = (pos[None, :, None] >= edges[:, None, 1:-1]).sum(-1) if n_bands > 1 else \
-        torch.zeros(batch, bins, dtype=torch.long, device=gen_device)  # (B, F): the band of each bin
+    band = (pos[None, :, None] >= edges[:, None, 1:-1]).sum(-1)  # (B, F): the band of each bin (0 for one band)
     if kind == "step":
         gains = torch.rand(batch, n_bands, generator=generator, device=gen_device) * (hi - lo) + lo
         return gains.gather(1, band)
     # linear: knots at 0, every inner boundary and bins - 1, gains interpolated between neighbouring knots
     knots = torch.rand(batch, n_bands + 1, generator=generator, device=gen_device) * (hi - lo) + lo
-    at = edges.to(torch.float32).clone()
+    at = edges.to(torch.float32)  # a copy (another dtype)
     at[:, -1] = bins - 1
     left, right = at.gather(1, band), at.gather(1, band + 1)
     t = ((pos[None] - left) / (right - left).clamp_min(1.0)).clamp(0.0, 1.0)
@@ -107,9 +112,7 @@ class FilterAugment(nn.Module):
         if self.n_bands[0] < 1:
             raise ValueError(f"FilterAugment: n_bands must be at least 1, got {tuple(n_bands)!r}")
         self.min_bandwidth = check_int(min_bandwidth, "FilterAugment: min_bandwidth", minimum=1)
-        if kind not in _KINDS:
-            raise ValueError(f"FilterAugment: kind must be one of {_KINDS}, got {kind!r}")
-        self.kind = kind
+        self.kind = _check_kind(kind, "FilterAugment")
         self.db_scale = check_float(db_scale, "FilterAugment: db_scale", minimum=0.0, open_min=True)
         self.generator = generator
 
