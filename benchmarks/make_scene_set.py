@@ -29,7 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("root", help="folder to write")
     p.add_argument("--segments", type=int, default=40, help="segments per class, half of them for training")
     p.add_argument("--devices", nargs="+", default=["a", "b", "c", "s1", "s2", "s3"], help="seen devices")
-    p.add_argument("--unseen-devices", nargs="+", default=["s4", "s5", "s6"], help="evaluation-only devices")
+    p.add_argument("--unseen-devices", nargs="*", default=["s4", "s5", "s6"],
+                   help="evaluation-only devices (none: every device is also in the training fold)")
     p.add_argument("--device-family", choices=DEVICE_FAMILIES, default="tau")
     p.add_argument("--class-overlap", type=float, default=0.1, help="SyntheticScenes class_overlap (0: easiest)")
     p.add_argument("--event-density", type=float, default=1.0)
