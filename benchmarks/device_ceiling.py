@@ -68,7 +68,7 @@ def write_scene_sets(args: argparse.Namespace) -> Dict[str, Path]:
     if not unseen:
         raise SystemExit("device_ceiling: give at least one unseen device")
     settings = dict(segments=args.segments, seen=seen, unseen=unseen, family=args.scene_family, seed=args.scene_seed,
-                    clip_seconds=args.clip_seconds or 1.0, version=1)
+                    clip_seconds=args.clip_seconds or 1.0, sample_rate=args.sample_rate or 44100, version=1)
     folders = {}
     for training in TRAININGS:
         root = Path(args.root) / f"{args.scene_family}-{training}"
@@ -76,7 +76,8 @@ def write_scene_sets(args: argparse.Namespace) -> Dict[str, Path]:
         if not (stamp.is_file() and json.loads(stamp.read_text()) == settings):
             devices, eval_only = (seen, unseen) if training == "held-out" else (seen + unseen, [])
             make_fake_tau(root, n_per_class=args.segments, devices=devices, eval_only_devices=eval_only,
-                          clip_seconds=settings["clip_seconds"], seed=args.scene_seed,
+                          clip_seconds=settings["clip_seconds"], sample_rate=settings["sample_rate"],
+                          seed=args.scene_seed,
                           device_family=args.scene_family)
             if training == "all":
                 rotate_training_devices(root, devices, keep=len(seen))
