@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -77,8 +78,7 @@ def write_scene_sets(args: argparse.Namespace) -> Dict[str, Path]:
             devices, eval_only = (seen, unseen) if training == "held-out" else (seen + unseen, [])
             make_fake_tau(root, n_per_class=args.segments, devices=devices, eval_only_devices=eval_only,
                           clip_seconds=settings["clip_seconds"], sample_rate=settings["sample_rate"],
-                          seed=args.scene_seed,
-                          device_family=args.scene_family)
+                          seed=args.scene_seed, device_family=args.scene_family)
             if training == "all":
                 rotate_training_devices(root, devices, keep=len(seen))
             stamp.write_text(json.dumps(settings) + "\n")
@@ -98,17 +98,14 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
     """Write the scene sets, train (or reuse) every run on both; the results dict."""
     folders = write_scene_sets(args)
     rows: List[Dict[str, Any]] = []
-    commands = []
     for training, folder in folders.items():
         args.data = str(folder)
         results = compare_run(args)
-        commands.append(results["command"])
         for r in results["rows"]:
             a, b, gap = group_gap(r["per_device"], args.unseen_devices)
             rows.append(dict(r, training=training, first_group=a, second_group=b, gap=gap))
-    argv = " ".join(json.dumps(a) if " " in a else a for a in args.argv)
     return dict(rows=rows, unseen_devices=list(args.unseen_devices), family=args.scene_family,
-                command=f"python -m benchmarks.device_ceiling {argv}", date=results["date"],
+                command=shlex.join(["python", "-m", "benchmarks.device_ceiling", *args.argv]), date=results["date"],
                 machine=results["machine"])
 
 
