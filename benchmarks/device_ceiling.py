@@ -16,9 +16,13 @@ reports, per model and recipe, the accuracy on the two device groups and their g
 the ``all`` runs is the part of the drop that no device-robustness recipe can remove (the devices' own difficulty);
 the difference between the two gaps is the part that comes from not having heard the devices (generalisation). ::
 
-    python -m benchmarks.device_ceiling --root /tmp/ceiling --models dssdn_small dcase2025_baseline \\
-        --recipes "recipe dcase" --seeds 0 1 2 --epochs 30 --jobs 2 --docs docs/models.md --block device-ceiling
-    python -m benchmarks.device_ceiling --from-json benchmarks/results/device-ceiling.json   # re-render the block
+    python -m benchmarks.device_ceiling --root /tmp/ceiling --seeds 0 1 2 --jobs 2 --block device-ceiling-tau
+    python -m benchmarks.device_ceiling --root /tmp/ceiling --scene-family eq --seeds 0 1 2 --jobs 2 \\
+        --block device-ceiling-eq
+    python -m benchmarks.device_ceiling --from-json benchmarks/results/device-ceiling-tau.json   # re-render the block
+
+Defaults: ``dssdn_small`` and ``dcase2025_baseline`` with ``recipe dcase``, 30 epochs, 1-s clips, 28 segments per
+class (840 training clips in both sets), the block on docs/models.md.
 """
 from __future__ import annotations
 
@@ -36,7 +40,8 @@ from benchmarks.compare_table import code_line, spread
 from lightops.data import make_fake_tau
 from lightops.data.synthetic_devices import DEVICE_FAMILIES
 
-__all__ = ["TRAININGS", "write_scene_sets", "rotate_training_devices", "group_gap", "run", "markdown", "main"]
+__all__ = ["TRAININGS", "write_scene_sets", "rotate_training_devices", "group_gap", "run", "markdown",
+           "build_ceiling_parser", "main"]
 
 TRAININGS = ("held-out", "all")
 """The two training sets: the unseen devices held out of training, and every device in training."""
@@ -177,6 +182,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args.argv = list(sys.argv[1:] if argv is None else argv)
     if args.device_families:
         raise SystemExit("device_ceiling: the scene sets have one family (--scene-family), not --device-families")
+    if args.data != "synthetic":
+        raise SystemExit("device_ceiling: the command writes its own scene sets under --root; --data does not apply")
     return report(args, run, markdown, "device-ceiling")
 
 

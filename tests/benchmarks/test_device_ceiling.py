@@ -99,5 +99,6 @@ def test_command_trains_on_both_sets_and_writes_the_block(tmp_path, monkeypatch)
     assert "| dcase2020_baseline | recipe dcase | s4, s5 held out | 1 |" in text
     assert "| dcase2020_baseline | recipe dcase | 31.7 | 16.7 | 15.0 | 45.0 | 60.0 |" in text
     assert "python -m benchmarks.device_ceiling --root" in text
-    with pytest.raises(SystemExit):
-        device_ceiling.main(argv + ["--device-families", "eq"])
+    for wrong in (["--device-families", "eq"], ["--data", str(tmp_path)]):
+        with pytest.raises(SystemExit):
+            device_ceiling.main(argv + wrong)
