@@ -121,6 +121,8 @@ BLOCKS: Dict[str, Block] = {
     "dssdn-filteraugment-folder-30": Block("docs/models.md", "python -m benchmarks.compare"),
     "device-ceiling-tau": Block("docs/models.md", "python -m benchmarks.device_ceiling"),
     "device-ceiling-eq": Block("docs/models.md", "python -m benchmarks.device_ceiling"),
+    "dssdn-dir-crossfamily-tau": Block("docs/models.md", "python -m benchmarks.compare"),
+    "dssdn-dir-crossfamily-eq": Block("docs/models.md", "python -m benchmarks.compare"),
     "int8-pools": Block("docs/deploy.md", "python -m benchmarks.int8_pools"),
     "mutation-table": Block("docs/testing.md", "python scripts/mutation_check.py --docs"),
     "notes": Block("docs/benchmarks.md", "python -m benchmarks.run", kept=True),
