@@ -39,6 +39,7 @@ from benchmarks.compare import run as compare_run
 from benchmarks.compare_table import code_line, spread
 from lightops.data import make_fake_tau
 from lightops.data.synthetic_devices import DEVICE_FAMILIES
+from lightops.data.tau import parse_device, parse_segment
 
 __all__ = ["TRAININGS", "write_scene_sets", "rotate_training_devices", "group_gap", "run", "markdown",
            "build_ceiling_parser", "main"]
@@ -54,14 +55,12 @@ def rotate_training_devices(root: Path, devices: Sequence[str], keep: int) -> in
     training clips kept."""
     path = root / "evaluation_setup" / "fold1_train.csv"
     header, *rows = path.read_text(encoding="utf-8").splitlines()
-    order: Dict[Tuple[str, str], int] = {}  # (class, segment) -> position in the file
+    order: Dict[str, int] = {}  # recording (parse_segment) -> position in the file
     kept = [header]
     for row in rows:
-        name, scene = row.split("\t")
-        stem = Path(name).stem  # <scene>-<city>-<segment>-<segment>-<device>
-        segment, device = stem.split("-")[-2], stem.split("-")[-1]
-        k = order.setdefault((scene, segment), len(order))
-        if (k + devices.index(device)) % len(devices) < keep:
+        name = row.split("\t")[0]
+        k = order.setdefault(parse_segment(name), len(order))
+        if (k + devices.index(parse_device(name))) % len(devices) < keep:
             kept.append(row)
     path.write_text("\n".join(kept) + "\n", encoding="utf-8")
     return len(kept) - 1

@@ -22,7 +22,7 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 
-from lightops.data.synthetic_devices import DEVICE_FAMILIES, SIMULATED_STRENGTH, device_response_db, eq_device
+from lightops.data.synthetic_devices import DEVICE_FAMILIES, device_response_db, eq_device, response_strength
 
 __all__ = ["response_db", "impulse_response", "write_irs", "main"]
 
@@ -30,11 +30,12 @@ __all__ = ["response_db", "impulse_response", "write_irs", "main"]
 def response_db(family: str, device: str, freqs: np.ndarray, device_strength: float = 0.75) -> np.ndarray:
     """Magnitude response in dB of ``family``'s device ``device`` at ``freqs`` (Hz), at the strength
     :class:`~lightops.data.SyntheticScenes` gives a simulated device at ``device_strength``."""
+    if family not in DEVICE_FAMILIES:
+        raise ValueError(f"make_device_irs: family must be one of {list(DEVICE_FAMILIES)}, got {family!r}")
+    strength = response_strength(family, device_strength, simulated=True)
     if family == "tau":
-        return device_response_db(device, freqs, device_strength * SIMULATED_STRENGTH)
-    if family == "eq":
-        return eq_device(device, device_strength * 2.0).response_db(freqs)
-    raise ValueError(f"make_device_irs: family must be one of {list(DEVICE_FAMILIES)}, got {family!r}")
+        return device_response_db(device, freqs, strength)
+    return eq_device(device, strength).response_db(freqs)
 
 
 def impulse_response(gain_db: np.ndarray, length: int) -> np.ndarray:

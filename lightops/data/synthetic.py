@@ -35,8 +35,6 @@ from ._audio import Clip
 from .device_response import compress
 from .synthetic_devices import (
     DEVICE_FAMILIES,
-    REAL_STRENGTH,
-    SIMULATED_STRENGTH,
     EqDevice,
     bump_db,
     coloured_noise,
@@ -46,6 +44,7 @@ from .synthetic_devices import (
     fft_freqs,
     is_simulated,
     octaves,
+    response_strength,
 )
 from .tau import TAU_CLASSES
 
@@ -336,19 +335,18 @@ class SyntheticScenes(Dataset):
         self._device_gain = {d: self._device_gain_of(d) for d in self.seen_devices + self.unseen_devices}
 
     def _device_gain_of(self, device: str) -> np.ndarray:
-        scale = SIMULATED_STRENGTH if is_simulated(device) else REAL_STRENGTH
         freqs = fft_freqs(self.num_samples, self.sample_rate)
         if self.device_family == "eq":
             db = self._eq_device(device).response_db(freqs)
         else:
-            db = device_response_db(device, freqs, self.device_strength * scale)
+            db = device_response_db(device, freqs, response_strength("tau", self.device_strength,
+                                                                      is_simulated(device)))
         return (10.0 ** (db / 20.0)).astype(np.float32)  # (n_freqs,)
 
     def _eq_device(self, device: str) -> EqDevice:
         """The ``"eq"`` device ``device`` at this data set's strength, built once per device (not per clip)."""
         if device not in self._eq_devices:
-            # nominal strength 1 at device_strength 0.5 for simulated devices; real ones (b, c) a third of that
-            strength = self.device_strength * (2.0 if is_simulated(device) else 0.64)
+            strength = response_strength("eq", self.device_strength, is_simulated(device))
             self._eq_devices[device] = eq_device(device, strength)
         return self._eq_devices[device]
 

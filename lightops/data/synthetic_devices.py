@@ -18,7 +18,8 @@ from typing import Callable, Tuple
 import numpy as np
 
 __all__ = ["DEVICE_FAMILIES", "REAL_STRENGTH", "SIMULATED_STRENGTH", "EqDevice", "eq_device", "coloured_noise",
-           "device_response_db", "device_compression", "is_simulated", "fft_freqs", "octaves", "bump_db"]
+           "device_response_db", "device_compression", "is_simulated", "response_strength", "fft_freqs", "octaves",
+           "bump_db"]
 
 REAL_STRENGTH = 0.8  # real devices b, c: milder responses than the simulated ones (x device_strength)
 SIMULATED_STRENGTH = 2.5  # simulated devices: device-A audio through a strong response, then compression
@@ -109,6 +110,17 @@ def coloured_noise(rng: np.random.Generator, n: int, sample_rate: int, slope: fl
         t = np.arange(n) / sample_rate
         x += sum(np.sin(2 * np.pi * k * hum_hz * t + rng.uniform(0, 2 * np.pi)) / k for k in (1, 2, 3))
     return (x / (np.sqrt(np.mean(x ** 2)) + 1e-12)).astype(np.float32)
+
+
+def response_strength(family: str, device_strength: float, simulated: bool) -> float:
+    """The strength a scene set at ``device_strength`` gives a ``family`` device's response: ``"tau"`` scales it by
+    :data:`SIMULATED_STRENGTH` or :data:`REAL_STRENGTH`; ``"eq"`` by 2 (nominal strength 1 at ``device_strength``
+    0.5) for simulated devices and 0.64 for real ones (b, c)."""
+    if family == "tau":
+        return device_strength * (SIMULATED_STRENGTH if simulated else REAL_STRENGTH)
+    if family == "eq":
+        return device_strength * (2.0 if simulated else 0.64)
+    raise ValueError(f"device family must be one of {list(DEVICE_FAMILIES)}, got {family!r}")
 
 
 def is_simulated(device: str) -> bool:
