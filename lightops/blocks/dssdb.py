@@ -11,6 +11,7 @@ from timm.layers import DropPath, create_act_layer, get_act_layer, get_norm_laye
 from .. import validation
 from ..ops import bands, create_op
 from ..ops.base import LayerType, count_params
+from ..ops.depthwise_pair import check_freq_kernel
 from ..validation import check_channels, check_input_size, check_ratio
 from .attention import create_attn
 from .dssdb_deploy import DeployDSSDB
@@ -95,6 +96,8 @@ class DSSDB(nn.Module):
             the deep path sees the whole spectrum at half the resolution, and half their differences take the
             high band's 1x1; output bin ``i`` covers input bins ``2i`` and ``2i + 1``). ``"haar"`` needs
             ``low_ratio = 0.5`` and ``join = "add"``. Same params and MACs (the split itself is adds).
+        freq_kernel: the depthwise frequency kernel of the four operators (default 3, the operator's own; 1: they
+            filter over time only, so the block widens the frequency receptive field only by its split).
 
     Shape:
         ``(B, Cin, F, T) -> (B, C, Fl, ceil(T / time_pool))`` for ``F >= 2``.
@@ -122,6 +125,7 @@ class DSSDB(nn.Module):
         join: str = "add",
         high_op: Optional[str] = None,
         split: str = "band",
+        freq_kernel: int = 3,
     ) -> None:
         super().__init__()
         self.in_chs = check_channels(in_chs, "in_chs")
@@ -144,9 +148,18 @@ class DSSDB(nn.Module):
         norm = get_norm_layer(norm_layer)
         act = get_act_layer(act_layer) if act_layer is not None else None
         op_kw = dict(op_kwargs or {}, norm_layer=norm)
+        self.freq_kernel = check_freq_kernel(freq_kernel)
+        if freq_kernel != 3:  # passed only when asked for: a user's operator need not take it
+            op_kw["freq_kernel"] = freq_kernel
 
         def make_op(i: int, o: int) -> nn.Module:
-            return create_op(op, i, o, **op_kw)
+            try:
+                return create_op(op, i, o, **op_kw)
+            except TypeError as e:
+                if "freq_kernel" not in op_kw or "freq_kernel" not in str(e):
+                    raise
+                raise ValueError(f"DSSDB: operator {op!r} takes no freq_kernel argument (asked for "
+                                 f"freq_kernel={freq_kernel}); the operators of lightops do") from None
 
         self.distill = nn.ModuleList([PointwiseNormAct(ch, cd, norm, act) for ch in (in_chs, c, c)])
         self.refine = nn.ModuleList([make_op(in_chs, c), make_op(c, c), make_op(c, c)])
@@ -237,4 +250,5 @@ class DSSDB(nn.Module):
         return f"{self.in_chs}, {self.out_chs}, op={self.op_name!r}, low_ratio={self.low_ratio}, " \
                f"time_pool={self.time_pool}" + (f", join={self.join!r}" if self.join != "add" else "") \
                + (f", high_op={self.high_op!r}" if self.high_op is not None else "") \
-               + (f", split={self.split!r}" if self.split != "band" else "")
+               + (f", split={self.split!r}" if self.split != "band" else "") \
+               + (f", freq_kernel={self.freq_kernel}" if self.freq_kernel != 3 else "")

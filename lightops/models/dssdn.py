@@ -116,6 +116,7 @@ class DSSDN(nn.Module):
         join: Optional[str] = None,
         high_op: Optional[str] = None,
         split: Optional[str] = None,
+        freq_blocks: Optional[int] = None,
     ) -> None:
         super().__init__()
         if not isinstance(cfg, DSSDNCfg):
@@ -125,7 +126,8 @@ class DSSDN(nn.Module):
             cfg = cfg.with_op(op)
         cfg = cfg.override(stem=stem, stem_ratio=stem_ratio, norm_layer=norm_layer, act_layer=act_layer,
                            input_norm=input_norm, scales=scales, low_ratio=low_ratio, attn=attn,
-                           distill_ratio=distill_ratio, join=join, high_op=high_op, split=split)
+                           distill_ratio=distill_ratio, join=join, high_op=high_op, split=split,
+                           freq_blocks=freq_blocks)
         self.cfg = cfg = cfg.scaled(width)
         self.num_classes = num_classes
         self.in_chans = check_channels(in_chans, "in_chans")
@@ -144,7 +146,7 @@ class DSSDN(nn.Module):
                 blocks.append(DSSDB(prev, b.out_chs, op=b.op, op_kwargs=dict(b.op_kwargs), low_ratio=b.low_ratio,
                                     distill_ratio=b.distill_ratio, attn=b.attn, time_pool=b.time_pool,
                                     norm_layer=cfg.norm_layer, act_layer=cfg.act_layer, drop_path=dpr[i],
-                                    join=b.join, high_op=b.high_op, split=b.split))
+                                    join=b.join, high_op=b.high_op, split=b.split, freq_kernel=b.freq_kernel))
                 prev = b.out_chs
             self.blocks = nn.Sequential(*blocks)
             if cfg.scales == "all":

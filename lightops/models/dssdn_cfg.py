@@ -12,6 +12,7 @@ from timm.layers import make_divisible
 from ..blocks import INPUT_NORMS
 from ..ops import get_op_class
 from ..ops.bands import JOINS, SPLITS
+from ..ops.depthwise_pair import check_freq_kernel
 from ..stems import STEM_TYPES
 from ..validation import check_channels, check_ratio
 
@@ -49,6 +50,7 @@ class BlockCfg:
     join: str = "add"  # how the high band joins the low band: "add" (folded bin by bin) | "stack" (frequency order)
     high_op: Optional[str] = None  # the high band's path: None (1x1 + norm, the paper) | an operator name
     split: str = "band"  # "band" (low bins deep, the paper) | "haar" (pair means deep, half differences 1x1)
+    freq_kernel: int = 3  # depthwise frequency kernel of the block's operators (1: time filters only)
 
     def __post_init__(self) -> None:
         check_channels(self.out_chs, "BlockCfg.out_chs")
@@ -66,6 +68,10 @@ class BlockCfg:
             get_op_class(self.high_op)
         if self.split not in SPLITS:
             raise ValueError(f"BlockCfg.split must be one of {SPLITS}, got {self.split!r}")
+        try:
+            check_freq_kernel(self.freq_kernel)
+        except ValueError as e:
+            raise ValueError(f"BlockCfg.{e}") from None
         object.__setattr__(self, "op_kwargs", tuple(tuple(kv) for kv in dict(self.op_kwargs).items()))
 
 
@@ -105,8 +111,10 @@ class DSSDNCfg:
 
         ``stem`` (kind), ``stem_ratio``, ``norm_layer``, ``act_layer``, ``input_norm`` (``"none"`` for none),
         ``scales`` apply to the model; ``low_ratio``, ``attn`` (``"none"`` for none), ``distill_ratio``, ``join``,
-        ``high_op`` (``"none"`` for the 1x1), ``split`` to every block. These are the choices ablated in
-        docs/models.md; ``timm.create_model("dssdn_small", attn="none")`` passes them here.
+        ``high_op`` (``"none"`` for the 1x1), ``split`` to every block; ``freq_blocks = n``: the first ``n`` blocks
+        keep their operators' frequency kernels, every later block filters over time only (``freq_kernel = 1``),
+        which bounds the frequency receptive field (:meth:`frequency_receptive_fields`). These are the choices
+        ablated in docs/models.md; ``timm.create_model("dssdn_small", attn="none")`` passes them here.
         """
         unknown = sorted(set(options) - set(OVERRIDES))
         if unknown:
@@ -114,6 +122,13 @@ class DSSDNCfg:
         given = {k: (None if v == "none" and k in ("attn", "input_norm", "high_op") else v)
                  for k, v in options.items() if v is not None}
         cfg = self
+        if "freq_blocks" in given:
+            n = given.pop("freq_blocks")
+            if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= len(cfg.blocks):
+                raise ValueError(f"freq_blocks must be an int from 0 to the number of blocks ({len(cfg.blocks)}), "
+                                 f"got {n!r}")
+            cfg = replace(cfg, blocks=tuple(b if i < n else replace(b, freq_kernel=1)
+                                            for i, b in enumerate(cfg.blocks)))
         stem = {OVERRIDES[k]: given.pop(k) for k in ("stem", "stem_ratio") if k in given}
         if stem:
             cfg = replace(cfg, stem=replace(cfg.stem, **stem))
@@ -121,6 +136,24 @@ class DSSDNCfg:
         if block:
             cfg = replace(cfg, blocks=tuple(replace(b, **block) for b in cfg.blocks))
         return replace(cfg, **given) if given else cfg
+
+    def frequency_receptive_fields(self) -> Tuple[int, ...]:
+        """The receptive field along frequency of each block's output, in input mel bins, along the deep path.
+
+        The stem's 3-tap convolution with stride ``s`` gives 3 bins and a step of ``s``; a block's Haar split then
+        adds one step and doubles it (the band split keeps both), and each of its four operators (three refine
+        stages and the last tap) adds ``(freq_kernel - 1)`` steps. The high band joins through 1x1 convolutions, so
+        the Haar split's bins cover the same span; channel attention (ECA, a global mean per channel) is not
+        counted, as in receptive-field analyses of squeeze-excitation networks. A test checks these figures against
+        the input bins a block's output has a gradient for.
+        """
+        rf, step, fields = 3, self.stem.stride, []
+        for b in self.blocks:
+            if b.split == "haar":
+                rf, step = rf + step, 2 * step
+            rf += 4 * (b.freq_kernel - 1) * step
+            fields.append(rf)
+        return tuple(fields)
 
     def scaled(self, width: float) -> "DSSDNCfg":
         """Channel counts multiplied by ``width`` (rounded to multiples of 4, timm's ``make_divisible``)."""
@@ -151,4 +184,5 @@ BLOCK_OPTIONS = ("low_ratio", "attn", "distill_ratio", "join", "high_op", "split
 # DSSDN / timm.create_model keyword -> the DSSDNCfg (or StemCfg) field it replaces (DSSDNCfg.override)
 OVERRIDES = dict(stem="kind", stem_ratio="ratio", norm_layer="norm_layer", act_layer="act_layer",
                  input_norm="input_norm", scales="scales", low_ratio="low_ratio", attn="attn",
-                 distill_ratio="distill_ratio", join="join", high_op="high_op", split="split")
+                 distill_ratio="distill_ratio", join="join", high_op="high_op", split="split",
+                 freq_blocks="freq_kernel")

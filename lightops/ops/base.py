@@ -141,5 +141,13 @@ class SeparableOpBase(nn.Module):
         layers = list(convs) + ([] if isinstance(self.act, nn.Identity) else [self.act])
         return ConvChain(*layers).train(self.training)
 
+    @property
+    def freq_kernel(self) -> int:
+        """The depthwise frequency kernel ``kf`` of the operator's depthwise pair (3 unless built otherwise)."""
+        dw = getattr(self, "dw", None)
+        return getattr(dw, "freq_kernel", None) or (dw.kernel_size[0] if isinstance(dw, nn.Conv2d) else 3)
+
     def extra_repr(self) -> str:
-        return f"{self.in_chs}, {self.out_chs}, stride={self.stride}, dilation={self.dilation}"
+        kf = self.freq_kernel
+        return f"{self.in_chs}, {self.out_chs}, stride={self.stride}, dilation={self.dilation}" \
+            + (f", freq_kernel={kf}" if kf != 3 else "")

@@ -75,17 +75,18 @@ class OrthoSeparableConv2d(SeparableOpBase):
         bias: as :class:`SeparableConv2d`.
         norm_layer: as :class:`SeparableConv2d`.
         act_layer: as :class:`SeparableConv2d`.
+        freq_kernel: as :class:`SeparableConv2d` (``kf``, default 3).
 
     Shape:
         ``(B, Cin, F, T) -> (B, Cout, F', T')``, ``F' = (F - 1) // s_f + 1``, ``T' = (T - 1) // s_t + 1``.
 
-    Params: ``m * Cin + m * Cout + 6 * Cout`` (+ ``Cout`` with bias, + the norm's).
-    MACs: ``(m * Cin + m * Cout) * F * T + 3 * Cout * F' * T + 3 * Cout * F' * T'``.
+    Params: ``m * Cin + m * Cout + (kf + 3) * Cout`` (+ ``Cout`` with bias, + the norm's).
+    MACs: ``(m * Cin + m * Cout) * F * T + kf * Cout * F' * T + 3 * Cout * F' * T'`` (``kf = 3`` by default).
     """
 
     def __init__(self, in_chs: int, out_chs: int, *, p: float = 0.25, min_mid_chs: int = 4,
                  orthogonal: str = "soft", stride: IntOrPair = 1, dilation: IntOrPair = 1, bias: bool = False,
-                 norm_layer: LayerType = None, act_layer: LayerType = None) -> None:
+                 norm_layer: LayerType = None, act_layer: LayerType = None, freq_kernel: int = 3) -> None:
         super().__init__(in_chs, out_chs, stride=stride, dilation=dilation, norm_layer=norm_layer,
                          act_layer=act_layer)
         self.p = check_ratio(p, "p")
@@ -99,7 +100,7 @@ class OrthoSeparableConv2d(SeparableOpBase):
         else:
             self.reduce = nn.Conv2d(self.in_chs, self.mid_chs, 1, bias=False)
         self.expand = nn.Conv2d(self.mid_chs, self.out_chs, 1, bias=False)
-        self.dw = DepthwisePair(self.out_chs, self.stride, self.dilation, bias=bias)
+        self.dw = DepthwisePair(self.out_chs, self.stride, self.dilation, bias=bias, freq_kernel=freq_kernel)
 
     def ortho_weight(self) -> torch.Tensor:
         """The first 1x1 factor ``W`` as an ``(m, Cin)`` matrix (in both modes)."""
@@ -115,7 +116,7 @@ class OrthoSeparableConv2d(SeparableOpBase):
         return self.mid_chs * (self.in_chs + self.out_chs) + self.dw.params()
 
     def macs(self, input_size: Tuple[int, int, int]) -> int:
-        """``(m * Cin + m * Cout) * F * T + 3 * Cout * F' * T + 3 * Cout * F' * T'``."""
+        """``(m * Cin + m * Cout) * F * T + kf * Cout * F' * T + 3 * Cout * F' * T'``."""
         _, f, t = check_input_size(input_size, type(self).__name__, self.in_chs)
         return self.mid_chs * (self.in_chs + self.out_chs) * f * t + self.dw.macs(f, t)
 

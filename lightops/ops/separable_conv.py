@@ -33,26 +33,29 @@ class SeparableConv2d(SeparableOpBase):
         bias: add a bias to the last (time) depthwise convolution.
         norm_layer: optional norm after the operator (none by default).
         act_layer: optional activation after the norm (none by default).
+        freq_kernel: ``kf``, the depthwise frequency kernel, odd (default 3; 1 filters over time only and keeps
+            the operator from widening the frequency receptive field).
 
     Shape:
         ``(B, Cin, F, T) -> (B, Cout, F', T')``, ``F' = (F - 1) // s_f + 1``, ``T' = (T - 1) // s_t + 1``.
 
-    Params: ``Cin * Cout + 6 * Cout`` (+ ``Cout`` with bias, + the norm's).
-    MACs: ``Cin * Cout * F * T + 3 * Cout * F' * T + 3 * Cout * F' * T'``.
+    Params: ``Cin * Cout + (kf + 3) * Cout`` (+ ``Cout`` with bias, + the norm's).
+    MACs: ``Cin * Cout * F * T + kf * Cout * F' * T + 3 * Cout * F' * T'`` (``kf = 3`` by default).
     """
 
     def __init__(self, in_chs: int, out_chs: int, *, stride: IntOrPair = 1, dilation: IntOrPair = 1,
-                 bias: bool = False, norm_layer: LayerType = None, act_layer: LayerType = None) -> None:
+                 bias: bool = False, norm_layer: LayerType = None, act_layer: LayerType = None,
+                 freq_kernel: int = 3) -> None:
         super().__init__(in_chs, out_chs, stride=stride, dilation=dilation, norm_layer=norm_layer,
                          act_layer=act_layer)
         self.pw = nn.Conv2d(self.in_chs, self.out_chs, 1, bias=False)
-        self.dw = DepthwisePair(self.out_chs, self.stride, self.dilation, bias=bias)
+        self.dw = DepthwisePair(self.out_chs, self.stride, self.dilation, bias=bias, freq_kernel=freq_kernel)
 
     def _conv_params(self) -> int:
         return self.in_chs * self.out_chs + self.dw.params()
 
     def macs(self, input_size: Tuple[int, int, int]) -> int:
-        """``Cin * Cout * F * T + 3 * Cout * F' * T + 3 * Cout * F' * T'``."""
+        """``Cin * Cout * F * T + kf * Cout * F' * T + 3 * Cout * F' * T'``."""
         _, f, t = check_input_size(input_size, type(self).__name__, self.in_chs)
         return self.in_chs * self.out_chs * f * t + self.dw.macs(f, t)
 

@@ -12,7 +12,7 @@ from ..validation import IntOrPair, check_input_size, check_ratio, conv_out_len
 from ._registry import register_op
 from .base import LayerType, SeparableOpBase
 from .conv_chain import ConvChain
-from .depthwise_pair import DepthwiseConv3x3, DepthwisePair
+from .depthwise_pair import DepthwiseConv3x3, DepthwisePair, check_freq_kernel
 from .folding import bn_affine, build_like, fold_norm_into
 from .separable_conv import SeparableConv2d
 
@@ -42,27 +42,34 @@ class SeparablePartialConv2d(SeparableOpBase):
         bias: bias on the last convolution (the projection if there is one, else the inner SC).
         norm_layer: optional norm after the operator.
         act_layer: optional activation after the norm.
+        freq_kernel: ``kf``, the inner SC's depthwise frequency kernel (default 3; see :class:`SeparableConv2d`).
 
     Shape:
         ``(B, Cin, F, T) -> (B, Cout, F', T')``, ``F' = (F - 1) // s_f + 1``, ``T' = (T - 1) // s_t + 1``.
 
-    Params: ``Cp * Cp + 6 * Cp`` (+ ``Cin * Cout`` when ``Cin != Cout``; + bias; + the norm's).
-    MACs: ``Cp * Cp * F * T + 3 * Cp * F' * T + 3 * Cp * F' * T'`` (+ ``Cin * Cout * F' * T'`` when
-    ``Cin != Cout``).
+    Params: ``Cp * Cp + (kf + 3) * Cp`` (+ ``Cin * Cout`` when ``Cin != Cout``; + bias; + the norm's).
+    MACs: ``Cp * Cp * F * T + kf * Cp * F' * T + 3 * Cp * F' * T'`` (+ ``Cin * Cout * F' * T'`` when
+    ``Cin != Cout``; ``kf = 3`` by default).
     """
 
     def __init__(self, in_chs: int, out_chs: int, *, ratio: float = 0.25, stride: IntOrPair = 1,
                  dilation: IntOrPair = 1, bias: bool = False, norm_layer: LayerType = None,
-                 act_layer: LayerType = None) -> None:
+                 act_layer: LayerType = None, freq_kernel: int = 3) -> None:
         super().__init__(in_chs, out_chs, stride=stride, dilation=dilation, norm_layer=norm_layer,
                          act_layer=act_layer)
         self.ratio = check_ratio(ratio, "ratio")
+        self._freq_kernel = check_freq_kernel(freq_kernel)
         self.part_chs = math.ceil(self.ratio * self.in_chs)
         self.rest_chs = self.in_chs - self.part_chs
         has_proj = self.in_chs != self.out_chs
         self.sc = SeparableConv2d(self.part_chs, self.part_chs, stride=self.stride, dilation=self.dilation,
-                                  bias=bias and not has_proj)
+                                  bias=bias and not has_proj, freq_kernel=freq_kernel)
         self.proj = nn.Conv2d(self.in_chs, self.out_chs, 1, bias=bias) if has_proj else nn.Identity()
+
+    @property
+    def freq_kernel(self) -> int:
+        """The inner SC's depthwise frequency kernel ``kf``."""
+        return self._freq_kernel
 
     def _conv_params(self) -> int:
         proj = self.in_chs * self.out_chs + (self.out_chs if self.proj.bias is not None else 0) \
@@ -70,7 +77,7 @@ class SeparablePartialConv2d(SeparableOpBase):
         return self.sc.params() + proj
 
     def macs(self, input_size: Tuple[int, int, int]) -> int:
-        """``Cp^2 * F * T + 3 * Cp * F' * (T + T')`` (+ ``Cin * Cout * F' * T'`` with a projection)."""
+        """``Cp^2 * F * T + kf * Cp * F' * T + 3 * Cp * F' * T'`` (+ ``Cin * Cout * F' * T'`` with a projection)."""
         _, f, t = check_input_size(input_size, type(self).__name__, self.in_chs)
         macs = self.sc.macs((self.part_chs, f, t))
         if isinstance(self.proj, nn.Conv2d):
@@ -138,8 +145,8 @@ class SeparablePartialConv2d(SeparableOpBase):
         cin, cp = self.in_chs, self.part_chs
         scale, shift = getattr(self, "rest_scale", None), getattr(self, "rest_shift", None)
         new_pw = build_like(lambda: nn.Conv2d(cin, cin, 1, bias=pw.bias is not None), pw.weight)
-        k = dw.kernel_size[0]
-        new_dw = build_like(lambda: DepthwiseConv3x3(cin, dw.stride, dw.dilation, kernel_size=k,
+        kf, kt = dw.kernel_size
+        new_dw = build_like(lambda: DepthwiseConv3x3(cin, dw.stride, dw.dilation, kernel_size=(kf, kt),
                                                      bias=dw.bias is not None or shift is not None), pw.weight)
         zeros = lambda n: torch.zeros(n, dtype=pw.weight.dtype, device=pw.weight.device)  # noqa: E731
         with torch.no_grad():
@@ -151,7 +158,7 @@ class SeparablePartialConv2d(SeparableOpBase):
                 new_pw.bias.copy_(torch.cat([pw.bias.detach(), zeros(cin - cp)]))
             kernel = torch.zeros_like(new_dw.weight)
             kernel[:cp] = dw.weight
-            kernel[cp:, 0, k // 2, k // 2] = 1.0 if scale is None else scale.reshape(-1)
+            kernel[cp:, 0, kf // 2, kt // 2] = 1.0 if scale is None else scale.reshape(-1)
             new_dw.weight.copy_(kernel)
             if new_dw.bias is not None:
                 part = dw.bias.detach() if dw.bias is not None else zeros(cp)
@@ -220,7 +227,8 @@ class FoldedPartialConv2d(SeparablePartialConv2d):
 
     def __init__(self, spc: SeparablePartialConv2d, rest_scale: torch.Tensor, rest_shift: torch.Tensor) -> None:
         with torch.device("meta"):  # the throwaway inner SC is replaced below: no init, no RNG draw
-            super().__init__(spc.in_chs, spc.out_chs, ratio=spc.ratio, stride=spc.stride, dilation=spc.dilation)
+            super().__init__(spc.in_chs, spc.out_chs, ratio=spc.ratio, stride=spc.stride, dilation=spc.dilation,
+                             freq_kernel=spc.freq_kernel)
         self.sc, self.proj, self.act = spc.sc, spc.proj, spc.act
         self.op_label = spc.op_label
         self.register_buffer("rest_scale", rest_scale.reshape(1, -1, 1, 1))  # (1, Cin - Cp, 1, 1)

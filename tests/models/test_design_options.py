@@ -171,7 +171,8 @@ def test_instance_input_norm_makes_the_model_blind_to_a_device_gain():
 
 
 @pytest.mark.parametrize("kwargs", [dict(input_norm="resnorm"), dict(input_norm="clip"), dict(scales="last"),
-                                    dict(join="stack", split="band"), dict(op="osc", high_op="sc"), dict(split="haar")])
+                                    dict(join="stack", split="band"), dict(op="osc", high_op="sc"), dict(split="haar"),
+                                    dict(freq_blocks=1), dict(op="osc", freq_blocks=0)])
 def test_inference_and_export_forms_keep_the_options(kwargs):
     torch.manual_seed(0)
     m = lightops.create_model("dssdn_small", **kwargs).eval()
@@ -180,3 +181,91 @@ def test_inference_and_export_forms_keep_the_options(kwargs):
     exported = fused.export_form((1, 256, 44))
     torch.testing.assert_close(fused(x), m(x), atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(exported(x), m(x), atol=1e-5, rtol=1e-5)
+
+
+def _gradient_fields(model: torch.nn.Module, size=(1, 1, 2048, 16)):
+    """The span of input bins each block's centre output bin has a gradient for (2048 bins: every field fits)."""
+    outs = []
+    hooks = [b.register_forward_hook(lambda mod, i, o: outs.append(o)) for b in model.blocks]
+    x = torch.randn(*size, requires_grad=True)
+    model(x)
+    spans = []
+    for o in outs:
+        g, = torch.autograd.grad(o[0, :, o.shape[2] // 2, o.shape[3] // 2].sum(), x, retain_graph=True)
+        bins = (g[0, 0].abs().sum(1) > 0).nonzero().flatten()
+        spans.append(int(bins.max() - bins.min() + 1))
+    for h in hooks:
+        h.remove()
+    return spans
+
+
+@pytest.mark.parametrize("name,kwargs", [("dssdn_small", {}), ("dssdn_small", dict(freq_blocks=0)),
+                                         ("dssdn_small", dict(freq_blocks=1)), ("dssdn_small", dict(freq_blocks=2)),
+                                         ("dssdn_tiny", dict(freq_blocks=3, stem="highlow")),
+                                         ("dssdn_large", dict(freq_blocks=2))])
+def test_frequency_receptive_fields_match_the_gradient(name, kwargs):
+    """``DSSDNCfg.frequency_receptive_fields`` counts the input bins a block's output sees: the span of the input's
+    gradient at the centre bin, without channel attention (a global mean) and the input norm."""
+    torch.manual_seed(0)
+    m = lightops.create_model(name, attn="none", input_norm="none", **kwargs).eval()
+    fields = m.cfg.frequency_receptive_fields()
+    assert _gradient_fields(m) == list(fields)
+    assert lightops.create_model(name, **kwargs).cfg.frequency_receptive_fields() == fields
+
+
+def test_freq_blocks_bounds_the_frequency_receptive_field():
+    """``freq_blocks=n``: blocks from the n-th on filter over time only; each block's field shrinks as ``n`` does,
+    the parameters and MACs by the removed frequency taps only, and the option survives the checkpoint dict."""
+    full = lightops.create_model("dssdn_small")
+    assert full.cfg.frequency_receptive_fields() == (37, 105, 241, 513, 1057)
+    prev = full.cfg.frequency_receptive_fields()
+    for n in (4, 3, 2, 1, 0):
+        m = lightops.create_model("dssdn_small", freq_blocks=n)
+        assert [b.freq_kernel for b in m.cfg.blocks] == [3] * n + [1] * (5 - n)
+        assert all(blk.freq_kernel == b.freq_kernel for blk, b in zip(m.blocks, m.cfg.blocks))
+        fields = m.cfg.frequency_receptive_fields()
+        assert all(a <= b for a, b in zip(fields, prev)) and fields[:n] == full.cfg.frequency_receptive_fields()[:n]
+        prev = fields
+        removed = sum(2 * op.sc.dw.chs for blk in m.blocks[n:] for op in (*blk.refine, blk.last))
+        assert sum(p.numel() for p in m.parameters()) == sum(p.numel() for p in full.parameters()) - removed
+        assert m.macs((1, 256, 44)) < full.macs((1, 256, 44))
+        assert DSSDNCfg.from_dict(m.cfg.to_dict()) == m.cfg
+    assert prev == (5, 9, 17, 33, 65)
+    assert lightops.create_model("dssdn_small", freq_blocks=5).cfg == full.cfg
+    old = full.cfg.to_dict()
+    for b in old["blocks"]:
+        del b["freq_kernel"]  # a checkpoint written before the field existed
+    assert DSSDNCfg.from_dict(old) == full.cfg
+
+
+@pytest.mark.parametrize("bad", [-1, 6, 1.5, True, "2"])
+def test_bad_freq_blocks_named(bad):
+    with pytest.raises(ValueError, match=r"freq_blocks must be an int from 0 to the number of blocks \(5\)"):
+        lightops.create_model("dssdn_small", freq_blocks=bad)
+    with pytest.raises(ValueError, match="BlockCfg.freq_kernel must be an odd int"):
+        dataclasses.replace(model_cfgs["dssdn_small"].blocks[0], freq_kernel=2)
+
+
+def test_freq_blocks_with_an_operator_that_takes_no_frequency_kernel():
+    """A user's operator without ``freq_kernel`` builds as before, and is named when a frequency kernel is asked
+    for."""
+    from lightops.ops import SeparableOpBase
+    from lightops.ops._registry import _OPS
+
+    class Plain(SeparableOpBase):
+        """1x1 only (a test operator)."""
+
+        def __init__(self, in_chs, out_chs, **kw):
+            super().__init__(in_chs, out_chs, **kw)
+            self.pw = torch.nn.Conv2d(in_chs, out_chs, 1, bias=False)
+
+        def _forward(self, x):
+            return self.pw(x)
+
+    lightops.register_op("plain_test_op")(Plain)
+    try:
+        assert lightops.create_model("dssdn_small", op="plain_test_op")(torch.randn(1, 1, 256, 44)).shape == (1, 10)
+        with pytest.raises(ValueError, match="operator 'plain_test_op' takes no freq_kernel argument"):
+            lightops.create_model("dssdn_small", op="plain_test_op", freq_blocks=2)
+    finally:
+        _OPS.pop("plain_test_op", None)

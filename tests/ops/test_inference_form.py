@@ -43,6 +43,15 @@ def test_inference_form_equals_forward(name, kwargs):
     check_inference_form(name, **kwargs)
 
 
+@pytest.mark.parametrize("name", ["sc", "osc", "spc"])
+@pytest.mark.parametrize("kf", [1, 5])
+def test_inference_form_with_other_frequency_kernels(name, kf):
+    """A ``freq_kernel`` other than 3: the merged depthwise kernel is ``kf x 3`` (SPC's passed-through channels keep
+    their centre tap) and the chain still computes the operator."""
+    form = check_inference_form(name, freq_kernel=kf)
+    assert {m.kernel_size for m in form if isinstance(m, DepthwiseConv3x3)} == {(kf, 3)}
+
+
 @pytest.mark.parametrize("name,kwargs", [v for v in VARIANTS if v[0] in ("sc", "osc", "spc")],
                          ids=[i for i, v in zip(IDS, VARIANTS) if v[0] in ("sc", "osc", "spc")])
 def test_builtin_operators_run_as_conv_chains(name, kwargs):

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from torchinfo import summary
 
 import lightops
-from lightops.ops import SeparableOpBase
+from lightops.ops import DepthwisePair, SeparableOpBase
 from tests.utils import flop_counter_macs
 
 OPS = lightops.list_ops()
@@ -45,6 +45,42 @@ def test_shape_macs_params(name, kw, batch, in_chs, out_chs, f, t, stride, dilat
     assert op.output_size((in_chs, f, t)) == expected[1:]
     assert op.params() == sum(p.numel() for p in op.parameters())
     assert op.macs((in_chs, f, t)) == flop_counter_macs(op, x[:1])
+
+
+@pytest.mark.parametrize("name", ["sc", "osc", "spc"])
+@given(in_chs=st.integers(1, 12), out_chs=st.integers(1, 12), f=st.integers(1, 13), t=st.integers(1, 9),
+       kf=st.sampled_from([1, 3, 5]), stride=st.tuples(st.integers(1, 2), st.integers(1, 2)),
+       dilation=st.tuples(st.integers(1, 2), st.integers(1, 2)))
+def test_freq_kernel_shape_macs_params(name, in_chs, out_chs, f, t, kf, stride, dilation):
+    """``freq_kernel``: the same shapes at every frequency kernel, and the docstring formulas (``kf`` taps over
+    frequency, 3 over time) agree with FlopCounterMode and the parameters."""
+    op = lightops.create_op(name, in_chs, out_chs, stride=stride, dilation=dilation, freq_kernel=kf)
+    x = torch.randn(1, in_chs, f, t)
+    with torch.no_grad():
+        y = op(x)
+    assert tuple(y.shape[1:]) == op.output_size((in_chs, f, t))
+    assert op.freq_kernel == kf and (f"freq_kernel={kf}" in repr(op)) == (kf != 3)
+    assert op.params() == sum(p.numel() for p in op.parameters())
+    assert op.macs((in_chs, f, t)) == flop_counter_macs(op, x)
+    pairs = [m for m in op.modules() if isinstance(m, DepthwisePair)]
+    assert pairs and all((p.conv_f.kernel_size, p.conv_t.kernel_size) == ((kf, 1), (1, 3)) for p in pairs)
+
+
+def test_freq_kernel_one_filters_each_bin_alone():
+    """``freq_kernel=1``: the output at a bin depends on that bin only (time filters), so the operator adds nothing
+    to the frequency receptive field; with 3 the neighbours reach it."""
+    for kf, span in ((1, 1), (3, 3)):
+        op = lightops.create_op("sc", 4, 4, freq_kernel=kf)
+        x = torch.randn(1, 4, 9, 5, requires_grad=True)
+        op(x)[0, :, 4, 2].sum().backward()
+        bins = (x.grad[0].abs().sum((0, 2)) > 0).nonzero().flatten()
+        assert bins.max() - bins.min() + 1 == span
+
+
+@pytest.mark.parametrize("kf", [0, 2, -1, 1.0, True])
+def test_bad_freq_kernel_named(kf):
+    with pytest.raises(ValueError, match="freq_kernel must be an odd int >= 1"):
+        lightops.create_op("spc", 8, 8, freq_kernel=kf)
 
 
 @pytest.mark.parametrize("name", OPS)
