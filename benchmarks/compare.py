@@ -205,15 +205,29 @@ def _plain(value: Any) -> Any:
 
 def trained_architecture(out: Path, record: Dict[str, Any]) -> Optional[Dict[str, Any]]:
     """The architecture a finished run was trained with: from its ``compare_command.json``, else from the
-    ``architecture`` its ``last.pt`` stores (checkpoints written before that key existed give None)."""
+    ``architecture`` its ``last.pt`` stores (checkpoints written before that key existed give None); read through
+    ``DSSDNCfg.from_dict``, so that a field added later with its default compares equal to the network it built."""
     if "architecture" in record:
-        return record["architecture"]
+        return _current_form(record["architecture"])
     ckpt = out / "last.pt"
     if not ckpt.is_file():
         return None
     from lightops.checkpoint import read_checkpoint
 
-    return _plain(read_checkpoint(ckpt, trusted=True).get("architecture"))
+    return _current_form(_plain(read_checkpoint(ckpt, trusted=True).get("architecture")))
+
+
+def _current_form(architecture: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
+    """A stored DSSDN architecture as today's ``DSSDNCfg.to_dict()`` writes it (fields it lacks at their defaults);
+    as stored when it does not read as one."""
+    if not architecture:
+        return architecture
+    from lightops.models import DSSDNCfg
+
+    try:
+        return _plain(DSSDNCfg.from_dict(architecture).to_dict())
+    except (TypeError, ValueError, KeyError):
+        return architecture
 
 
 def code_version(root: Path = ROOT) -> Dict[str, Optional[str]]:

@@ -162,6 +162,23 @@ def test_a_run_of_another_architecture_is_retrained(tmp_path, monkeypatch):
     assert compare.train_run(args, job)["accuracy"] == 0.7 and len(calls) == 1  # now reused
 
 
+def test_a_run_recorded_before_a_new_field_is_reused(tmp_path, monkeypatch):
+    """An architecture stored before a ``BlockCfg`` field existed (``freq_kernel``) built the network the field's
+    default builds: the run is reused, not retrained."""
+    args, job, out, calls = _finished_tiny_run(tmp_path, monkeypatch)
+    old = compare.current_architecture("dssdn_tiny")
+    for block in old["blocks"]:
+        del block["freq_kernel"]
+    (out / "compare_command.json").write_text(json.dumps({"argv": compare.train_command(args, job)[1:],
+                                                          "architecture": old}))
+    assert compare.train_run(args, job)["accuracy"] == 0.5 and not calls  # reused
+    for block in old["blocks"]:
+        block["freq_kernel"] = 1  # a network of another frequency kernel: retrained
+    (out / "compare_command.json").write_text(json.dumps({"argv": compare.train_command(args, job)[1:],
+                                                          "architecture": old}))
+    assert compare.train_run(args, job)["accuracy"] == 0.7 and len(calls) == 1
+
+
 def test_a_run_recorded_before_the_check_is_judged_by_its_checkpoint(tmp_path, monkeypatch):
     """A ``compare_command.json`` without an architecture (written before the check existed): the run's ``last.pt``
     says what it trained; the same network is reused, a checkpoint without one is retrained."""
