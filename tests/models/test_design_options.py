@@ -13,6 +13,7 @@ from lightops.blocks import ClipNorm, LastScale, MultiScaleConcat, ResNorm, crea
 from lightops.deploy import fuse
 from lightops.models import DSSDNCfg
 from lightops.models.dssdn import model_cfgs
+from lightops.profiling import frequency_receptive_fields
 
 
 @pytest.mark.parametrize("create", [lightops.create_model, timm.create_model])
@@ -183,22 +184,6 @@ def test_inference_and_export_forms_keep_the_options(kwargs):
     torch.testing.assert_close(exported(x), m(x), atol=1e-5, rtol=1e-5)
 
 
-def _gradient_fields(model: torch.nn.Module, size=(1, 1, 2048, 16)):
-    """The span of input bins each block's centre output bin has a gradient for (2048 bins: every field fits)."""
-    outs = []
-    hooks = [b.register_forward_hook(lambda mod, i, o: outs.append(o)) for b in model.blocks]
-    x = torch.randn(*size, requires_grad=True)
-    model(x)
-    spans = []
-    for o in outs:
-        g, = torch.autograd.grad(o[0, :, o.shape[2] // 2, o.shape[3] // 2].sum(), x, retain_graph=True)
-        bins = (g[0, 0].abs().sum(1) > 0).nonzero().flatten()
-        spans.append(int(bins.max() - bins.min() + 1))
-    for h in hooks:
-        h.remove()
-    return spans
-
-
 @pytest.mark.parametrize("name,kwargs", [("dssdn_small", {}), ("dssdn_small", dict(freq_blocks=0)),
                                          ("dssdn_small", dict(freq_blocks=1)), ("dssdn_small", dict(freq_blocks=2)),
                                          ("dssdn_tiny", dict(freq_blocks=3, stem="highlow")),
@@ -209,7 +194,8 @@ def test_frequency_receptive_fields_match_the_gradient(name, kwargs):
     torch.manual_seed(0)
     m = lightops.create_model(name, attn="none", input_norm="none", **kwargs).eval()
     fields = m.cfg.frequency_receptive_fields()
-    assert _gradient_fields(m) == list(fields)
+    measured = frequency_receptive_fields(m, (1, 2048, 16), layers=[f"blocks.{i}" for i in range(len(m.blocks))])
+    assert list(measured.values()) == list(fields)
     assert lightops.create_model(name, **kwargs).cfg.frequency_receptive_fields() == fields
 
 
