@@ -128,3 +128,19 @@ def test_qat_activations_take_their_range_from_a_histogram(tiny):
     assert abs(minmax_scale - qat_scale) > 1e-4 * qat_scale
     with pytest.raises(ValueError, match="qat_observer"):
         prepare(float_form(tiny, SMALL_INPUT), SMALL_INPUT, qat=True, qat_observer="mse")
+
+
+@pytest.mark.slow
+def test_time_only_blocks_quantize_and_lower(tmp_path):
+    """``freq_blocks``: operators with a 1-tap frequency kernel go through PTQ and the ExecuTorch int8 export like
+    the others (their depthwise 1x1 included)."""
+    from lightops.deploy import export_executorch
+
+    loaded = LoadedModel(make_model("dssdn_tiny", freq_blocks=1), name="dssdn_tiny")
+    q = quantize_ptq(loaded, _inputs(2, 0), SMALL_INPUT)
+    x = torch.cat(_inputs(2, 1))
+    with torch.no_grad():
+        agree, prob = top1_agreement(float_form(loaded, SMALL_INPUT)(x), q(x))
+    assert agree >= 0.8 and prob < 0.3
+    result = export_executorch(LoadedModel(q, name="dssdn_tiny"), tmp_path / "fb1.pte", checks=4)
+    assert result.delegation.portable_ops == 0 and result.delegation.delegates == 1
