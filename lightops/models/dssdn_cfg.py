@@ -142,10 +142,11 @@ class DSSDNCfg:
 
         The stem's 3-tap convolution with stride ``s`` gives 3 bins and a step of ``s``; a block's Haar split then
         adds one step and doubles it (the band split keeps both), and each of its four operators (three refine
-        stages and the last tap) adds ``(freq_kernel - 1)`` steps. The high band joins through 1x1 convolutions, so
-        the Haar split's bins cover the same span; channel attention (ECA, a global mean per channel) is not
-        counted, as in receptive-field analyses of squeeze-excitation networks. A test checks these figures against
-        the input bins a block's output has a gradient for.
+        stages and the last tap) adds ``(freq_kernel - 1)`` steps. With the Haar split the high band (the pair
+        differences, through 1x1 convolutions) covers the same bins; with the band split it joins bin ``i`` with a
+        high bin far from it, a second region not counted here. Channel attention (ECA, a global mean per channel)
+        is not counted either, as in receptive-field analyses of squeeze-excitation networks. A test checks these
+        figures against the input bins a block's output has a gradient for (Haar-split models).
         """
         rf, step, fields = 3, self.stem.stride, []
         for b in self.blocks:
