@@ -7,6 +7,8 @@ import torch
 import torch.nn.utils.parametrize as parametrize
 from torch.utils.flop_counter import FlopCounterMode
 
+from lightops.ops import SeparableOpBase
+
 
 def flop_counter_macs(module: torch.nn.Module, x: torch.Tensor) -> int:
     """MACs of ``module(x)`` measured by torch's FlopCounterMode (FLOPs / 2).
@@ -22,6 +24,18 @@ def flop_counter_macs(module: torch.nn.Module, x: torch.Tensor) -> int:
         with FlopCounterMode(display=False) as counter:
             module(x)
     return counter.get_total_flops() // 2
+
+
+class PointwiseOnlyOp(SeparableOpBase):
+    """A user's operator as the tests need one: a 1x1 convolution only, no depthwise pair, no ``fold_norm()`` and no
+    ``freq_kernel`` argument of its own."""
+
+    def __init__(self, in_chs, out_chs, **kw):
+        super().__init__(in_chs, out_chs, **kw)
+        self.pw = torch.nn.Conv2d(in_chs, out_chs, 1, bias=False)
+
+    def _forward(self, x):
+        return self.pw(x)
 
 
 # TAU Urban Acoustic Scenes 2020 3Class (DCASE 2020 Task 1B): the ten scenes grouped in three classes.

@@ -265,19 +265,9 @@ def test_freeze_matches_the_model_and_inlines_the_tree(name):
 
 def test_operator_without_a_fusion_rule_keeps_its_norm():
     from lightops.deploy import fuse
-    from lightops.ops import SeparableOpBase
+    from tests.utils import PointwiseOnlyOp
 
-    class Plain(SeparableOpBase):
-        """A user's operator with no depthwise pair and no fold_norm() of its own."""
-
-        def __init__(self, in_chs, out_chs, **kw):
-            super().__init__(in_chs, out_chs, **kw)
-            self.pw = torch.nn.Conv2d(in_chs, out_chs, 1, bias=False)
-
-        def _forward(self, x):
-            return self.pw(x)
-
-    op = Plain(4, 6, norm_layer="batchnorm2d").eval()
+    op = PointwiseOnlyOp(4, 6, norm_layer="batchnorm2d").eval()
     with pytest.warns(UserWarning, match="BatchNorm"):
         fused = fuse(op)
     x = torch.randn(1, 4, 5, 5)

@@ -235,20 +235,10 @@ def test_bad_freq_blocks_named(bad):
 def test_freq_blocks_with_an_operator_that_takes_no_frequency_kernel():
     """A user's operator without ``freq_kernel`` builds as before, and is named when a frequency kernel is asked
     for."""
-    from lightops.ops import SeparableOpBase
     from lightops.ops._registry import _OPS
+    from tests.utils import PointwiseOnlyOp
 
-    class Plain(SeparableOpBase):
-        """1x1 only (a test operator)."""
-
-        def __init__(self, in_chs, out_chs, **kw):
-            super().__init__(in_chs, out_chs, **kw)
-            self.pw = torch.nn.Conv2d(in_chs, out_chs, 1, bias=False)
-
-        def _forward(self, x):
-            return self.pw(x)
-
-    lightops.register_op("plain_test_op")(Plain)
+    lightops.register_op("plain_test_op")(PointwiseOnlyOp)
     try:
         assert lightops.create_model("dssdn_small", op="plain_test_op")(torch.randn(1, 1, 256, 44)).shape == (1, 10)
         with pytest.raises(ValueError, match="operator 'plain_test_op' takes no freq_kernel argument"):
