@@ -78,6 +78,9 @@ RECIPES: Dict[str, Recipe] = {
     # device-adversarial training (DANN: a device classifier on the pooled features, its gradient reversed)
     "recipe dcase + device-adversarial 0.3": Recipe(("--recipe", "dcase", "--device-adversarial", "0.3")),
     "recipe dcase + device-adversarial 1.0": Recipe(("--recipe", "dcase", "--device-adversarial", "1.0")),
+    # generic regularisers at the recipe's length: mixup (off in the recipe), five times the weight decay
+    "recipe dcase + mixup 0.3": Recipe(("--recipe", "dcase", "--mixup", "0.3")),
+    "recipe dcase + weight decay 0.05": Recipe(("--recipe", "dcase", "--weight-decay", "0.05")),
     # an ensemble of teachers, the field's practice (CP-JKU's DCASE systems): one teacher run per seed, all seeds
     "KD (dssdn_large, seed ensemble)": Recipe(("--teacher", "{teacher}"), teacher=("dssdn_large", "default"),
                                               ensemble=True),
