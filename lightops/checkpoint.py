@@ -59,10 +59,12 @@ CHECKPOINT_KEYS: Dict[str, str] = {
 """The keys of a checkpoint and what each holds; every key is optional except :data:`REQUIRED_KEYS`."""
 
 DEVICE_KEYS: Dict[str, str] = {
-    "device_models": "{device id: state_dict} of fine-tuned copies of the model, one per training device (the "
-                     "general model is state_dict; other devices use it)",
+    "device_models": "{device id: state_dict} of device copies of the model: fine-tuned, one per training device "
+                     "(lightops finetune --per-device), or with batch-norm statistics from a device's unlabeled "
+                     "recordings (lightops adapt); the general model is state_dict; other devices use it",
 }
-"""Keys ``lightops finetune --per-device`` adds to a training checkpoint's (``lightops train`` writes none)."""
+"""Keys ``lightops finetune --per-device`` and ``lightops adapt`` add to a training checkpoint's (``lightops train``
+writes none)."""
 
 QUANTIZED_KEYS: Dict[str, str] = {
     "quantized": "an int8 model from lightops quantize: torch.export.save bytes of the converted PT2E program, its "

@@ -8,6 +8,7 @@ from typing import Optional, Sequence
 
 import lightops
 
+from . import adapt as adapt_command
 from . import bench, budget, complexity, demo, eval, export, finetune, logits, ops, package, predict, summary, train
 from . import quantize as quantize_command
 from ._args import parse_size
@@ -18,7 +19,7 @@ from .summary import summary_text
 __all__ = ["main", "build_parser", "parse_size", "op_table", "budget_table", "summary_text"]
 
 _COMMANDS = (demo, ops, summary, train, eval, logits, export, predict, bench, budget, complexity, finetune,
-             package, quantize_command)
+             adapt_command, package, quantize_command)
 
 
 def build_parser() -> argparse.ArgumentParser:

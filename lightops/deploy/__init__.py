@@ -11,7 +11,8 @@
 - :mod:`~lightops.deploy.executorch`: ExecuTorch ``.pte`` with the XNNPACK delegate (fp32 and int8);
 - :mod:`~lightops.deploy.pt2e`: int8 PyTorch models with torchao's PT2E flow (PTQ, QAT);
 - :mod:`~lightops.deploy.onnx_runtime`: sessions and the metadata an exported file carries;
-- :mod:`~lightops.deploy.predict` and :mod:`~lightops.deploy.streaming`: labels for recordings and live audio.
+- :mod:`~lightops.deploy.predict` and :mod:`~lightops.deploy.streaming`: labels for recordings and live audio;
+- :mod:`~lightops.deploy.adapt`: device models from unlabeled recordings of a device (batch-norm statistics).
 
 ONNX export and onnxruntime int8 need the ``export`` extra (onnx, onnxruntime), ExecuTorch and PT2E int8 the
 ``edge`` extra (executorch, torchao), imported on first use; names are resolved lazily.
@@ -35,6 +36,7 @@ _EXPORTS = {
     "StreamingClassifier": "streaming",
     "export_executorch": "executorch", "ExecuTorchResult": "executorch",
     "QuantizedModel": "pt2e", "quantize_ptq": "pt2e", "quantize_qat": "pt2e",
+    "adapt_batchnorm": "adapt", "adapt_checkpoint": "adapt", "device_inputs": "adapt",
 }
 
 __all__ = ["fuse", "inference_params", "to_inference_form", "freeze"] + list(_EXPORTS) + ["LoadedModel"]
