@@ -265,18 +265,28 @@ def _strip_ddp(state: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
     return {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
 
 
-def load_model(checkpoint: Union[PathLike, Dict[str, Any]], *, trusted: bool = False) -> LoadedModel:
+def _state_dict_problem(e: RuntimeError, limit: int = 400) -> str:
+    """What ``load_state_dict`` found wrong, on one line: its missing and unexpected keys and size mismatches (torch
+    puts them after a header line that names none), shortened to ``limit`` characters."""
+    lines = [line.strip() for line in str(e).strip().splitlines()[1:] if line.strip()]
+    text = "; ".join(lines) or first_line(e)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def load_model(checkpoint: Union[PathLike, Dict[str, Any]], *, trusted: bool = False,
+               source: Optional[str] = None) -> LoadedModel:
     """Rebuild the model a checkpoint describes, load its weights, and return it with its front-end settings.
 
     Args:
         checkpoint: a checkpoint path, or a dict already read by :func:`read_checkpoint`.
         trusted: see :func:`read_checkpoint`.
+        source: how errors name the checkpoint (default: its path, or ``<dict>`` for a dict).
 
     Raises:
         FileNotFoundError: no such file.
         ValueError: not a checkpoint of this format, an unknown model name, or weights that do not fit.
     """
-    source = "<dict>" if isinstance(checkpoint, dict) else os.fspath(checkpoint)
+    source = source or ("<dict>" if isinstance(checkpoint, dict) else os.fspath(checkpoint))
     ckpt = checkpoint if isinstance(checkpoint, dict) else read_checkpoint(checkpoint, trusted=trusted)
     name, kwargs = ckpt["model"], dict(ckpt.get("model_kwargs") or {})
     try:
@@ -287,7 +297,7 @@ def load_model(checkpoint: Union[PathLike, Dict[str, Any]], *, trusted: bool = F
         model.load_state_dict(_strip_ddp(ckpt["state_dict"]), strict=True)
     except RuntimeError as e:
         raise ValueError(f"checkpoint {source!r}: state_dict does not fit {name} with model_kwargs={kwargs}: "
-                         f"{first_line(e)}") from e
+                         f"{_state_dict_problem(e)}") from e
     devices = {}
     for device, state in (ckpt.get("device_models") or {}).items():
         devices[str(device)] = copy.deepcopy(model)
@@ -295,7 +305,7 @@ def load_model(checkpoint: Union[PathLike, Dict[str, Any]], *, trusted: bool = F
             devices[str(device)].load_state_dict(_strip_ddp(state), strict=True)
         except RuntimeError as e:
             raise ValueError(f"checkpoint {source!r}: device model {device!r} does not fit {name}: "
-                             f"{first_line(e)}") from e
+                             f"{_state_dict_problem(e)}") from e
     if ckpt.get("quantized"):  # lightops quantize: the int8 program runs, the float model stays inside it
         from .deploy.pt2e import QuantizedModel
 

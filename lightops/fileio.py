@@ -129,7 +129,7 @@ def check_output_path(out: PathLike) -> str:
     path = os.path.abspath(os.fspath(out))
     parent = os.path.dirname(path)
     if os.path.isdir(path):
-        raise IsADirectoryError(f"output path {path!r} is a directory; give a file name such as model.onnx")
+        raise IsADirectoryError(f"output path {path!r} is a directory; give a file name")
     if not os.path.isdir(parent):
         raise FileNotFoundError(f"output directory {parent!r} does not exist or is not a directory "
                                 f"(output path {path!r})")

@@ -186,7 +186,10 @@ def check_dtype(x: torch.Tensor, weight: torch.Tensor, name: str) -> None:
 
 @torch.fx.wrap
 def check_input(x: torch.Tensor, in_chs: int, name: str) -> None:
-    """Raise ``ValueError`` unless ``x`` is ``(B, in_chs, F, T)`` with non-empty F and T."""
+    """Raise ``ValueError`` unless ``x`` is ``(B, in_chs, F, T)`` with non-empty F and T (``TypeError`` for what is
+    not a tensor)."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name}: expected a torch.Tensor input (B, C, F, T) with C={in_chs}, got {type(x).__name__}")
     if x.dim() != 4:
         raise ValueError(f"{name}: expected a 4-D input (B, C, F, T) with C={in_chs}, got shape {list(x.shape)}")
     if x.shape[1] != in_chs:

@@ -1,11 +1,12 @@
 """``lightops complexity``: a model or checkpoint counted as the DCASE Task 1 organisers count it, per device model."""
 import argparse
-from typing import Any, Dict, List
+import os
+from typing import Any, Dict, List, Tuple
 
 import torch.nn as nn
 
 from lightops.checkpoint import LoadedModel, resolve_model
-from lightops.fileio import atomic_write_json
+from lightops.fileio import atomic_write_json, check_output_path
 from lightops.profiling.dcase import DTYPES, RULES, dcase_report
 
 from ._args import parse_size, subcommand
@@ -57,12 +58,35 @@ def report_lines(report: Dict[str, Any]) -> List[str]:
     return lines
 
 
+def _check_json(path: str, model: str) -> None:
+    """Refuse a ``--json`` path whose folder is missing, that is a folder, or that is the input checkpoint."""
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"--json {path} is a folder: give a file name such as "
+                                f"{os.path.join(path, 'complexity.json')}")
+    check_output_path(path)
+    if os.path.isfile(model) and os.path.exists(path) and os.path.samefile(path, model):
+        raise ValueError(f"--json {path} is the checkpoint {model} being counted: give another file name")
+
+
+def _count(loaded: LoadedModel, size: Tuple[int, ...], args: argparse.Namespace) -> Dict[str, Any]:
+    """The report at ``size``; a forward pass that fails there is reported as a bad input size, not torchinfo's."""
+    try:
+        return dcase_report(submission_models(loaded), size, args.dtype, args.rules, source=args.model)
+    except RuntimeError as e:
+        cause = e.__cause__ or e
+        reason = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+        raise ValueError(f"input size (C,F,T) = {','.join(map(str, size))} does not fit the model: {reason}") \
+            from None
+
+
 def _run(args: argparse.Namespace) -> int:
     try:
+        if args.json:
+            _check_json(args.json, args.model)
         loaded = resolve_model(args.model, trusted=args.trust_checkpoint)
         cfg = getattr(loaded.model, "pretrained_cfg", None) or {}
         size = tuple(args.input or loaded.input_size or cfg.get("input_size") or loaded.default_input_size())
-        report = dcase_report(submission_models(loaded), size, args.dtype, args.rules, source=args.model)
+        report = _count(loaded, size, args)
     except (ValueError, TypeError, OSError) as e:
         raise SystemExit(f"lightops complexity: {e}") from None
     if args.dtype == "int8":

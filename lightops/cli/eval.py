@@ -15,7 +15,7 @@ from lightops.train.finetune import evaluate_finetuned
 from ._args import add_config_arguments, subcommand
 from .train import USER_ERRORS
 
-__all__ = ["add_arguments", "add_parser", "main"]
+__all__ = ["add_arguments", "check_eval_args", "add_parser", "main"]
 
 
 def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -69,8 +69,23 @@ def _evaluate_fp16(ns: argparse.Namespace) -> Dict[str, Any]:
     return fp16
 
 
+def check_eval_args(ns: argparse.Namespace) -> None:
+    """Refuse, before any work, a ``--num-clips`` or ``--batch-size`` below 1 and an ``--out`` that is the folder of a
+    checkpoint evaluated (the run's ``metrics.json``, its training history, would be replaced)."""
+    for option, value in (("--num-clips", ns.num_clips), ("--batch-size", ns.batch_size)):
+        if value is not None and value < 1:
+            raise ValueError(f"{option} must be at least 1, got {value}")
+    if ns.out:
+        for path in ns.checkpoint:
+            if os.path.isfile(path) and os.path.realpath(os.path.dirname(os.path.abspath(path))) == os.path.realpath(
+                    ns.out):
+                raise ValueError(f"--out {ns.out} is the folder of the checkpoint {path}: its metrics.json would be "
+                                 f"replaced; give another folder (default: eval/ next to the checkpoint)")
+
+
 def _run(ns: argparse.Namespace) -> int:
     try:
+        check_eval_args(ns)
         if ns.threads:
             torch.set_num_threads(ns.threads)
         # one path, or the list of an ensemble's

@@ -4,8 +4,10 @@ import argparse
 import sys
 from typing import Any, Dict, Optional, Sequence, Union
 
-from lightops.deploy.export import EXPORTERS, export_onnx
+from lightops.checkpoint import resolve_model
+from lightops.deploy.export import EXPORTERS, check_export_input, export_onnx
 from lightops.deploy.fuse import SPC_FORMS
+from lightops.validation import check_float
 
 from ._args import parse_size
 
@@ -27,13 +29,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--out", required=True, help="output file, written atomically")
     parser.add_argument("--input", type=parse_size, default=None,
                         help="example log-mel input C,F,T (default: the checkpoint's, else 1,256,44); batch and T "
-                             "are dynamic, F is fixed")
+                             "are dynamic, F is fixed (a checkpoint's: its front end's n_mels)")
     parser.add_argument("--with-frontend", action="store_true",
                         help="include the log-mel front end: the graph takes a waveform (B, samples)")
     parser.add_argument("--static", action="store_true",
                         help="fix the time length to the example input's (batch stays dynamic): no shape arithmetic "
                              "in the graph, the fastest file for a fixed clip length")
-    parser.add_argument("--opset", type=int, default=None, help="ONNX opset (default: the exporter's)")
+    parser.add_argument("--opset", type=int, default=None,
+                        help="ONNX opset (default: the exporter's); an exporter that cannot write it fails (the "
+                             "dynamo exporter writes 18 and later; --exporter torchscript older ones)")
     parser.add_argument("--exporter", choices=EXPORTERS, default="auto",
                         help="torch.onnx exporter: dynamo, torchscript, or auto (dynamo, then torchscript)")
     parser.add_argument("--dtype", choices=["fp32", "fp16"], default="fp32",
@@ -78,6 +82,7 @@ def main(args: Union[argparse.Namespace, Sequence[str], None] = None) -> int:
         args = parser.parse_args(args)
     try:
         args.format = resolve_format(args.format, args.out)
+        check_float(args.atol, "--atol", minimum=0.0)
         if args.format == "executorch":
             result = _export_executorch(args)
         else:
@@ -98,9 +103,13 @@ def _export_executorch(args: argparse.Namespace) -> Any:
     if args.with_frontend or args.dtype != "fp32":
         raise ValueError("--format executorch takes the log-mel (its front end is in OUT.json) at the model's dtype "
                          "(int8 from lightops quantize): drop --with-frontend and --dtype")
+    model = args.model
+    if args.input is not None:
+        model = resolve_model(args.model, trusted=args.trust_checkpoint)
+        check_export_input(model, args.input, "export_executorch")
     from lightops.deploy.executorch import export_executorch
 
-    return export_executorch(args.model, args.out, args.input, atol=args.atol, trusted=args.trust_checkpoint,
+    return export_executorch(model, args.out, args.input, atol=args.atol, trusted=args.trust_checkpoint,
                              allow_portable=args.allow_portable, fuse_kwargs=_fuse_kwargs(args))
 
 

@@ -1,5 +1,6 @@
 """``lightops predict``: scene labels for recordings in DCASE's submission format, or for a live stream."""
 import argparse
+import os
 import sys
 from collections import Counter
 from typing import BinaryIO, Callable, Sequence
@@ -7,13 +8,13 @@ from typing import BinaryIO, Callable, Sequence
 import numpy as np
 
 from lightops.deploy.device_ids import read_device_ids
-from lightops.deploy.predict import Predictor, predict_files, write_predictions
+from lightops.deploy.predict import AUDIO_EXTENSIONS, Predictor, predict_files, write_predictions
 from lightops.deploy.streaming import StreamingClassifier
 from lightops.fileio import atomic_write, check_output_path
 
 from ._args import subcommand
 
-__all__ = ["add_arguments", "add_parser", "main"]
+__all__ = ["add_arguments", "check_outputs", "add_parser", "main"]
 
 _FORMATS = {"f32": np.float32, "s16": np.int16}
 
@@ -95,12 +96,38 @@ def _print_window(onset: float, probs: np.ndarray, classes: Sequence[str]) -> No
     print(f"{onset:.3f}\t{classes[int(np.argmax(probs))]}\t" + "\t".join(f"{p:.6f}" for p in probs), flush=True)
 
 
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.abspath(a) == os.path.abspath(b)
+
+
+def check_outputs(args: argparse.Namespace) -> None:
+    """Refuse an ``--out`` or ``--errors`` that would replace an input (the model, an audio file given) or each other:
+    they are written at the end, over whatever file is there."""
+    outputs = [(o, v) for o, v in (("--out", args.out), ("--errors", args.errors)) if v]
+    if len(outputs) == 2 and _same_file(outputs[0][1], outputs[1][1]):
+        raise ValueError(f"--out and --errors are the same file ({args.out}): give two files")
+    inputs = [args.model] + [p for p in args.paths if os.path.isfile(p)]
+    folders = [os.path.realpath(p) + os.sep for p in args.paths if os.path.isdir(p)]
+    for option, path in outputs:
+        if not os.path.exists(path):
+            continue
+        audio_in_folder = path.lower().endswith(AUDIO_EXTENSIONS) and any(
+            os.path.realpath(path).startswith(f) for f in folders)
+        if audio_in_folder or any(_same_file(path, given) for given in inputs):
+            raise ValueError(f"{option} {path} is an input (the model or an audio file to predict): writing it would "
+                             f"replace that file; give another {option}")
+
+
 def _run(args: argparse.Namespace) -> int:
     try:
         if not args.stream:  # before any work: a run over many files must not end in an unwritable file
             check_output_path(args.out)
             if args.errors:
                 check_output_path(args.errors)
+            check_outputs(args)
         predictor = Predictor.from_path(args.model, trusted=args.trust_checkpoint, threads=args.threads)
         if args.stream:
             return _stream(predictor, args, sys.stdin.buffer)

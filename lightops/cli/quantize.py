@@ -133,9 +133,9 @@ def quantize_checkpoint(cfg: QuantizeConfig) -> Dict[str, Any]:
         if value < least:
             raise ValueError(f"{flag} must be >= {least}, got {value}")
     if cfg.lr is not None and not cfg.lr > 0:
-        raise ValueError(f"lightops quantize: --lr must be > 0, got {cfg.lr}")
+        raise ValueError(f"--lr must be > 0, got {cfg.lr}")
     if cfg.stop_after is not None and cfg.stop_after < 1:
-        raise ValueError(f"lightops quantize: --stop-after must be >= 1, got {cfg.stop_after}")
+        raise ValueError(f"--stop-after must be >= 1, got {cfg.stop_after}")
     ckpt = read_checkpoint(cfg.checkpoint)
     if ckpt.get("quantized"):
         raise ValueError(f"{cfg.checkpoint} is already an int8 checkpoint (lightops quantize); give the float one")

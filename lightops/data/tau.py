@@ -21,10 +21,11 @@ import csv
 import os
 from typing import Callable, List, Optional, Sequence, Tuple
 
+import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ._audio import Clip, PathLike, fit_length, read_audio
+from ._audio import AudioFileError, Clip, PathLike, fit_length, read_audio
 
 __all__ = ["TAUUrbanAcousticScenes2020Mobile", "TAU_CLASSES", "TAU_DEVICES", "parse_device", "parse_segment",
            "scene_classes"]
@@ -202,6 +203,10 @@ class TAUUrbanAcousticScenes2020Mobile(Dataset):
         """Read item ``index``: ``Clip(waveform (samples,) float32, label, device)``."""
         path, label, device = self.samples[index]
         x = read_audio(path, self.sample_rate, resample_audio=self.resample)  # (n,)
+        bad = int(np.count_nonzero(~np.isfinite(x)))
+        if bad:  # one such clip would turn the loss, the weights and every later metric into NaN
+            raise AudioFileError(f"audio file {path} holds {bad} non-finite sample(s) (NaN or inf): finite audio "
+                                 f"expected; remove or repair the file")
         waveform = torch.from_numpy(fit_length(x, self.num_samples).copy())  # (num_samples,)
         if self.transform is not None:
             waveform = self.transform(waveform)

@@ -31,8 +31,12 @@ def read_device_ids(path: PathLike) -> Dict[str, str]:
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"device-id file not found: {path}")
-    with open(path, newline="", encoding="utf-8") as fh:
-        text = fh.read()
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            text = fh.read()
+    except UnicodeDecodeError as e:
+        raise ValueError(f"device-id file {path} is not UTF-8 text ({e.reason} at byte {e.start}): expected a TAU "
+                         f"meta.csv, an evaluation_setup file or a filename,device table") from None
     first = text.split("\n", 1)[0]
     rows = [r for r in csv.reader(text.splitlines(), delimiter="\t" if "\t" in first else ",") if r]
     if not rows:

@@ -27,13 +27,13 @@ import torch.nn as nn
 
 from ..checkpoint import LoadedModel, resolve_model
 from ..fileio import atomic_path, check_output_path
-from ..validation import check_int, check_model_input_size
+from ..validation import check_float, check_int, check_model_input_size
 from .module import deploy_module
 from .onnx_runtime import require_onnx
 from .parity import ParityCheck, onnx_parity
 
 __all__ = ["export_onnx", "ExportResult", "ExportSpec", "export_spec", "write_onnx", "model_metadata", "EXPORTERS",
-           "optimize_onnx_graph", "store_weights_fp16", "FP16_ATOL"]
+           "check_export_input", "optimize_onnx_graph", "store_weights_fp16", "FP16_ATOL"]
 
 EXPORTERS = ("auto", "dynamo", "torchscript")
 _MAX_TIME = 1 << 20  # upper bound of the dynamic time axis (frames, or samples with the front end)
@@ -155,10 +155,35 @@ def write_onnx(net: nn.Module, path: str, spec: ExportSpec, *, exporter: str = "
             with _quiet():
                 fn = _export_dynamo if name == "dynamo" else _export_torchscript
                 fn(net, spec.example, path, opset, spec.axes, spec.names)
+            written = _file_opset(path)
+            if opset is not None and written != opset:  # the dynamo exporter writes 18 when it cannot convert
+                raise RuntimeError(f"it wrote opset {written}, not the opset {opset} asked for")
             return name, notes
         except Exception as e:  # every exporter error is reported, then the next exporter is tried
             notes.append(f"{name} exporter failed: {type(e).__name__}: {str(e).strip().splitlines()[0][:300]}")
     raise RuntimeError("ONNX export failed; " + "; ".join(notes))
+
+
+def _file_opset(path: str) -> int:
+    """The default-domain opset an ONNX file imports."""
+    import onnx
+
+    proto = onnx.load(path, load_external_data=False)
+    return next(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx"))
+
+
+def check_export_input(loaded: LoadedModel, input_size: Sequence[int], name: str = "export") -> None:
+    """Refuse an input whose mel bins (F) differ from the checkpoint front end's ``n_mels`` (the time length may
+    differ; a model given by name has no front end to match).
+
+    Raises:
+        ValueError: F differs from the front end's ``n_mels`` (both named).
+    """
+    n_mels = (loaded.frontend or {}).get("n_mels")
+    if n_mels and int(input_size[1]) != int(n_mels):
+        c, f, _ = input_size
+        raise ValueError(f"{name}: input (C, F, T) = {tuple(input_size)} has F = {f} mel bins but the checkpoint's "
+                         f"front end makes {n_mels}: give --input {c},{n_mels},T (T may differ)")
 
 
 @contextlib.contextmanager
@@ -321,7 +346,7 @@ def export_onnx(model_or_name: Union[nn.Module, str, os.PathLike, LoadedModel], 
         input_size: example log-mel ``(C, F, T)``; ``F`` is fixed in the graph, batch and ``T`` are dynamic
             (default: :meth:`LoadedModel.default_input_size`, e.g. ``(1, 256, 44)``).
         with_frontend: put the checkpoint's front end in the graph (log-mel and normalisation, ``n_mels = F``).
-        opset: ONNX opset (None: the exporter's default).
+        opset: ONNX opset (None: the exporter's default); an exporter that writes another one counts as failed.
         exporter: ``"auto"`` (dynamo, then TorchScript), ``"dynamo"`` or ``"torchscript"``.
         atol: largest accepted logit difference between onnxruntime and PyTorch, per unit of the largest logit
             magnitude when that exceeds 1 (float32 rounding grows with the logits' scale).
@@ -347,7 +372,8 @@ def export_onnx(model_or_name: Union[nn.Module, str, os.PathLike, LoadedModel], 
         An :class:`ExportResult` (an ``Int8OnnxResult`` for an int8 checkpoint).
 
     Raises:
-        ValueError: unknown model, bad or too small ``input_size``, bad option.
+        ValueError: unknown model, bad or too small ``input_size`` (or its F not the checkpoint front end's
+            ``n_mels``), bad option (a negative ``atol``, an ``opset`` outside 7 to onnx's newest).
         FileNotFoundError, PermissionError, IsADirectoryError: an unusable ``out`` or checkpoint path.
         RuntimeError: every exporter failed, or onnxruntime disagrees with PyTorch (nothing written).
         ImportError: onnx or onnxruntime is missing.
@@ -357,9 +383,17 @@ def export_onnx(model_or_name: Union[nn.Module, str, os.PathLike, LoadedModel], 
     check_int(batch_size, "export_onnx: batch_size", minimum=1)
     if dtype not in ("fp32", "fp16"):
         raise ValueError(f"export_onnx: dtype must be 'fp32' or 'fp16', got {dtype!r}")
+    atol = check_float(atol, "export_onnx: atol", minimum=0.0)
+    if opset is not None:
+        require_onnx()
+        import onnx
+
+        check_int(opset, "export_onnx: opset", minimum=7, maximum=onnx.defs.onnx_opset_version())
     atol = max(atol, FP16_ATOL) if dtype == "fp16" else atol
     path = check_output_path(out)
     loaded = resolve_model(model_or_name, trusted=trusted)
+    if input_size is not None:
+        check_export_input(loaded, input_size, "export_onnx")
     from .pt2e import is_quantized
 
     if is_quantized(loaded.model):  # lightops quantize's program: its own int8 weights, as QDQ

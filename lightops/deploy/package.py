@@ -14,7 +14,9 @@ The package (``DIR`` below) holds::
 class order (:class:`~lightops.deploy.submission.SubmissionModel`). The package is written into a temporary folder
 next to ``DIR`` and renamed onto it once complete, so ``DIR`` is either the whole package or absent.
 """
+import keyword
 import os
+import re
 import shutil
 import tempfile
 from typing import Any, Dict
@@ -46,10 +48,28 @@ def packaged_checkpoint(ckpt: Dict[str, Any], dtype: str) -> Dict[str, Any]:
 
 
 def _check_name(name: str) -> str:
-    if not isinstance(name, str) or not name.isidentifier() or name.startswith("_") or name == "lightops":
+    if (not isinstance(name, str) or not name.isidentifier() or name.startswith("_") or name == "lightops"
+            or keyword.iskeyword(name)):
         raise ValueError(f"--name must be a Python package name (letters, digits, underscores, not starting with a "
-                         f"digit or underscore, not 'lightops'), got {name!r}")
+                         f"digit or underscore, not a Python keyword, not 'lightops'), got {name!r}")
     return name
+
+
+def _check_version(version: str) -> str:
+    """``version`` if pip can install it: a PEP 440 version such as 0.1.0 or 1.0rc1."""
+    try:
+        from packaging.version import InvalidVersion, Version
+    except ImportError:  # packaging is not a dependency: the public version scheme's common forms
+        ok = isinstance(version, str) and re.fullmatch(r"v?\d+(\.\d+)*((a|b|rc)\d+)?(\.post\d+)?(\.dev\d+)?",
+                                                        version.strip()) is not None
+    else:
+        try:
+            ok = isinstance(version, str) and Version(version) is not None
+        except InvalidVersion:
+            ok = False
+    if not ok:
+        raise ValueError(f"--version must be a PEP 440 version such as 0.1.0 or 1.0rc1, got {version!r}")
+    return version.strip()
 
 
 def _resources(folder: str, model: SubmissionModel) -> None:
@@ -82,16 +102,22 @@ def build_package(checkpoint: PathLike, name: str, out: PathLike, *, dtype: str 
         The complexity report written to ``complexity.json`` (:func:`~lightops.profiling.dcase.dcase_report`).
 
     Raises:
-        ValueError: a bad name or dtype, not a checkpoint.
+        ValueError: a bad name, version or dtype, not a checkpoint, an int8 checkpoint (lightops quantize), ``out``
+            holding the checkpoint.
         FileExistsError: ``out`` exists and ``overwrite`` is not set.
     """
-    name = _check_name(name)
+    name, version = _check_name(name), _check_version(version)
     if dtype not in DTYPES:
         raise ValueError(f"--dtype must be one of {list(DTYPES)}, got {dtype!r}")
     out = os.path.abspath(os.fspath(out))
     if os.path.exists(out) and not overwrite:
         raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
+    if os.path.exists(out) and os.path.realpath(checkpoint).startswith(os.path.join(os.path.realpath(out), "")):
+        raise ValueError(f"--out {out} holds the checkpoint {os.fspath(checkpoint)}: give another folder")
     ckpt = read_checkpoint(checkpoint, trusted=trusted)
+    if ckpt.get("quantized"):
+        raise ValueError(f"{os.fspath(checkpoint)} holds an int8 model (lightops quantize): a package ships the float "
+                         f"model at fp16 or fp32; package the float checkpoint it was quantized from")
     os.makedirs(os.path.dirname(out), exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(out)}.", dir=os.path.dirname(out))
     try:

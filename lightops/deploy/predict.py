@@ -266,9 +266,32 @@ class Prediction:
 def find_audio(paths: Sequence[PathLike]) -> List[Tuple[str, str]]:
     """``(path, filename as written in the CSV)`` of every audio file given or found (recursively) in a folder.
 
+    A file given twice, or given and also found in a folder given, is listed once.
+
     Raises:
-        ValueError: a folder holds no audio file (``AUDIO_EXTENSIONS``).
+        FileNotFoundError: a path does not exist (before any file is read).
+        ValueError: a folder holds no audio file (``AUDIO_EXTENSIONS``), or two different files would be written
+            under the same name.
     """
+    missing = [os.fspath(p) for p in paths if not os.path.exists(os.fspath(p))]
+    if missing:
+        raise FileNotFoundError(f"audio file or folder not found: {', '.join(missing)}")
+    found = _find_audio(paths)
+    unique: Dict[str, Tuple[str, str]] = {}
+    by_name: Dict[str, str] = {}
+    for path, name in found:
+        key = os.path.realpath(path)
+        if key in unique:
+            continue
+        if name in by_name:
+            raise ValueError(f"two different files would have the same filename {name!r} in the CSV: "
+                             f"{by_name[name]} and {path}; give their folders instead (names are relative to a "
+                             f"folder's parent)")
+        unique[key], by_name[name] = (path, name), path
+    return list(unique.values())
+
+
+def _find_audio(paths: Sequence[PathLike]) -> List[Tuple[str, str]]:
     found = []
     for p in paths:
         p = os.fspath(p)

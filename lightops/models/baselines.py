@@ -64,6 +64,9 @@ class DCASEBaselineCNN(nn.Module):
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, in_chans, F, T) -> (B, 32, 2, 1)``."""
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"DCASEBaselineCNN: expected a torch.Tensor log-mel input (B, {self.in_chans}, F, T), "
+                            f"got {type(x).__name__}")
         if x.dim() != 4 or x.shape[1] != self.in_chans or x.shape[2] < 5 or x.shape[3] < 5:
             raise ValueError(f"DCASEBaselineCNN: expected a log-mel input (B, {self.in_chans}, F >= 5, T >= 5), "
                              f"got shape {list(x.shape)}")

@@ -47,7 +47,10 @@ def _check_head_args(num_classes: int, drop_rate: float, drop_path_rate: float) 
 
 @torch.fx.wrap
 def _check_model_input(x: torch.Tensor, in_chans: int, min_bins: int, min_frames: int) -> None:
-    """Raise ``ValueError`` naming the expected ``(B, C, F, T)`` shape."""
+    """Raise ``ValueError`` naming the expected ``(B, C, F, T)`` shape (``TypeError`` for what is not a tensor)."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"DSSDN: expected a torch.Tensor log-mel input (B, {in_chans}, F, T), got "
+                        f"{type(x).__name__} (torch.from_numpy(array).float() converts a NumPy array)")
     if x.dim() != 4 or x.shape[1] != in_chans:
         raise ValueError(f"DSSDN: expected a log-mel input (B, {in_chans}, F, T), got shape {list(x.shape)}")
     if x.shape[0] == 0:  # timm's ECA and the Haar split reshape with -1, which an empty batch leaves undefined

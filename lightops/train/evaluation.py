@@ -177,7 +177,7 @@ def _evaluate_checkpoint(ckpts: List[Dict[str, Any]], paths: List[str], data: st
     out = check_writable_dir(out or os.path.join(os.path.dirname(os.path.abspath(checkpoint)), "eval"))
     classes = list(ckpt.get("classes") or eval_set.classes)
     check_classes(classes, eval_set.classes, f"the data {data!r} against the checkpoint {checkpoint!r}")
-    members = [load_model(c).model.to(env.device) for c in ckpts]
+    members = [load_model(c, source=p).model.to(env.device) for c, p in zip(ckpts, paths)]
     model = members[0] if len(members) == 1 else MeanLogits(members)
     frontend = FrontEnd.from_config(ckpt["frontend"]).to(env.device)
     t0 = time.perf_counter()

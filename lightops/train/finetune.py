@@ -184,6 +184,9 @@ def _check_out(cfg: FinetuneConfig) -> Tuple[str, Optional[Dict[str, Any]]]:
 
 def _setup(cfg: FinetuneConfig, ckpt: Dict[str, Any]) -> Tuple[TrainConfig, Dataset, Dataset, List[str]]:
     """The run's options adapted to the fine-tuning, its data sets, and the devices to fine-tune."""
+    if ckpt.get("quantized"):
+        raise ValueError(f"{cfg.checkpoint} holds an int8 model (lightops quantize), which cannot be trained: "
+                         f"finetune the float checkpoint, then quantize")
     if ckpt.get("device_models"):
         raise ValueError(f"{cfg.checkpoint} already holds device models; give the general model's last.pt")
     if "args" not in ckpt or "frontend" not in ckpt:
@@ -218,8 +221,8 @@ def finetune(cfg: FinetuneConfig) -> Dict[str, Any]:
     Raises:
         FileNotFoundError: no such checkpoint or data, or nothing to resume.
         FileExistsError: OUT holds a checkpoint and neither ``resume`` nor ``overwrite`` is set.
-        ValueError: not a training checkpoint, other classes in the data, a device without clips, options that
-            differ from the resumed fine-tuning.
+        ValueError: not a training checkpoint (an int8 one from lightops quantize included), other classes in the
+            data, a device without clips, options that differ from the resumed fine-tuning.
     """
     ckpt = read_checkpoint(cfg.checkpoint)
     with isolated_state(cfg.threads):

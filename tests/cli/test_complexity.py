@@ -90,3 +90,26 @@ def test_budget_and_summary_use_the_same_count(capsys, baseline):
     main(["summary", "dssdn_small"])
     text = capsys.readouterr().out
     assert "DCASE 2025 counting" in text and "at fp16 202,882 B, fails" in text and "DCASE limit 128 kB" not in text
+
+
+def test_json_path_checked_before_counting(trained_tau_run, tmp_path):
+    """--json is the checkpoint, a folder or in a missing folder: one line before counting; the checkpoint is kept."""
+    _, ckpt_path, _ = trained_tau_run
+    path = tmp_path / "last.pt"
+    path.write_bytes(open(ckpt_path, "rb").read())
+    before = path.read_bytes()
+    with pytest.raises(SystemExit, match=r"lightops complexity: --json .*last\.pt is the checkpoint"):
+        main(["complexity", str(path), "--json", str(path)])
+    assert path.read_bytes() == before
+    with pytest.raises(SystemExit, match="is a folder"):
+        main(["complexity", str(path), "--json", str(tmp_path)])
+    with pytest.raises(SystemExit, match="does not exist"):
+        main(["complexity", str(path), "--json", str(tmp_path / "nodir" / "c.json")])
+
+
+@pytest.mark.parametrize("size, reason", [("2,256,44", "expected a log-mel input"),
+                                          ("1,8,4", "expected at least F >= 33")])
+def test_input_size_the_model_cannot_take(size, reason):
+    with pytest.raises(SystemExit, match=rf"lightops complexity: input size \(C,F,T\) = {size} does not fit the model"
+                                         rf": DSSDN: {reason}"):
+        main(["complexity", "dssdn_small", "--input", size])

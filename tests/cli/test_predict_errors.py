@@ -118,3 +118,45 @@ def test_window_too_short_for_the_model_is_refused_before_any_file(trained_tau_r
         assert not out.exists()
         with pytest.raises(ValueError, match="cannot classify windows of 0.01 s"):
             StreamingClassifier(model, window=0.01)
+
+
+def test_outputs_never_replace_inputs(trained_tau_run, tmp_path):
+    """--out or --errors naming the checkpoint, an audio file to predict, or each other is refused before any work;
+    the file is left as it was."""
+    _, ckpt, _ = trained_tau_run
+    sf.write(tmp_path / "a.wav", np.zeros(8000, dtype=np.float32), 16000)
+    audio, model = (tmp_path / "a.wav").read_bytes(), open(ckpt, "rb").read()
+    for argv, match in (([str(tmp_path / "a.wav"), "--out", ckpt], "is an input"),
+                        ([str(tmp_path / "a.wav"), "--out", str(tmp_path / "a.wav")], "is an input"),
+                        ([str(tmp_path), "--out", str(tmp_path / "a.wav")], "is an input"),
+                        ([str(tmp_path / "a.wav"), "--out", str(tmp_path / "p.csv"), "--errors",
+                          str(tmp_path / "p.csv")], "same file")):
+        with pytest.raises(SystemExit, match=match):
+            main(["predict", ckpt, *argv])
+    assert (tmp_path / "a.wav").read_bytes() == audio and open(ckpt, "rb").read() == model
+    assert not (tmp_path / "p.csv").exists()
+
+
+def test_missing_path_is_refused_before_any_work_and_keeps_the_csv(trained_tau_run, tmp_path):
+    _, ckpt, _ = trained_tau_run
+    out = tmp_path / "keep.csv"
+    out.write_text("earlier results\n")
+    with pytest.raises(SystemExit, match=r"not found: .*nope\.wav"):
+        main(["predict", ckpt, str(tmp_path / "nope.wav"), "--out", str(out)])
+    assert out.read_text() == "earlier results\n"
+
+
+def test_one_file_twice_is_one_row_and_two_files_of_one_name_are_refused(trained_tau_run, tmp_path):
+    _, ckpt, _ = trained_tau_run
+    (tmp_path / "x").mkdir()
+    for path in (tmp_path / "good.wav", tmp_path / "x" / "good.wav"):
+        sf.write(path, np.zeros(8000, dtype=np.float32), 16000)
+    out = tmp_path / "p.csv"
+    assert main(["predict", ckpt, str(tmp_path / "good.wav"), str(tmp_path / "good.wav"), "--out", str(out),
+                 "--quiet"]) == 0
+    assert len(out.read_text().splitlines()) == 2
+    assert main(["predict", ckpt, str(tmp_path / "x"), str(tmp_path / "x" / "good.wav"), "--out", str(out),
+                 "--quiet"]) == 0
+    assert [r.split("\t")[0] for r in out.read_text().splitlines()[1:]] == ["x/good.wav"]
+    with pytest.raises(SystemExit, match=r"same filename 'good.wav'"):
+        main(["predict", ckpt, str(tmp_path / "good.wav"), str(tmp_path / "x" / "good.wav"), "--out", str(out)])

@@ -183,6 +183,18 @@ def test_corrupt_and_truncated_files(root_copy):
         ds[1]
 
 
+@pytest.mark.parametrize("value", [np.nan, np.inf])
+def test_non_finite_audio_is_named(root_copy, value):
+    """A float WAV holding NaN or inf would make the loss, the weights and every metric NaN: the file is named."""
+    ds = tau(root_copy)
+    path = ds.samples[2][0]
+    x = np.zeros(N, np.float32)
+    x[5] = value
+    sf.write(path, x, SR, subtype="FLOAT")
+    with pytest.raises(AudioFileError, match=f"{os.path.basename(path)} holds 1 non-finite sample"):
+        ds[2]
+
+
 @pytest.mark.parametrize("kw,match", [
     ({"split": "validation"}, "split"), ({"fold": 0}, "fold"), ({"clip_seconds": 0}, "clip_seconds"),
     ({"sample_rate": 44100.0}, "sample_rate"),

@@ -1,5 +1,6 @@
 """ONNX export: onnxruntime agrees with PyTorch at several lengths and batch 2; bad input fails cleanly."""
 import os
+import re
 
 import numpy as np
 import pytest
@@ -235,3 +236,37 @@ def test_command_line_takes_the_format_from_the_suffix_and_refuses_a_mismatch(tm
     assert "an ONNX export must end in .onnx" in capsys.readouterr().err
     assert main_export(["dssdn_small", "--format", "executorch", "--out", str(tmp_path / "m.onnx")]) == 2
     assert not any(tmp_path.iterdir())
+
+
+def test_opset_is_honoured_or_the_exporter_fails(tmp_path, small_model, monkeypatch):
+    """The dynamo exporter writes opset 18 when it cannot convert to an older one: that counts as its failure (auto
+    goes on to torchscript), never a file at another opset than asked; an opset onnx does not know is refused."""
+    def dynamo_ignoring_opset(net, example, path, opset, axes, names):  # what torch's dynamo exporter does below 18
+        export_mod._export_torchscript(net, example, path, 18, axes, names)
+
+    monkeypatch.setattr(export_mod, "_export_dynamo", dynamo_ignoring_opset)
+    result = export_onnx(small_model, tmp_path / "m.onnx", SMALL_INPUT, opset=13, static=True)
+    assert result.opset == 13 and result.exporter == "torchscript"
+    assert "dynamo exporter failed: RuntimeError: it wrote opset 18, not the opset 13 asked for" in result.notes[0]
+    with pytest.raises(RuntimeError, match="it wrote opset 18, not the opset 13"):
+        export_onnx(small_model, tmp_path / "d.onnx", SMALL_INPUT, opset=13, exporter="dynamo", static=True)
+    for opset in (5, 99):
+        with pytest.raises(ValueError, match=rf"opset must be an int in \[7, \d+\], got {opset}"):
+            export_onnx(small_model, tmp_path / "x.onnx", SMALL_INPUT, opset=opset)
+    assert sorted(os.listdir(tmp_path)) == ["m.onnx"]
+
+
+def test_command_line_refuses_an_input_the_checkpoint_was_not_trained_on_and_a_negative_atol(tmp_path, capsys,
+                                                                                             small_model):
+    """F is the front end's n_mels (T may differ); C the model's; --atol >= 0: all before any export."""
+    ckpt = tmp_path / "last.pt"
+    save_checkpoint(ckpt, small_model, input_size=list(SMALL_INPUT), frontend={"n_mels": 64, "mean": -20.0,
+                                                                                "std": 12.0})
+    for args, message in ((["--input", "1,128,32"], "has F = 128 mel bins but the checkpoint's front end makes 64"),
+                          (["--input", "2,64,32"], "C=2 channels, expected in_chs=1"),
+                          (["--atol", "-1"], "--atol must be a number in"),
+                          (["--input", "1,128,32", "--format", "executorch"], "export_executorch: input .* F = 128")):
+        out = str(tmp_path / ("m.pte" if "executorch" in args else "m.onnx"))
+        assert main_export([str(ckpt), "--out", out, *args]) == 2
+        assert re.search(message, capsys.readouterr().err), message
+    assert sorted(os.listdir(tmp_path)) == ["last.pt"]

@@ -9,6 +9,7 @@ import sys
 import pytest
 
 import lightops
+from lightops.checkpoint import read_checkpoint, save_checkpoint
 from lightops.cli import main
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(lightops.__file__)))  # the lightops under test
@@ -90,3 +91,32 @@ def test_package_errors(trained_tau_run, tmp_path):
     report = json.loads((tmp_path / "exists" / "complexity.json").read_text())
     assert list(report["models"]) == ["general"] and report["models"]["general"]["dtype"] == "float32"
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary folder left
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--name", "class", "--name must be a Python package name .*not a Python keyword.*'class'"),
+    ("--version", "not a version!", "--version must be a PEP 440 version such as 0.1.0.*'not a version!'"),
+])
+def test_name_and_version_pip_cannot_use_are_refused(trained_tau_run, tmp_path, option, value, message):
+    _, ckpt, _ = trained_tau_run
+    args = {"--name": "ok_name", "--version": "0.1.0", option: value}
+    with pytest.raises(SystemExit, match=f"lightops package: {message}"):
+        main(["package", ckpt, "--out", str(tmp_path / "p"), *[x for kv in args.items() for x in kv]])
+    assert not (tmp_path / "p").exists()
+
+
+def test_int8_checkpoint_and_out_holding_the_checkpoint_are_refused(trained_tau_run, tmp_path):
+    """An int8 checkpoint would be packaged as its float model; --overwrite onto the checkpoint's folder would
+    delete it."""
+    _, ckpt, _ = trained_tau_run
+    run = tmp_path / "run"
+    run.mkdir()
+    int8 = dict(read_checkpoint(ckpt), quantized={"program": b"not read", "input_size": [1, 256, 44]})
+    save_checkpoint(int8, run / "ptq.pt")
+    with pytest.raises(SystemExit, match=r"ptq\.pt holds an int8 model .*ships the float model at fp16 or fp32"):
+        main(["package", str(run / "ptq.pt"), "--name", "ok_name", "--out", str(tmp_path / "p")])
+    assert not (tmp_path / "p").exists()
+    save_checkpoint(read_checkpoint(ckpt), run / "last.pt")
+    with pytest.raises(SystemExit, match=r"--out .*run holds the checkpoint .*last\.pt"):
+        main(["package", str(run / "last.pt"), "--name", "ok_name", "--out", str(run), "--overwrite"])
+    assert (run / "last.pt").is_file() and (run / "ptq.pt").is_file()

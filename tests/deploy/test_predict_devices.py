@@ -50,6 +50,9 @@ def test_read_device_ids_in_three_layouts(tmp_path, trained_tau_run):
         read_device_ids(tmp_path / "bad.csv")
     with pytest.raises(FileNotFoundError, match="missing.csv"):
         read_device_ids(tmp_path / "missing.csv")
+    (tmp_path / "binary.csv").write_bytes(b"\x00\xff\xfe binary")
+    with pytest.raises(ValueError, match="binary.csv is not UTF-8 text"):
+        read_device_ids(tmp_path / "binary.csv")
 
 
 def test_device_models_for_known_devices_general_for_others(trained_tau_run, device_checkpoint):

@@ -30,6 +30,14 @@ def test_wrong_dtype_is_named(name, kwargs, label):
 
 
 @pytest.mark.parametrize("name,kwargs,label", MODELS)
+def test_what_is_not_a_tensor_is_named(name, kwargs, label):
+    model = _model(name, kwargs)
+    for x in (torch.randn(1, 1, 128, 48).numpy(), None, [[1.0]]):
+        with pytest.raises(TypeError, match=rf"{label}: expected a torch.Tensor .* got {type(x).__name__}"):
+            model(x)
+
+
+@pytest.mark.parametrize("name,kwargs,label", MODELS)
 def test_matching_dtypes_autocast_and_script_still_run(name, kwargs, label):
     model = _model(name, kwargs)
     x = torch.randn(1, 1, 128, 48)

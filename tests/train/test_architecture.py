@@ -27,8 +27,12 @@ def test_checkpoint_rebuilds_its_architecture_after_the_default_changes(trained_
     with torch.inference_mode():
         assert torch.equal(after(x), before(x))
     del ckpt["architecture"]  # a checkpoint written without it follows the registry, and says what does not fit
-    with pytest.raises(ValueError, match="does not fit dssdn_small"):
+    with pytest.raises(ValueError, match="does not fit dssdn_small") as info:
         load_model(ckpt)
+    assert "Unexpected key(s)" in str(info.value) or "Missing key(s)" in str(info.value)  # names what differs
+    assert "\n" not in str(info.value)
+    with pytest.raises(ValueError, match=r"checkpoint 'runs/x/last.pt'"):
+        load_model(ckpt, source="runs/x/last.pt")
 
 
 def test_architecture_kwargs_drop_what_the_architecture_holds():

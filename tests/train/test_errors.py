@@ -110,3 +110,19 @@ def test_input_too_short_for_the_model_names_the_options_that_made_it(tmp_path):
     _fails(["--hop-length", "2048", "--n-fft", "2048", "--out", str(tmp_path / "run")],
            r"T >= \d+ frames.*0\.5-s clip at 16000 Hz: 64 mel bins x 4 frames of hop 2048; change --clip-seconds")
     assert not (tmp_path / "run" / "last.pt").exists()
+
+
+def test_eval_keeps_the_run_metrics_and_refuses_sizes_below_one(trained_tau_run, tmp_path):
+    """`lightops eval CKPT --out RUN` would replace the run's metrics.json (its training history); --num-clips 0 was
+    read as 'as trained'. Both are refused before any work, naming the option."""
+    from lightops.cli import main
+
+    _, ckpt, _ = trained_tau_run
+    run = os.path.dirname(ckpt)
+    before = open(os.path.join(run, "metrics.json")).read()
+    with pytest.raises(SystemExit, match="is the folder of the checkpoint"):
+        main(["eval", ckpt, "--out", run])
+    assert open(os.path.join(run, "metrics.json")).read() == before
+    for option in ("--num-clips", "--batch-size"):
+        with pytest.raises(SystemExit, match=f"{option} must be at least 1, got 0"):
+            main(["eval", ckpt, option, "0", "--out", str(tmp_path / "e")])

@@ -7,7 +7,7 @@ import os
 import pytest
 import torch
 
-from lightops.checkpoint import load_model, read_checkpoint
+from lightops.checkpoint import load_model, read_checkpoint, save_checkpoint
 from lightops.cli import main
 from lightops.train.finetune import FinetuneConfig, finetune
 
@@ -67,6 +67,17 @@ def test_bad_inputs(trained_tau_run, finetuned, tmp_path):
         FinetuneConfig(checkpoint=ckpt, out="z", epochs=0)
     with pytest.raises(SystemExit, match="--resume: no fine-tuning"):
         main(["finetune", ckpt, "--per-device", "--out", str(tmp_path / "w"), "--resume"])
+
+
+def test_int8_checkpoint_is_refused(trained_tau_run, tmp_path):
+    """An int8 checkpoint (lightops quantize) cannot be trained: refused before any data is read or folder made."""
+    _, ckpt, _ = trained_tau_run
+    int8 = dict(read_checkpoint(ckpt), quantized={"program": b"not read", "input_size": [1, 256, 44]})
+    save_checkpoint(int8, tmp_path / "ptq.pt")
+    with pytest.raises(SystemExit, match=r"lightops finetune: .*ptq\.pt holds an int8 model .*finetune the float "
+                                         r"checkpoint, then quantize"):
+        main(["finetune", str(tmp_path / "ptq.pt"), "--per-device", "--out", str(tmp_path / "out")])
+    assert not (tmp_path / "out").exists()
 
 
 def _labels(path):
