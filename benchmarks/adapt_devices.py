@@ -2,10 +2,11 @@
 device, seen and unseen, for the runs of a comparison.
 
 For every run of :mod:`benchmarks.compare` (trained, or reused from ``--runs``), the evaluation clips of each device
-are split in two halves (alternate clips in the set's order). The general model is adapted
-(:func:`lightops.deploy.adapt.adapt_batchnorm`) on the first ``N`` clips of one half, without their labels, and scores
-the other half; then the halves swap. No clip is scored by a model adapted on it, and every clip is scored once, so
-the figures compare with the general model's on the very same clips. ::
+are shuffled (``--adapt-seed``) and split in two halves. The general model is adapted
+(:func:`lightops.deploy.adapt.adapt_batchnorm`) on ``N`` clips of one half (a random sample of the device's
+recordings), without their labels, and scores the other half; then the halves swap. No clip is scored by a model
+adapted on it, and every clip is scored once, so the figures compare with the general model's on the very same
+clips. ::
 
     python -m benchmarks.adapt_devices --models dssdn_small dcase2025_baseline --recipes 'recipe dcase' \\
         --device-families tau eq --seeds 0 1 2 --epochs 30 --runs /tmp/runs --adapt-clips 10 30 \\
@@ -42,10 +43,13 @@ def _inputs(frontend: FrontEnd, dataset: Any, indices: Sequence[int]) -> torch.T
                           for k in range(0, len(indices), 64)])
 
 
-def cross_adapted_logits(model: torch.nn.Module, x: torch.Tensor, clips: int) -> torch.Tensor:
+def cross_adapted_logits(model: torch.nn.Module, x: torch.Tensor, clips: int,
+                         order: Optional[torch.Tensor] = None) -> torch.Tensor:
     """Logits of ``x`` (one device's clips, ``(N, C, F, T)``), each half scored by ``model`` adapted on at most
-    ``clips`` inputs of the other half (alternate inputs form the halves)."""
-    halves = (torch.arange(0, len(x), 2), torch.arange(1, len(x), 2))
+    ``clips`` inputs of the other half: the halves are alternate entries of ``order`` (a permutation of the inputs;
+    None: their own order), and a half's first ``clips`` entries adapt."""
+    order = torch.arange(len(x)) if order is None else order
+    halves = (order[0::2], order[1::2])
     out = torch.zeros(len(x), 0)
     for score, adapt in (halves, halves[::-1]):
         if len(score) == 0:
@@ -61,9 +65,11 @@ def cross_adapted_logits(model: torch.nn.Module, x: torch.Tensor, clips: int) ->
     return out
 
 
-def adapt_run(checkpoint: Path, data: str, clips: Sequence[int]) -> Dict[int, Dict[str, Any]]:
+def adapt_run(checkpoint: Path, data: str, clips: Sequence[int], seed: int = 0) -> Dict[int, Dict[str, Any]]:
     """``{0: the general model's metrics, N: those with each device's half adapted on N clips of the other}`` on the
-    evaluation split of ``data`` (the run's own settings)."""
+    evaluation split of ``data`` (the run's own settings). Each device's clips are shuffled (``seed``) before they are
+    split, so the adapting clips are a random sample of the device's recordings: a set's own order (TAU's lists are
+    sorted by scene) would hand the statistics one scene."""
     ckpt = read_checkpoint(checkpoint)
     saved = ckpt["args"]
     cfg = TrainConfig.from_dict(dict(saved, data=data, resume=False, num_eval_clips=saved.get("num_eval_clips")))
@@ -74,13 +80,14 @@ def adapt_run(checkpoint: Path, data: str, clips: Sequence[int]) -> Dict[int, Di
     labels = torch.tensor([eval_set.label_of(i) for i in range(len(eval_set))])
     classes, seen = list(ckpt["classes"]), ckpt.get("train_devices")
     logits = {n: torch.zeros(len(eval_set), len(classes)) for n in (0, *clips)}
-    for device in dict.fromkeys(devices):
+    for k, device in enumerate(dict.fromkeys(devices)):
         idx = [i for i, d in enumerate(devices) if d == device]
         x = _inputs(frontend, eval_set, idx)
+        order = torch.randperm(len(idx), generator=torch.Generator().manual_seed(1000 * seed + k))
         with torch.no_grad():
             logits[0][idx] = model(x)
         for n in clips:
-            logits[n][idx] = cross_adapted_logits(model, x, n)
+            logits[n][idx] = cross_adapted_logits(model, x, n, order)
     return {n: classification_metrics(v, labels, devices, classes, seen) for n, v in logits.items()}
 
 
@@ -90,7 +97,7 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
     rows: List[Dict[str, Any]] = []
     for r in results["rows"]:
         job = Job(r["family"], r["model"], r["recipe"], r["seed"])
-        for n, m in adapt_run(run_dir(args, job) / "last.pt", args.data, args.adapt_clips).items():
+        for n, m in adapt_run(run_dir(args, job) / "last.pt", args.data, args.adapt_clips, args.adapt_seed).items():
             seen, unseen = m["seen"]["accuracy"], m["unseen"]["accuracy"]
             rows.append(dict(family=r["family"], model=r["model"], recipe=r["recipe"], seed=r["seed"], code=r["code"],
                              clips=n, accuracy=m["accuracy"], seen=seen, unseen=unseen,
@@ -116,10 +123,11 @@ def markdown(results: Dict[str, Any]) -> str:
     seeds = sorted({r["seed"] for r in rows})
     lines = [f"{len(seeds)} seed(s) ({', '.join(map(str, seeds))}); {first['eval_clips']} evaluation clips of "
              f"{first['clip_seconds']:g} s from `{first['data']}`; {first['epochs']} epochs. `clips per device`: 0 is "
-             f"the general model; N: each device's evaluation clips split in two halves, each half scored by the "
-             f"general model with its batch-norm statistics from N unlabeled clips of the other half (`lightops "
-             f"adapt`). Mean ± standard deviation over seeds; drop = seen - unseen (points).", "",
-             f"Command: `{results['command']}` ({results['date']}, {results['machine']}).{code_line(rows)}"]
+             f"the general model; N: each device's evaluation clips shuffled and split in two halves, each half "
+             f"scored by the general model with its batch-norm statistics from N unlabeled clips of the other half "
+             f"(`lightops adapt`). Mean ± standard deviation over seeds; drop = seen - unseen (points).", "",
+             f"Command: `{results['command']}` ({results['date']}, {results['machine']})."
+             f"{code_line([r for r in rows if r['clips'] == 0])}"]
     families: Dict[Any, Dict[Tuple[str, str, int], List[Dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
     for r in rows:
         families[r["family"]][(r["model"], r["recipe"], r["clips"])].append(r)
@@ -142,6 +150,7 @@ def build_adapt_parser() -> argparse.ArgumentParser:
     p = build_parser("python -m benchmarks.adapt_devices", __doc__.split("\n\n")[0])
     p.add_argument("--adapt-clips", nargs="+", type=int, default=[10, 30],
                    help="unlabeled clips per device the statistics come from, each its own rows")
+    p.add_argument("--adapt-seed", type=int, default=0, help="seed of the random halves of each device's clips")
     p.set_defaults(docs=str(Path(__file__).resolve().parents[1] / "docs" / "models.md"))
     return p
 
