@@ -34,6 +34,10 @@ from lightops.deploy.adapt import adapt_batchnorm
 from lightops.train import TrainConfig, build_datasets
 from lightops.train.metrics import classification_metrics
 
+ORDER_TEXT = {"shuffled": "shuffled and split in two halves, each half",
+              "listed": "split in two halves in the set's own order (alternate clips; the first N of a half adapt), "
+                        "each half"}
+
 __all__ = ["cross_adapted_logits", "adapt_run", "run", "markdown", "build_adapt_parser", "main"]
 
 
@@ -65,11 +69,13 @@ def cross_adapted_logits(model: torch.nn.Module, x: torch.Tensor, clips: int,
     return out
 
 
-def adapt_run(checkpoint: Path, data: str, clips: Sequence[int], seed: int = 0) -> Dict[int, Dict[str, Any]]:
+def adapt_run(checkpoint: Path, data: str, clips: Sequence[int], seed: int = 0,
+              shuffle: bool = True) -> Dict[int, Dict[str, Any]]:
     """``{0: the general model's metrics, N: those with each device's half adapted on N clips of the other}`` on the
     evaluation split of ``data`` (the run's own settings). Each device's clips are shuffled (``seed``) before they are
     split, so the adapting clips are a random sample of the device's recordings: a set's own order (TAU's lists are
-    sorted by scene) would hand the statistics one scene."""
+    sorted by scene) would hand the statistics one scene; ``shuffle=False`` keeps that order, to measure what
+    statistics of one or two scenes do."""
     ckpt = read_checkpoint(checkpoint)
     saved = ckpt["args"]
     cfg = TrainConfig.from_dict(dict(saved, data=data, resume=False, num_eval_clips=saved.get("num_eval_clips")))
@@ -83,7 +89,8 @@ def adapt_run(checkpoint: Path, data: str, clips: Sequence[int], seed: int = 0) 
     for k, device in enumerate(dict.fromkeys(devices)):
         idx = [i for i, d in enumerate(devices) if d == device]
         x = _inputs(frontend, eval_set, idx)
-        order = torch.randperm(len(idx), generator=torch.Generator().manual_seed(1000 * seed + k))
+        order = (torch.randperm(len(idx), generator=torch.Generator().manual_seed(1000 * seed + k)) if shuffle
+                 else torch.arange(len(idx)))
         with torch.no_grad():
             logits[0][idx] = model(x)
         for n in clips:
@@ -97,7 +104,8 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
     rows: List[Dict[str, Any]] = []
     for r in results["rows"]:
         job = Job(r["family"], r["model"], r["recipe"], r["seed"])
-        for n, m in adapt_run(run_dir(args, job) / "last.pt", args.data, args.adapt_clips, args.adapt_seed).items():
+        for n, m in adapt_run(run_dir(args, job) / "last.pt", args.data, args.adapt_clips, args.adapt_seed,
+                              args.adapt_order == "shuffled").items():
             seen, unseen = m["seen"]["accuracy"], m["unseen"]["accuracy"]
             rows.append(dict(family=r["family"], model=r["model"], recipe=r["recipe"], seed=r["seed"], code=r["code"],
                              clips=n, accuracy=m["accuracy"], seen=seen, unseen=unseen,
@@ -105,7 +113,8 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
                              per_device={d: v["accuracy"] for d, v in m["per_device"].items()},
                              unseen_devices=m["unseen"]["devices"], settings=r["settings"]))
     command = results["command"].replace("benchmarks.compare", "benchmarks.adapt_devices", 1)
-    return dict(rows=rows, command=command, date=results["date"], machine=results["machine"])
+    return dict(rows=rows, command=command, date=results["date"], machine=results["machine"],
+                order=args.adapt_order)
 
 
 def _cell(values: Sequence[Optional[float]]) -> str:
@@ -123,7 +132,7 @@ def markdown(results: Dict[str, Any]) -> str:
     seeds = sorted({r["seed"] for r in rows})
     lines = [f"{len(seeds)} seed(s) ({', '.join(map(str, seeds))}); {first['eval_clips']} evaluation clips of "
              f"{first['clip_seconds']:g} s from `{first['data']}`; {first['epochs']} epochs. `clips per device`: 0 is "
-             f"the general model; N: each device's evaluation clips shuffled and split in two halves, each half "
+             f"the general model; N: each device's evaluation clips {ORDER_TEXT[results.get('order', 'shuffled')]} "
              f"scored by the general model with its batch-norm statistics from N unlabeled clips of the other half "
              f"(`lightops adapt`). Mean ± standard deviation over seeds; drop = seen - unseen (points).", "",
              f"Command: `{results['command']}` ({results['date']}, {results['machine']})."
@@ -151,6 +160,10 @@ def build_adapt_parser() -> argparse.ArgumentParser:
     p.add_argument("--adapt-clips", nargs="+", type=int, default=[10, 30],
                    help="unlabeled clips per device the statistics come from, each its own rows")
     p.add_argument("--adapt-seed", type=int, default=0, help="seed of the random halves of each device's clips")
+    p.add_argument("--adapt-order", choices=("shuffled", "listed"), default="shuffled",
+                   help="shuffled: the halves and adapting clips are a random sample of a device's clips; listed: "
+                        "alternate clips in the set's own order, the first of a half adapting (a sorted TAU list "
+                        "gives them one or two scenes)")
     p.set_defaults(docs=str(Path(__file__).resolve().parents[1] / "docs" / "models.md"))
     return p
 
