@@ -16,6 +16,7 @@ evaluation clips of each device split in two halves, each half adapting for the 
 """
 import copy
 import os
+import warnings
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
@@ -32,6 +33,7 @@ from .predict import check_finite, find_audio, window_starts
 __all__ = ["adapt_batchnorm", "device_inputs", "adapt_checkpoint", "ADAPT_STATE"]
 
 ADAPT_STATE = "adapt.json"
+FEW_WINDOWS = 20  # below this many windows a device's statistics are warned about (docs/models.md: 10 vs 30 clips)
 _DROPPED = ("optimizer", "scheduler", "scaler", "rng", "rng_per_rank")  # training state: not for a device model file
 
 
@@ -200,6 +202,10 @@ def adapt_checkpoint(checkpoint: PathLike, recordings: Mapping[str, Sequence[Pat
         report["devices"][device] = dict(paths=[os.fspath(p) for p in paths], files=files, windows=len(x))
         if not quiet:
             print(f"device {device}: batch-norm statistics from {len(x)} windows of {files} files", flush=True)
+        if len(x) < FEW_WINDOWS:
+            warnings.warn(f"device {device}: only {len(x)} windows; statistics from fewer than {FEW_WINDOWS} clips "
+                          f"can cost accuracy (docs/models.md measured 10 against 30): give a few dozen recordings "
+                          f"spanning the scenes the device hears", stacklevel=2)
     new = {k: v for k, v in ckpt.items() if k not in _DROPPED}
     new["device_models"] = device_models
     save_checkpoint(new, target)

@@ -126,3 +126,12 @@ def test_bad_input_is_named(adapted, tmp_path):
     empty.mkdir()
     with pytest.raises(SystemExit, match="no audio files"):
         main(["adapt", ckpt, "--device", "s4", str(empty), "--out", str(tmp_path / "o4")])
+
+
+def test_few_windows_are_warned_about(adapted, tmp_path):
+    from lightops.deploy.adapt import adapt_checkpoint
+
+    _, ckpt, _, files = adapted
+    with pytest.warns(UserWarning, match="device s4: only 3 windows"):
+        adapt_checkpoint(ckpt, {"s4": files[:3]}, tmp_path / "few")
+    assert (tmp_path / "few" / "last.pt").exists()
