@@ -48,10 +48,11 @@ def _inputs(frontend: FrontEnd, dataset: Any, indices: Sequence[int]) -> torch.T
 
 
 def cross_adapted_logits(model: torch.nn.Module, x: torch.Tensor, clips: int,
-                         order: Optional[torch.Tensor] = None) -> torch.Tensor:
+                         order: Optional[torch.Tensor] = None, prior: float = 0.0) -> torch.Tensor:
     """Logits of ``x`` (one device's clips, ``(N, C, F, T)``), each half scored by ``model`` adapted on at most
     ``clips`` inputs of the other half: the halves are alternate entries of ``order`` (a permutation of the inputs;
-    None: their own order), and a half's first ``clips`` entries adapt."""
+    None: their own order), and a half's first ``clips`` entries adapt (with the trained statistics weighted as
+    ``prior`` clips)."""
     order = torch.arange(len(x)) if order is None else order
     halves = (order[0::2], order[1::2])
     out = torch.zeros(len(x), 0)
@@ -60,7 +61,7 @@ def cross_adapted_logits(model: torch.nn.Module, x: torch.Tensor, clips: int,
             continue
         if len(adapt) == 0:
             raise ValueError("a device with one evaluation clip cannot be split in two halves")
-        adapted = adapt_batchnorm(model, [x[adapt[:clips]]])
+        adapted = adapt_batchnorm(model, [x[adapt[:clips]]], prior=prior)
         with torch.no_grad():
             logits = adapted(x[score])
         if out.shape[1] == 0:
@@ -69,9 +70,10 @@ def cross_adapted_logits(model: torch.nn.Module, x: torch.Tensor, clips: int,
     return out
 
 
-def adapt_run(checkpoint: Path, data: str, clips: Sequence[int], seed: int = 0,
-              shuffle: bool = True) -> Dict[int, Dict[str, Any]]:
-    """``{0: the general model's metrics, N: those with each device's half adapted on N clips of the other}`` on the
+def adapt_run(checkpoint: Path, data: str, clips: Sequence[int], seed: int = 0, shuffle: bool = True,
+              priors: Sequence[float] = (0.0,)) -> Dict[Tuple[int, float], Dict[str, Any]]:
+    """``{(0, 0): the general model's metrics, (N, P): those with each device's half adapted on N clips of the other,
+    the trained statistics weighted as P clips}`` on the
     evaluation split of ``data`` (the run's own settings). Each device's clips are shuffled (``seed``) before they are
     split, so the adapting clips are a random sample of the device's recordings: a set's own order (TAU's lists are
     sorted by scene) would hand the statistics one scene; ``shuffle=False`` keeps that order, to measure what
@@ -85,16 +87,17 @@ def adapt_run(checkpoint: Path, data: str, clips: Sequence[int], seed: int = 0,
     devices = [eval_set.device_of(i) for i in range(len(eval_set))]
     labels = torch.tensor([eval_set.label_of(i) for i in range(len(eval_set))])
     classes, seen = list(ckpt["classes"]), ckpt.get("train_devices")
-    logits = {n: torch.zeros(len(eval_set), len(classes)) for n in (0, *clips)}
+    settings = [(0, 0.0)] + [(n, float(p)) for n in clips for p in priors]
+    logits = {k: torch.zeros(len(eval_set), len(classes)) for k in settings}
     for k, device in enumerate(dict.fromkeys(devices)):
         idx = [i for i, d in enumerate(devices) if d == device]
         x = _inputs(frontend, eval_set, idx)
         order = (torch.randperm(len(idx), generator=torch.Generator().manual_seed(1000 * seed + k)) if shuffle
                  else torch.arange(len(idx)))
         with torch.no_grad():
-            logits[0][idx] = model(x)
-        for n in clips:
-            logits[n][idx] = cross_adapted_logits(model, x, n, order)
+            logits[(0, 0.0)][idx] = model(x)
+        for n, p in settings[1:]:
+            logits[(n, p)][idx] = cross_adapted_logits(model, x, n, order, p)
     return {n: classification_metrics(v, labels, devices, classes, seen) for n, v in logits.items()}
 
 
@@ -104,11 +107,11 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
     rows: List[Dict[str, Any]] = []
     for r in results["rows"]:
         job = Job(r["family"], r["model"], r["recipe"], r["seed"])
-        for n, m in adapt_run(run_dir(args, job) / "last.pt", args.data, args.adapt_clips, args.adapt_seed,
-                              args.adapt_order == "shuffled").items():
+        for (n, prior), m in adapt_run(run_dir(args, job) / "last.pt", args.data, args.adapt_clips, args.adapt_seed,
+                                       args.adapt_order == "shuffled", args.adapt_prior).items():
             seen, unseen = m["seen"]["accuracy"], m["unseen"]["accuracy"]
             rows.append(dict(family=r["family"], model=r["model"], recipe=r["recipe"], seed=r["seed"], code=r["code"],
-                             clips=n, accuracy=m["accuracy"], seen=seen, unseen=unseen,
+                             clips=n, prior=prior, accuracy=m["accuracy"], seen=seen, unseen=unseen,
                              drop=None if seen is None or unseen is None else seen - unseen,
                              per_device={d: v["accuracy"] for d, v in m["per_device"].items()},
                              unseen_devices=m["unseen"]["devices"], settings=r["settings"]))
@@ -134,20 +137,22 @@ def markdown(results: Dict[str, Any]) -> str:
              f"{first['clip_seconds']:g} s from `{first['data']}`; {first['epochs']} epochs. `clips per device`: 0 is "
              f"the general model; N: each device's evaluation clips {ORDER_TEXT[results.get('order', 'shuffled')]} "
              f"scored by the general model with its batch-norm statistics from N unlabeled clips of the other half "
-             f"(`lightops adapt`). Mean ± standard deviation over seeds; drop = seen - unseen (points).", "",
+             f"(`lightops adapt`), the trained statistics weighted as `prior` clips beside them. Mean ± standard "
+             f"deviation over seeds; drop = seen - unseen (points).", "",
              f"Command: `{results['command']}` ({results['date']}, {results['machine']})."
              f"{code_line([r for r in rows if r['clips'] == 0])}"]
-    families: Dict[Any, Dict[Tuple[str, str, int], List[Dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+    families: Dict[Any, Dict[Tuple[str, str, int, float], List[Dict[str, Any]]]] = defaultdict(
+        lambda: defaultdict(list))
     for r in rows:
-        families[r["family"]][(r["model"], r["recipe"], r["clips"])].append(r)
+        families[r["family"]][(r["model"], r["recipe"], r["clips"], r.get("prior", 0.0))].append(r)
     for family, groups in families.items():
         devices = list(next(iter(groups.values()))[0]["per_device"])
         if family:
             lines += ["", f"Synthetic device family `{family}`:"]
-        lines += ["", "| model | recipe | clips per device | accuracy % | seen % | unseen % | drop (points) | "
-                  + " | ".join(devices) + " |", "|---|---|---:|---:|---:|---:|---:|" + "---:|" * len(devices)]
-        for (model, recipe, n), rs in groups.items():
-            lines.append(f"| {model} | {recipe} | {n} | {_cell([r['accuracy'] for r in rs])} | "
+        lines += ["", "| model | recipe | clips per device | prior | accuracy % | seen % | unseen % | drop (points) | "
+                  + " | ".join(devices) + " |", "|---|---|---:|---:|---:|---:|---:|---:|" + "---:|" * len(devices)]
+        for (model, recipe, n, prior), rs in groups.items():
+            lines.append(f"| {model} | {recipe} | {n} | {prior:g} | {_cell([r['accuracy'] for r in rs])} | "
                          f"{_cell([r['seen'] for r in rs])} | {_cell([r['unseen'] for r in rs])} | "
                          f"{_cell([r['drop'] for r in rs])} | "
                          + " | ".join(_cell([r["per_device"].get(d) for r in rs]) for d in devices) + " |")
@@ -159,6 +164,8 @@ def build_adapt_parser() -> argparse.ArgumentParser:
     p = build_parser("python -m benchmarks.adapt_devices", __doc__.split("\n\n")[0])
     p.add_argument("--adapt-clips", nargs="+", type=int, default=[10, 30],
                    help="unlabeled clips per device the statistics come from, each its own rows")
+    p.add_argument("--adapt-prior", nargs="+", type=float, default=[0.0],
+                   help="weights of the trained statistics, in clips (lightops adapt --prior), each its own rows")
     p.add_argument("--adapt-seed", type=int, default=0, help="seed of the random halves of each device's clips")
     p.add_argument("--adapt-order", choices=("shuffled", "listed"), default="shuffled",
                    help="shuffled: the halves and adapting clips are a random sample of a device's clips; listed: "

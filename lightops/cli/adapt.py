@@ -36,6 +36,8 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder: last.pt with the device models, adapt.json")
     p.add_argument("--max-windows", type=int, default=None,
                    help="use at most this many clip-length windows per device (default: every window)")
+    p.add_argument("--prior", type=float, default=0.0,
+                   help="weight of the trained statistics, in clips, beside the device's (0: the device's alone)")
     p.add_argument("--batch-size", type=int, default=256, help="windows per batch of the statistics pass")
     p.add_argument("--resample", action=argparse.BooleanOptionalAction, default=False,
                    help="resample files at another rate instead of failing")
@@ -48,8 +50,8 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
 def _run(ns: argparse.Namespace) -> int:
     try:
         report = adapt_checkpoint(ns.checkpoint, recordings_of(ns.device), ns.out, resample=ns.resample,
-                                  max_windows=ns.max_windows, batch_size=ns.batch_size, overwrite=ns.overwrite,
-                                  quiet=ns.quiet)
+                                  max_windows=ns.max_windows, batch_size=ns.batch_size, prior=ns.prior,
+                                  overwrite=ns.overwrite, quiet=ns.quiet)
     except (*USER_ERRORS, NonFiniteError) as e:
         raise SystemExit(f"lightops adapt: {e}") from e
     if not ns.quiet:

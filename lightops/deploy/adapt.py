@@ -27,7 +27,7 @@ from ..audio import FrontEnd
 from ..checkpoint import load_model, read_checkpoint, save_checkpoint
 from ..data import read_audio
 from ..fileio import PathLike, atomic_write_json, check_writable_dir
-from ..validation import check_int
+from ..validation import check_float, check_int
 from .predict import check_finite, find_audio, window_starts
 
 __all__ = ["adapt_batchnorm", "device_inputs", "adapt_checkpoint", "ADAPT_STATE"]
@@ -41,7 +41,7 @@ def _batchnorms(model: nn.Module) -> List[nn.modules.batchnorm._BatchNorm]:
     return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
 
 
-def adapt_batchnorm(model: nn.Module, inputs: Iterable[torch.Tensor]) -> nn.Module:
+def adapt_batchnorm(model: nn.Module, inputs: Iterable[torch.Tensor], *, prior: float = 0.0) -> nn.Module:
     """A copy of ``model`` whose batch-norm running statistics are those of ``inputs`` (AdaBN); weights unchanged.
 
     Every batch-norm layer's statistics are reset and re-estimated in one pass over ``inputs`` in training mode,
@@ -51,13 +51,20 @@ def adapt_batchnorm(model: nn.Module, inputs: Iterable[torch.Tensor]) -> nn.Modu
     runs in eval mode (dropout off). The copy is returned in eval mode on the model's device; ``model`` is not
     changed.
 
+    With ``prior > 0`` the trained statistics count as ``prior`` clips beside the ``n`` given: each layer's mean and
+    variance become ``(prior * trained + n * estimated) / (prior + n)`` (Schneider et al., "Improving robustness
+    against common corruptions by covariate shift adaptation", NeurIPS 2020), which keeps a few clips' noise and a
+    mild device's small shift from outweighing what training estimated on thousands.
+
     Args:
         model: a trained network with batch norm (not a fused or quantized one: their norms are folded).
         inputs: batches of model inputs ``(B, C, F, T)`` (log-mel, normalised as in training).
+        prior: weight of the trained statistics, in clips (0: replaced by the inputs').
 
     Raises:
-        ValueError: the model has no batch-norm layer, or ``inputs`` holds no clip.
+        ValueError: the model has no batch-norm layer, ``inputs`` holds no clip, or ``prior`` is negative.
     """
+    prior = check_float(prior, "prior", minimum=0.0)
     adapted = copy.deepcopy(model).eval()
     norms = _batchnorms(adapted)
     if not norms:
@@ -69,6 +76,7 @@ def adapt_batchnorm(model: nn.Module, inputs: Iterable[torch.Tensor]) -> nn.Modu
                              f"(track_running_stats=False): it normalises every batch by itself, nothing to adapt")
         bn.reset_running_stats()
         bn.train()
+    trained = [(src.running_mean.clone(), src.running_var.clone()) for src in _batchnorms(model)]
     device = next(adapted.parameters()).device
     clips = 0
     with torch.no_grad():
@@ -79,10 +87,14 @@ def adapt_batchnorm(model: nn.Module, inputs: Iterable[torch.Tensor]) -> nn.Modu
                 bn.momentum = x.shape[0] / (clips + x.shape[0])
             adapted(x.to(device))
             clips += int(x.shape[0])
-    for bn in norms:
-        bn.momentum = 0.1  # torch's default, for a later training of the copy
     if clips == 0:
         raise ValueError("no inputs to adapt the batch-norm statistics on (an empty list of batches)")
+    w = prior / (prior + clips)
+    for bn, (mean, var) in zip(norms, trained):
+        bn.momentum = 0.1  # torch's default, for a later training of the copy
+        if w > 0:
+            bn.running_mean.mul_(1 - w).add_(mean.to(bn.running_mean), alpha=w)
+            bn.running_var.mul_(1 - w).add_(var.to(bn.running_var), alpha=w)
     return adapted.eval()
 
 
@@ -145,7 +157,7 @@ def _inputs(paths: Sequence[PathLike], frontend: FrontEnd, clip_samples: int, re
 
 def adapt_checkpoint(checkpoint: PathLike, recordings: Mapping[str, Sequence[PathLike]], out: PathLike, *,
                      resample: bool = False, max_windows: Optional[int] = None, batch_size: int = 256,
-                     overwrite: bool = False, quiet: bool = True) -> Dict[str, Any]:
+                     prior: float = 0.0, overwrite: bool = False, quiet: bool = True) -> Dict[str, Any]:
     """``lightops adapt``: one device model per device of ``recordings``, the general model with its batch-norm
     statistics re-estimated (:func:`adapt_batchnorm`) on that device's unlabeled recordings.
 
@@ -160,6 +172,7 @@ def adapt_checkpoint(checkpoint: PathLike, recordings: Mapping[str, Sequence[Pat
         resample: resample files at another rate instead of failing.
         max_windows: use at most this many windows per device.
         batch_size: windows per batch of the statistics pass.
+        prior: weight of the trained statistics, in clips (:func:`adapt_batchnorm`; 0: the device's alone).
         overwrite: replace an ``OUT/last.pt`` that exists (never the input checkpoint itself).
         quiet: no per-device lines.
 
@@ -178,6 +191,7 @@ def adapt_checkpoint(checkpoint: PathLike, recordings: Mapping[str, Sequence[Pat
             raise ValueError(f"device ids must be non-empty words (as in TAU file names: a, b, s4), got {device!r}")
         _check_paths(list(paths), device)
     check_int(batch_size, "batch_size", minimum=1)
+    prior = check_float(prior, "prior", minimum=0.0)
     checkpoint = os.fspath(checkpoint)
     ckpt = read_checkpoint(checkpoint)
     if ckpt.get("quantized"):
@@ -194,10 +208,11 @@ def adapt_checkpoint(checkpoint: PathLike, recordings: Mapping[str, Sequence[Pat
     loaded = load_model(ckpt)
     frontend, clip = loaded.front_end(), loaded.clip_samples()
     device_models = dict(ckpt.get("device_models") or {})
-    report: Dict[str, Any] = dict(checkpoint=os.path.abspath(checkpoint), clip_samples=clip, devices={})
+    report: Dict[str, Any] = dict(checkpoint=os.path.abspath(checkpoint), clip_samples=clip, prior=prior, devices={})
     for device, paths in recordings.items():
         x, files = _inputs(list(paths), frontend, clip, resample, max_windows)
-        model = adapt_batchnorm(loaded.model, (x[i:i + batch_size] for i in range(0, len(x), batch_size)))
+        model = adapt_batchnorm(loaded.model, (x[i:i + batch_size] for i in range(0, len(x), batch_size)),
+                                prior=prior)
         device_models[device] = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
         report["devices"][device] = dict(paths=[os.fspath(p) for p in paths], files=files, windows=len(x))
         if not quiet:

@@ -40,11 +40,11 @@ def test_halves_follow_the_shuffled_order():
 
 def test_table_rows_per_clip_setting():
     settings = dict(eval_clips=540, clip_seconds=1.0, data="synthetic", epochs=30)
-    rows = [dict(family="tau", model="m", recipe="r", seed=s, code="abc", clips=n, accuracy=0.5 + n / 100,
+    rows = [dict(family="tau", model="m", recipe="r", seed=s, code="abc", clips=n, prior=0.0, accuracy=0.5 + n / 100,
                  seen=0.55, unseen=0.4 + n / 100, drop=0.15 - n / 100, per_device={"a": 0.5, "s4": 0.4},
                  settings=settings) for s in (0, 1) for n in (0, 10)]
     text = adapt_devices.markdown(dict(rows=rows, command="python -m benchmarks.adapt_devices x", date="d",
                                        machine="m"))
     assert "Synthetic device family `tau`" in text and "python -m benchmarks.adapt_devices x" in text
-    assert "| m | r | 0 | 50.0 ± 0.0 | 55.0 ± 0.0 | 40.0 ± 0.0 | 15.0 ± 0.0 | 50.0 ± 0.0 | 40.0 ± 0.0 |" in text
-    assert "| m | r | 10 | 60.0 ± 0.0 | 55.0 ± 0.0 | 50.0 ± 0.0 | 5.0 ± 0.0 | 50.0 ± 0.0 | 40.0 ± 0.0 |" in text
+    assert "| m | r | 0 | 0 | 50.0 ± 0.0 | 55.0 ± 0.0 | 40.0 ± 0.0 | 15.0 ± 0.0 | 50.0 ± 0.0 | 40.0 ± 0.0 |" in text
+    assert "| m | r | 10 | 0 | 60.0 ± 0.0 | 55.0 ± 0.0 | 50.0 ± 0.0 | 5.0 ± 0.0 | 50.0 ± 0.0 | 40.0 ± 0.0 |" in text

@@ -135,3 +135,14 @@ def test_few_windows_are_warned_about(adapted, tmp_path):
     with pytest.warns(UserWarning, match="device s4: only 3 windows"):
         adapt_checkpoint(ckpt, {"s4": files[:3]}, tmp_path / "few")
     assert (tmp_path / "few" / "last.pt").exists()
+
+
+def test_prior_blends_the_trained_statistics_by_clip_counts():
+    net, x = _net(), torch.randn(8, 1, 6, 5) * 3 + 2
+    full, half = adapt_batchnorm(net, [x]), adapt_batchnorm(net, [x], prior=8)
+    for name in ("running_mean", "running_var"):
+        trained, estimated = getattr(net[0], name), getattr(full[0], name)
+        assert torch.allclose(getattr(half[0], name), (trained + estimated) / 2)  # 8 trained clips, 8 given
+    assert torch.allclose(adapt_batchnorm(net, [x], prior=1e9)[0].running_mean, net[0].running_mean, atol=1e-6)
+    with pytest.raises(ValueError, match="prior"):
+        adapt_batchnorm(net, [x], prior=-1)
