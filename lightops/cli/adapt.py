@@ -8,7 +8,7 @@ and ``lightops predict DIR/last.pt audio/ --device-ids meta.csv`` sends each fil
 import argparse
 from typing import Dict, List
 
-from lightops.deploy.adapt import adapt_checkpoint
+from lightops.deploy.adapt import DEFAULT_PRIOR, adapt_checkpoint
 from lightops.deploy.predict import NonFiniteError
 
 from ._args import subcommand
@@ -36,8 +36,9 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder: last.pt with the device models, adapt.json")
     p.add_argument("--max-windows", type=int, default=None,
                    help="use at most this many clip-length windows per device (default: every window)")
-    p.add_argument("--prior", type=float, default=0.0,
-                   help="weight of the trained statistics, in clips, beside the device's (0: the device's alone)")
+    p.add_argument("--prior", type=float, default=DEFAULT_PRIOR,
+                   help="weight of the trained statistics, in clips, beside the device's windows (0: the device's "
+                        "alone, plain AdaBN; default 30, which cost at most a point on every set measured)")
     p.add_argument("--batch-size", type=int, default=256, help="windows per batch of the statistics pass")
     p.add_argument("--resample", action=argparse.BooleanOptionalAction, default=False,
                    help="resample files at another rate instead of failing")

@@ -33,6 +33,7 @@ from .predict import check_finite, find_audio, window_starts
 __all__ = ["adapt_batchnorm", "device_inputs", "adapt_checkpoint", "ADAPT_STATE"]
 
 ADAPT_STATE = "adapt.json"
+DEFAULT_PRIOR = 30.0  # adapt_checkpoint's weight of the trained statistics, in clips (docs/models.md)
 FEW_WINDOWS = 20  # below this many windows a device's statistics are warned about (docs/models.md: 10 vs 30 clips)
 _DROPPED = ("optimizer", "scheduler", "scaler", "rng", "rng_per_rank")  # training state: not for a device model file
 
@@ -157,7 +158,7 @@ def _inputs(paths: Sequence[PathLike], frontend: FrontEnd, clip_samples: int, re
 
 def adapt_checkpoint(checkpoint: PathLike, recordings: Mapping[str, Sequence[PathLike]], out: PathLike, *,
                      resample: bool = False, max_windows: Optional[int] = None, batch_size: int = 256,
-                     prior: float = 0.0, overwrite: bool = False, quiet: bool = True) -> Dict[str, Any]:
+                     prior: float = DEFAULT_PRIOR, overwrite: bool = False, quiet: bool = True) -> Dict[str, Any]:
     """``lightops adapt``: one device model per device of ``recordings``, the general model with its batch-norm
     statistics re-estimated (:func:`adapt_batchnorm`) on that device's unlabeled recordings.
 
@@ -172,7 +173,8 @@ def adapt_checkpoint(checkpoint: PathLike, recordings: Mapping[str, Sequence[Pat
         resample: resample files at another rate instead of failing.
         max_windows: use at most this many windows per device.
         batch_size: windows per batch of the statistics pass.
-        prior: weight of the trained statistics, in clips (:func:`adapt_batchnorm`; 0: the device's alone).
+        prior: weight of the trained statistics, in clips (:func:`adapt_batchnorm`; 0: the device's alone). The
+            default, 30, is the setting that cost at most a point on every scene set of docs/models.md.
         overwrite: replace an ``OUT/last.pt`` that exists (never the input checkpoint itself).
         quiet: no per-device lines.
 

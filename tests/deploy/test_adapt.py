@@ -83,7 +83,8 @@ def test_checkpoint_holds_the_device_model(adapted):
     # the statistics are those of the files' inputs through the model's own front end
     loaded = load_model(ckpt)
     x = device_inputs(files, loaded.front_end(), loaded.clip_samples())
-    expected = adapt_batchnorm(loaded.model, [x]).state_dict()
+    assert report["prior"] == 30  # the default: the trained statistics count as 30 clips
+    expected = adapt_batchnorm(loaded.model, [x], prior=30).state_dict()
     assert all(torch.allclose(device[k].float(), expected[k].float(), atol=1e-5) for k in changed)
 
 
