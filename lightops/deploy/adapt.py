@@ -141,7 +141,7 @@ def _inputs(paths: Sequence[PathLike], frontend: FrontEnd, clip_samples: int, re
     sr = frontend.logmel.sample_rate
     windows: List[np.ndarray] = []
     files = 0
-    for path, _ in find_audio(paths):
+    for path, _ in find_audio(paths, unique_names=False):
         x = read_audio(path, sr, resample_audio=resample)
         check_finite(x, f"audio file {path}")
         x = np.pad(x, (0, max(0, clip_samples - x.shape[0])))

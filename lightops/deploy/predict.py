@@ -263,10 +263,11 @@ class Prediction:
     model: str = "general"  # the device model used, or "general"
 
 
-def find_audio(paths: Sequence[PathLike]) -> List[Tuple[str, str]]:
+def find_audio(paths: Sequence[PathLike], *, unique_names: bool = True) -> List[Tuple[str, str]]:
     """``(path, filename as written in the CSV)`` of every audio file given or found (recursively) in a folder.
 
-    A file given twice, or given and also found in a folder given, is listed once.
+    A file given twice, or given and also found in a folder given, is listed once. ``unique_names=False`` accepts
+    two files of one name (for a use that writes no CSV).
 
     Raises:
         FileNotFoundError: a path does not exist (before any file is read).
@@ -283,7 +284,7 @@ def find_audio(paths: Sequence[PathLike]) -> List[Tuple[str, str]]:
         key = os.path.realpath(path)
         if key in unique:
             continue
-        if name in by_name:
+        if name in by_name and unique_names:
             raise ValueError(f"two different files would have the same filename {name!r} in the CSV: "
                              f"{by_name[name]} and {path}; give their folders instead (names are relative to a "
                              f"folder's parent)")

@@ -147,3 +147,19 @@ def test_prior_blends_the_trained_statistics_by_clip_counts():
     assert torch.allclose(adapt_batchnorm(net, [x], prior=1e9)[0].running_mean, net[0].running_mean, atol=1e-6)
     with pytest.raises(ValueError, match="prior"):
         adapt_batchnorm(net, [x], prior=-1)
+
+
+def test_files_of_one_name_from_two_folders_both_count(adapted, tmp_path):
+    import shutil
+
+    from lightops.deploy.adapt import adapt_checkpoint
+
+    _, ckpt, _, files = adapted
+    for sub in ("x", "y"):
+        (tmp_path / sub).mkdir()
+        for f in files:
+            shutil.copy(f, tmp_path / sub / os.path.basename(f))
+    twice = [str(tmp_path / sub / os.path.basename(files[0])) for sub in ("x", "y")]
+    with pytest.warns(UserWarning, match="only 2 windows"):
+        report = adapt_checkpoint(ckpt, {"s4": twice}, tmp_path / "out")
+    assert report["devices"]["s4"]["files"] == 2
