@@ -4,9 +4,10 @@ A recording device changes the distribution of a network's features (its respons
 compression); batch norm's running statistics are where a trained network stores the feature distribution it
 expects. Re-estimating them on recordings of the target device, with every weight kept, is AdaBN (Li et al.,
 "Revisiting Batch Normalization For Practical Domain Adaptation", 2016): no labels, no gradients, a few dozen clips.
-It is what a user can do on the device a model is shipped to, or for a DCASE 2025 device that was not in the training
-set, with the device's own unlabeled recordings (never the clips it is scored on: docs/models.md measures it with the
-evaluation clips of each device split in two halves, each half adapting for the other).
+It is what a user can do on the device a model is shipped to, with the device's own unlabeled recordings (never the
+clips it is scored on: docs/models.md measures it with the evaluation clips of each device split in two halves, each
+half adapting for the other; not in a DCASE submission, whose rules forbid statistics of the evaluation data). The
+recordings must span the scenes the device will hear: statistics of one or two scenes cost 26 points there.
 
 - :func:`adapt_batchnorm`: a copy of a model with its batch-norm statistics taken from given inputs;
 - :func:`device_inputs`: the model inputs (log-mel windows of the training clip length) of audio files and folders;
