@@ -119,30 +119,29 @@ def device_inputs(paths: Sequence[PathLike], frontend: FrontEnd, clip_samples: i
         AudioFileError: an unreadable file, or one at another rate without ``resample`` (named).
         NonFiniteError: a file holding NaN or infinite samples (named).
     """
-    _check_paths(paths, "")
+    audio = _audio_files(paths, "")
     check_int(clip_samples, "clip_samples", minimum=1)
     if max_windows is not None:
         check_int(max_windows, "max_windows", minimum=1)
-    return _inputs(paths, frontend, clip_samples, resample, max_windows)[0]
+    return _inputs(audio, frontend, clip_samples, resample, max_windows)[0]
 
 
-def _check_paths(paths: Sequence[PathLike], device: str) -> None:
-    """A clear error for no paths or a missing one (before any file is read)."""
-    who = f"device {device!r}: " if device else ""
+def _audio_files(paths: Sequence[PathLike], device: str) -> List[str]:
+    """The audio files of ``paths`` (:func:`~lightops.deploy.predict.find_audio`, which names a missing path or a
+    folder without audio), found before any file is read; a clear error for no paths."""
     if not paths:
-        raise ValueError(f"{who}no audio files or folders given")
-    for p in paths:
-        if not os.path.exists(os.fspath(p)):
-            raise FileNotFoundError(f"{who}audio file or folder not found: {os.fspath(p)}")
+        raise ValueError(f"device {device!r}: no audio files or folders given" if device else
+                         "no audio files or folders given")
+    return [path for path, _ in find_audio(paths, unique_names=False)]
 
 
-def _inputs(paths: Sequence[PathLike], frontend: FrontEnd, clip_samples: int, resample: bool,
+def _inputs(audio: Sequence[str], frontend: FrontEnd, clip_samples: int, resample: bool,
             max_windows: Optional[int]) -> Tuple[torch.Tensor, int]:
-    """:func:`device_inputs` and the number of files its windows came from."""
+    """:func:`device_inputs` of the files ``audio``, and the number of files its windows came from."""
     sr = frontend.logmel.sample_rate
     windows: List[np.ndarray] = []
     files = 0
-    for path, _ in find_audio(paths, unique_names=False):
+    for path in audio:
         x = read_audio(path, sr, resample_audio=resample)
         check_finite(x, f"audio file {path}")
         x = np.pad(x, (0, max(0, clip_samples - x.shape[0])))
@@ -189,10 +188,10 @@ def adapt_checkpoint(checkpoint: PathLike, recordings: Mapping[str, Sequence[Pat
     """
     if not recordings:
         raise ValueError("no device given: adapt needs at least one device id with recordings of it")
-    for device, paths in recordings.items():
+    for device in recordings:
         if not isinstance(device, str) or not device.strip() or any(c.isspace() for c in device):
             raise ValueError(f"device ids must be non-empty words (as in TAU file names: a, b, s4), got {device!r}")
-        _check_paths(list(paths), device)
+    audio = {device: _audio_files(list(paths), device) for device, paths in recordings.items()}
     check_int(batch_size, "batch_size", minimum=1)
     prior = check_float(prior, "prior", minimum=0.0)
     checkpoint = os.fspath(checkpoint)
@@ -213,7 +212,7 @@ def adapt_checkpoint(checkpoint: PathLike, recordings: Mapping[str, Sequence[Pat
     device_models = dict(ckpt.get("device_models") or {})
     report: Dict[str, Any] = dict(checkpoint=os.path.abspath(checkpoint), clip_samples=clip, prior=prior, devices={})
     for device, paths in recordings.items():
-        x, files = _inputs(list(paths), frontend, clip, resample, max_windows)
+        x, files = _inputs(audio[device], frontend, clip, resample, max_windows)
         model = adapt_batchnorm(loaded.model, (x[i:i + batch_size] for i in range(0, len(x), batch_size)),
                                 prior=prior)
         device_models[device] = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
