@@ -73,6 +73,8 @@ RECIPES: Dict[str, Recipe] = {
     "recipe dcase + freq-mask 96": Recipe(("--recipe", "dcase", "--freq-mask", "96")),
     # FilterAugment (Nam et al. 2022): a random piecewise-linear frequency response per clip, the reference's +-6 dB
     "recipe dcase + FilterAugment": Recipe(("--recipe", "dcase", "--filter-augment", "1.0")),
+    # Freq-DSU (DSU, Li et al. 2022, on frequency): per-bin statistics drawn from the batch's own spread, p 0.5
+    "recipe dcase + Freq-DSU": Recipe(("--recipe", "dcase", "--freq-dsu", "0.5")),
     # a moving average of the weights (timm's ModelEmaV3, warmed-up decay), evaluated and saved as the model
     "recipe dcase + EMA": Recipe(("--recipe", "dcase", "--model-ema", "0.999")),
     # device-adversarial training (DANN: a device classifier on the pooled features, its gradient reversed)

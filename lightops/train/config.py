@@ -127,6 +127,11 @@ class TrainConfig:
                                   group="recipe")
     freq_mixstyle_alpha: float = option(0.3, "Beta(alpha, alpha) of Freq-MixStyle's mixing weights", metavar="A",
                                         group="recipe")
+    freq_dsu: float = option(0.0, "probability per batch of Freq-DSU: each clip's per-bin statistics drawn from the "
+                                  "batch's own spread of them (lightops.audio.FreqDSU; 0: off)", metavar="P",
+                             group="recipe")
+    freq_dsu_factor: float = option(1.0, "scale of Freq-DSU's drawn deviations against the batch's spread",
+                                    metavar="K", group="recipe")
     filter_augment: float = option(0.0, "probability per clip of FilterAugment: a random piecewise-linear frequency "
                                         "response of up to +-filter_augment_db dB added to the log-mel "
                                         "(lightops.audio.FilterAugment; 0: off)", metavar="P", group="recipe")
@@ -183,9 +188,9 @@ class TrainConfig:
         """Validate the device-robustness and distillation options."""
         if self.recipe not in RECIPES:
             raise ValueError(f"recipe must be one of {list(RECIPES)}, got {self.recipe!r}")
-        for name in ("freq_mixstyle", "dir_p", "kd_weight", "filter_augment"):
+        for name in ("freq_mixstyle", "dir_p", "kd_weight", "filter_augment", "freq_dsu"):
             check_float(getattr(self, name), name, minimum=0.0, maximum=1.0)
-        for name in ("freq_mixstyle_alpha", "kd_temperature", "filter_augment_db"):
+        for name in ("freq_mixstyle_alpha", "kd_temperature", "filter_augment_db", "freq_dsu_factor"):
             check_float(getattr(self, name), name, minimum=0.0, open_min=True)
         check_float(self.model_ema, "model_ema", minimum=0.0, maximum=1.0, open_max=True)
         if self.train_fraction not in TRAIN_FRACTIONS:

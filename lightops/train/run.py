@@ -28,7 +28,7 @@ from timm.utils import ModelEmaV3
 from torch.utils.data import DataLoader, Dataset
 
 from .._factory import architecture_of, build_model, known_models
-from ..audio import FilterAugment, FreqMixStyle, FrontEnd, LogMel
+from ..audio import FilterAugment, FreqDSU, FreqMixStyle, FrontEnd, LogMel
 from ..checkpoint import read_checkpoint, save_checkpoint
 from ..data import DeviceImpulseResponses, TimeRoll
 from ..fileio import atomic_write_json, check_writable_dir
@@ -256,6 +256,8 @@ class _Run:
         time_mask = (self.input_size[2] // 8 if cfg.time_mask is None else cfg.time_mask) if cfg.specaug else 0
         steps: List[nn.Module] = [FreqMixStyle(cfg.freq_mixstyle, cfg.freq_mixstyle_alpha)] if cfg.freq_mixstyle > 0 \
             else []
+        if cfg.freq_dsu > 0:
+            steps.append(FreqDSU(cfg.freq_dsu, cfg.freq_dsu_factor))
         if cfg.filter_augment > 0:  # gains in dB; the log-mel is normalised by std dB, so 1 / std input units per dB
             steps.append(FilterAugment(cfg.filter_augment, (-cfg.filter_augment_db, cfg.filter_augment_db),
                                        db_scale=1.0 / std))

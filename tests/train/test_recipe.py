@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lightops.audio import FilterAugment, FreqMixStyle, mixup
+from lightops.audio import FilterAugment, FreqDSU, FreqMixStyle, mixup
 from lightops.checkpoint import read_checkpoint
 from lightops.cli.logits import main as logits_main
 from lightops.cli.train import add_arguments, config_from_args
@@ -167,3 +167,20 @@ def test_filter_augment_is_a_front_end_step_in_db(tmp_path):
     plain.input_size = (1, 64, 32)
     assert not any(isinstance(s, FilterAugment) for s in plain.build_frontend(None, {"frontend": {
         "mean": 0.0, "std": 1.0}}).steps)
+
+
+def test_freq_dsu_is_a_front_end_step_after_freq_mixstyle(tmp_path):
+    cfg = recipe_config("dcase", **TINY, freq_dsu=0.5, freq_dsu_factor=0.8)
+    run = run_mod._Run(cfg, run_mod.init_distributed("cpu"))
+    run.input_size = (1, 64, 32)
+    steps = list(run.build_frontend(None, {"frontend": {"mean": 0.0, "std": 1.0}}).steps)
+    dsu = [s for s in steps if isinstance(s, FreqDSU)]
+    assert len(dsu) == 1 and (dsu[0].p, dsu[0].factor) == (0.5, 0.8) and isinstance(steps[0], FreqMixStyle)
+    assert steps.index(dsu[0]) == 1
+    assert _cfg(["--recipe", "dcase", "--freq-dsu", "0.5"]).freq_dsu == 0.5
+    plain = run_mod._Run(recipe_config("dcase", **TINY), run_mod.init_distributed("cpu"))
+    plain.input_size = (1, 64, 32)
+    assert not any(isinstance(s, FreqDSU) for s in plain.build_frontend(None, {"frontend": {"mean": 0.0,
+                                                                                           "std": 1.0}}).steps)
+    with pytest.raises(ValueError, match="freq_dsu must be a number"):
+        recipe_config("dcase", freq_dsu=1.5)
