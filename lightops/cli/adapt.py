@@ -9,7 +9,6 @@ import argparse
 from typing import Dict, List
 
 from lightops.deploy.adapt import DEFAULT_PRIOR, adapt_checkpoint
-from lightops.deploy.predict import NonFiniteError
 
 from ._args import subcommand
 from .train import USER_ERRORS
@@ -53,7 +52,7 @@ def _run(ns: argparse.Namespace) -> int:
         report = adapt_checkpoint(ns.checkpoint, recordings_of(ns.device), ns.out, resample=ns.resample,
                                   max_windows=ns.max_windows, batch_size=ns.batch_size, prior=ns.prior,
                                   overwrite=ns.overwrite, quiet=ns.quiet)
-    except (*USER_ERRORS, NonFiniteError) as e:
+    except USER_ERRORS as e:  # a NaN or inf file's NonFiniteError included (an AudioFileError and a ValueError)
         raise SystemExit(f"lightops adapt: {e}") from e
     if not ns.quiet:
         print(f"wrote {ns.out}/last.pt with device models for {', '.join(report['devices'])}", flush=True)

@@ -1,4 +1,5 @@
-"""Shared pieces of the data sets: the item type, WAV reading with checks, resampling, padding."""
+"""Shared pieces of the data sets: the item type, WAV reading with checks (finite samples included), resampling,
+padding."""
 from __future__ import annotations
 
 import math
@@ -9,7 +10,7 @@ from typing import NamedTuple, Optional, Union
 import numpy as np
 import torch
 
-__all__ = ["Clip", "AudioFileError", "read_audio", "fit_length", "resample"]
+__all__ = ["Clip", "AudioFileError", "NonFiniteError", "check_finite", "read_audio", "fit_length", "resample"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -27,7 +28,39 @@ class Clip(NamedTuple):
 
 
 class AudioFileError(RuntimeError):
-    """An audio file that cannot be used: unreadable, corrupt, truncated or at the wrong sample rate."""
+    """An audio file that cannot be used: unreadable, corrupt, truncated, at the wrong sample rate, or holding NaN or
+    infinite samples (:class:`NonFiniteError`)."""
+
+
+class NonFiniteError(AudioFileError, ValueError):
+    """Audio holding NaN or infinite samples (a file, a waveform, a chunk of a stream), or a model giving non-finite
+    outputs for it: nothing to train on or classify.
+
+    Both an :class:`AudioFileError` and a ``ValueError``, so that either way of catching bad input catches it: code
+    that skips or reports bad audio files (``except AudioFileError``: the data sets' callers, ``predict_files``, an
+    impulse-response folder) treats a NaN file like any other unusable file, and code that catches bad values
+    (``except ValueError``: a stream's caller, the command line) keeps catching it as it always has.
+    """
+
+
+def check_finite(x: np.ndarray, what: str) -> None:
+    """Raise :class:`NonFiniteError` naming ``what`` when ``x`` holds NaN or infinite values.
+
+    Args:
+        x: samples ``(samples,)``, or ``(samples, channels)``, where a sample counts once however many of its
+            channels are bad.
+        what: what ``x`` is, for the message (``"audio file PATH"``, ``"the waveform"``).
+
+    Raises:
+        NonFiniteError: naming ``what``, the number of non-finite samples and the index of the first.
+    """
+    bad = ~np.isfinite(x)
+    if bad.ndim > 1:
+        bad = bad.reshape(bad.shape[0], -1).any(axis=1)  # (samples,)
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        raise NonFiniteError(f"{what} holds {int(bad.sum())} non-finite sample(s) (NaN or inf; the first at index "
+                             f"{first}): finite audio expected")
 
 
 def _riff_declared_bytes(path: PathLike) -> Optional[int]:
@@ -82,6 +115,9 @@ def read_audio(path: PathLike, sample_rate: int, *, resample_audio: bool = False
         FileNotFoundError: ``path`` does not exist.
         AudioFileError: the file is unreadable, corrupt, truncated, empty, or at another rate without
             ``resample_audio``.
+        NonFiniteError: the file holds NaN or infinite samples (an :class:`AudioFileError` and a ``ValueError``),
+            naming the file, the number of such samples and the index of the first; or samples so large that mixing
+            to mono or resampling overflows float32.
     """
     import soundfile as sf
 
@@ -98,12 +134,16 @@ def read_audio(path: PathLike, sample_rate: int, *, resample_audio: bool = False
                              f"audio than the file holds")
     if data.shape[0] == 0:
         raise AudioFileError(f"audio file {path} holds no samples")
-    x = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]  # (samples,)
-    if sr != sample_rate:
-        if not resample_audio:
-            raise AudioFileError(f"audio file {path} has sample rate {sr} Hz, expected {sample_rate} Hz "
-                                 f"(resample=True, or --resample on the command line, resamples it)")
+    check_finite(data, f"audio file {path}")  # one such clip turns a loss, the weights and every metric into NaN
+    if sr != sample_rate and not resample_audio:
+        raise AudioFileError(f"audio file {path} has sample rate {sr} Hz, expected {sample_rate} Hz "
+                             f"(resample=True, or --resample on the command line, resamples it)")
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is checked for below, and named
+        x = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]  # (samples,)
         x = resample(x, sr, sample_rate)
+    if not np.isfinite(x).all():  # finite samples near the float32 limit can overflow in the mix or the filter
+        raise NonFiniteError(f"audio file {path} holds samples too large to mix to mono or resample (up to "
+                             f"{float(np.abs(data).max()):g}; float32 overflows): audio of a sensible level expected")
     return np.ascontiguousarray(x, dtype=np.float32)
 
 

@@ -80,6 +80,8 @@ class DeviceImpulseResponses:
         FileNotFoundError: ``source`` is neither ``"simulated"`` nor an existing folder.
         ValueError: the folder holds no audio file, or a file holds an empty or all-zero response (named).
         lightops.data.AudioFileError: an unreadable file (named).
+        lightops.data.NonFiniteError: a file holding NaN or infinite samples (named; an ``AudioFileError`` and a
+            ``ValueError``).
     """
 
     def __init__(self, source: Union[str, "os.PathLike[str]"] = "simulated", p: float = 0.6, sample_rate: int = 44100,
@@ -105,9 +107,9 @@ class DeviceImpulseResponses:
         for path in paths:
             try:
                 ir = read_audio(path, self.sample_rate, resample_audio=True)
-            except AudioFileError as e:
-                raise AudioFileError(f"impulse response {path}: {e}") from e
-            energy = float(np.sum(ir.astype(np.float64) ** 2))
+            except AudioFileError as e:  # the same type (NonFiniteError stays one), said to be an impulse response
+                raise type(e)(f"impulse response {path}: {e}") from e
+            energy = float(np.sum(ir.astype(np.float64) ** 2))  # finite: read_audio refuses NaN and inf
             if not energy > 0:
                 raise ValueError(f"impulse response {path} is silent (all samples zero); remove it from {folder!r}")
             irs.append((ir / math.sqrt(energy)).astype(np.float32))  # unit energy: the level is kept

@@ -21,11 +21,10 @@ import csv
 import os
 from typing import Callable, List, Optional, Sequence, Tuple
 
-import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ._audio import AudioFileError, Clip, PathLike, fit_length, read_audio
+from ._audio import Clip, PathLike, fit_length, read_audio
 
 __all__ = ["TAUUrbanAcousticScenes2020Mobile", "TAU_CLASSES", "TAU_DEVICES", "parse_device", "parse_segment",
            "scene_classes"]
@@ -105,8 +104,8 @@ class TAUUrbanAcousticScenes2020Mobile(Dataset):
     ``(samples,)`` (``clip_seconds * sample_rate`` samples, zero-padded or cropped at the end), ``label`` the
     index in :attr:`classes` (-1 for the ``test`` split, whose list has no labels), ``device`` the id parsed
     from the file name. Multi-channel files are mixed down to mono by averaging. Audio is read lazily, in
-    ``__getitem__``; a missing, unreadable, corrupt or truncated file, or one at another sample rate (unless
-    ``resample``), raises an error naming the file.
+    ``__getitem__``; a missing, unreadable, corrupt or truncated file, one holding NaN or infinite samples, or one
+    at another sample rate (unless ``resample``), raises an error naming the file.
 
     :attr:`classes` is :data:`TAU_CLASSES` for the TAU Mobile sets (the class attribute), the folder's own sorted
     labels for another scene set (``scene_classes``), or the ``classes`` given.
@@ -200,13 +199,14 @@ class TAUUrbanAcousticScenes2020Mobile(Dataset):
         return len(self.samples)
 
     def __getitem__(self, index: int) -> Clip:
-        """Read item ``index``: ``Clip(waveform (samples,) float32, label, device)``."""
+        """Read item ``index``: ``Clip(waveform (samples,) float32, label, device)``.
+
+        Raises:
+            FileNotFoundError, AudioFileError, NonFiniteError: as :func:`~lightops.data.read_audio`, naming the file
+                (a :class:`~lightops.data.NonFiniteError` for NaN or infinite samples is an ``AudioFileError``).
+        """
         path, label, device = self.samples[index]
-        x = read_audio(path, self.sample_rate, resample_audio=self.resample)  # (n,)
-        bad = int(np.count_nonzero(~np.isfinite(x)))
-        if bad:  # one such clip would turn the loss, the weights and every later metric into NaN
-            raise AudioFileError(f"audio file {path} holds {bad} non-finite sample(s) (NaN or inf): finite audio "
-                                 f"expected; remove or repair the file")
+        x = read_audio(path, self.sample_rate, resample_audio=self.resample)  # (n,), finite
         waveform = torch.from_numpy(fit_length(x, self.num_samples).copy())  # (num_samples,)
         if self.transform is not None:
             waveform = self.transform(waveform)

@@ -33,6 +33,7 @@ _EXPORTS = {
     "quantize_int8": "quantize", "QuantizeResult": "quantize", "evaluate_int8": "quantize",
     "calibration_inputs": "quantize", "int8_agreement": "quantize",
     "Predictor": "predict", "predict_files": "predict", "write_predictions": "predict",
+    "NonFiniteError": "predict", "check_finite": "predict",  # lightops.data's, named by predict
     "StreamingClassifier": "streaming",
     "export_executorch": "executorch", "ExecuTorchResult": "executorch",
     "QuantizedModel": "pt2e", "quantize_ptq": "pt2e", "quantize_qat": "pt2e",

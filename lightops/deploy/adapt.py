@@ -29,7 +29,7 @@ from ..checkpoint import load_model, read_checkpoint, save_checkpoint
 from ..data import read_audio
 from ..fileio import PathLike, atomic_write_json, check_writable_dir
 from ..validation import check_float, check_int
-from .predict import check_finite, find_audio, window_starts
+from .predict import find_audio, window_starts
 
 __all__ = ["adapt_batchnorm", "device_inputs", "adapt_checkpoint", "ADAPT_STATE"]
 
@@ -116,8 +116,8 @@ def device_inputs(paths: Sequence[PathLike], frontend: FrontEnd, clip_samples: i
     Raises:
         FileNotFoundError: a path does not exist.
         ValueError: a folder without audio files, or no path at all.
-        AudioFileError: an unreadable file, or one at another rate without ``resample`` (named).
-        NonFiniteError: a file holding NaN or infinite samples (named).
+        lightops.data.AudioFileError: an unreadable file, or one at another rate without ``resample`` (named).
+        lightops.data.NonFiniteError: a file holding NaN or infinite samples (named; an ``AudioFileError`` too).
     """
     audio = _audio_files(paths, "")
     check_int(clip_samples, "clip_samples", minimum=1)
@@ -142,8 +142,7 @@ def _inputs(audio: Sequence[str], frontend: FrontEnd, clip_samples: int, resampl
     windows: List[np.ndarray] = []
     files = 0
     for path in audio:
-        x = read_audio(path, sr, resample_audio=resample)
-        check_finite(x, f"audio file {path}")
+        x = read_audio(path, sr, resample_audio=resample)  # NonFiniteError, naming the file, for NaN or inf samples
         x = np.pad(x, (0, max(0, clip_samples - x.shape[0])))
         windows += [x[s:s + clip_samples] for s in window_starts(x.shape[0], clip_samples, clip_samples)]
         files += 1

@@ -22,28 +22,17 @@ from tqdm.auto import tqdm
 
 from ..audio import FrontEnd
 from ..checkpoint import LoadedModel, load_model
-from ..data import AudioFileError, fit_length, read_audio
+from ..data import AudioFileError, NonFiniteError, check_finite, fit_length, read_audio
 from ..fileio import PathLike, atomic_write
 from ..validation import check_int, first_line
 from .device_ids import device_index, device_of
 
 __all__ = ["Predictor", "Prediction", "NonFiniteError", "window_starts", "positive_samples", "find_audio",
            "predict_files", "write_predictions", "check_finite", "AUDIO_EXTENSIONS"]
+# NonFiniteError and check_finite belong to the data layer (read_audio raises the error for a file); __all__ names the
+# same objects here, where prediction's callers import them from.
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".au")
-
-
-class NonFiniteError(ValueError):
-    """Audio holding NaN or infinite samples, or a model giving non-finite outputs: nothing to classify."""
-
-
-def check_finite(x: np.ndarray, what: str) -> None:
-    """Raise :class:`NonFiniteError` naming ``what`` when ``x`` holds NaN or infinite values."""
-    bad = ~np.isfinite(x)
-    if bad.any():
-        first = int(np.flatnonzero(bad)[0])
-        raise NonFiniteError(f"{what} holds {int(bad.sum())} non-finite sample(s) (NaN or inf; the first at index "
-                             f"{first}): finite audio expected")
 
 
 def positive_samples(seconds: Optional[float], name: str, sample_rate: int) -> Optional[int]:
@@ -350,8 +339,7 @@ def predict_files(predictor: Predictor, paths: Sequence[PathLike], *, window: Op
         device = device_of(name, index)
         model = device if device in predictor.devices else "general"
         try:
-            x = read_audio(path, sr, resample_audio=resample)
-            check_finite(x, f"audio file {path}")
+            x = read_audio(path, sr, resample_audio=resample)  # NonFiniteError for NaN or inf samples
             starts, probs = predictor.predict_waveform(x, window=win, hop=hop_n, batch_size=batch_size, device=device)
         except (AudioFileError, FileNotFoundError, ImportError, NonFiniteError) as e:
             errors[name] = str(e)

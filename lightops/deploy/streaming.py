@@ -104,7 +104,7 @@ class StreamingClassifier:
         Raises:
             TypeError: the chunk is not an array of real numbers.
             ValueError: the chunk is not 1-D, is empty, holds NaN/inf
-                (:class:`~lightops.deploy.predict.NonFiniteError`), or completes a window the model gives
+                (:class:`~lightops.data.NonFiniteError`), or completes a window the model gives
                 non-finite outputs for; the stream is then left unchanged.
         """
         chunk = _as_chunk(samples)

@@ -8,7 +8,6 @@ compute on float16-rounded weights). A file's logits are the log of the mean sof
 ``lightops predict`` cuts them, so the labels equal ``lightops predict``'s.
 """
 import copy
-import os
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
@@ -19,7 +18,7 @@ from ..audio import FrontEnd
 from ..checkpoint import load_model, read_checkpoint
 from ..data import fit_length, read_audio
 from ..fileio import PathLike
-from .predict import check_finite, window_starts
+from .predict import window_starts
 
 __all__ = ["SubmissionModel", "state_at_dtype", "DTYPES"]
 
@@ -85,11 +84,9 @@ class SubmissionModel(nn.Module):
 
         Raises:
             lightops.data.AudioFileError: unreadable or empty.
-            ValueError: NaN or infinite samples.
+            lightops.data.NonFiniteError: NaN or infinite samples (an ``AudioFileError`` and a ``ValueError``).
         """
-        x = read_audio(path, self.sample_rate, resample_audio=True)
-        check_finite(x, f"audio file {os.fspath(path)}")
-        return torch.from_numpy(x)
+        return torch.from_numpy(read_audio(path, self.sample_rate, resample_audio=True))
 
     def _runner(self, device_id: Optional[str], cuda: bool) -> nn.Module:
         key = f"{device_id if device_id in self.device_models else ''}|{cuda}"
