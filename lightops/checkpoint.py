@@ -9,6 +9,8 @@ the network (:func:`lightops._factory.build_model`) and returns it as a :class:`
 settings; train, eval, export and predict all go through these functions.
 """
 import copy
+import math
+import numbers
 import os
 import zipfile
 from dataclasses import dataclass, field
@@ -166,8 +168,9 @@ def read_checkpoint(path: PathLike, *, trusted: bool = False,
 
     Raises:
         FileNotFoundError: no such file.
-        ValueError: unreadable, not a dict with the :data:`REQUIRED_KEYS`, a newer ``format_version``, or holding
-            objects that need ``trusted=True`` (the message names them).
+        ValueError: unreadable, not a dict with the :data:`REQUIRED_KEYS`, a newer ``format_version``, a
+            ``clip_seconds`` (or ``args["clip_seconds"]``) that is not a positive number, or holding objects that
+            need ``trusted=True`` (the message names them).
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
@@ -200,7 +203,20 @@ def read_checkpoint(path: PathLike, *, trusted: bool = False,
     if not isinstance(version, int) or version > FORMAT_VERSION:
         raise ValueError(f"checkpoint {path!r} has format_version {version!r}; this lightops reads up to "
                          f"{FORMAT_VERSION}: upgrade lightops")
+    _check_clip_seconds(ckpt, path)
     return ckpt
+
+
+def _check_clip_seconds(ckpt: Dict[str, Any], source: str) -> None:
+    """Refuse a clip length (``clip_seconds``, or the run's ``args["clip_seconds"]``) that is not a positive finite
+    number: windows of it would be empty or negative. None (not recorded) is fine."""
+    args = ckpt.get("args") if isinstance(ckpt.get("args"), dict) else {}
+    for key, value in (("clip_seconds", ckpt.get("clip_seconds")), ("args['clip_seconds']", args.get("clip_seconds"))):
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value <= 0:
+            raise ValueError(f"checkpoint {source!r} has {key} {value!r}: expected a positive number of seconds "
+                             f"(the training clip length); the file is damaged or was edited")
 
 
 @dataclass
@@ -255,10 +271,11 @@ class LoadedModel:
         return max(1, (self.default_input_size()[2] - 1) * fe.logmel.hop_length)  # centred frames: 1 + N // hop
 
 
-def _clip_seconds(ckpt: Dict[str, Any]) -> Optional[float]:
-    """The training clip length a ``lightops train`` checkpoint records (None for other files)."""
+def _clip_seconds(ckpt: Dict[str, Any], source: str) -> Optional[float]:
+    """The training clip length a ``lightops train`` checkpoint records (None for other files), checked."""
+    _check_clip_seconds(ckpt, source)
     value = ckpt.get("clip_seconds")
-    return float(value) if value else None
+    return float(value) if value is not None else None
 
 
 def _strip_ddp(state: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
@@ -284,7 +301,8 @@ def load_model(checkpoint: Union[PathLike, Dict[str, Any]], *, trusted: bool = F
 
     Raises:
         FileNotFoundError: no such file.
-        ValueError: not a checkpoint of this format, an unknown model name, or weights that do not fit.
+        ValueError: not a checkpoint of this format, an unknown model name, weights that do not fit, or a
+            ``clip_seconds`` that is not a positive number.
     """
     source = source or ("<dict>" if isinstance(checkpoint, dict) else os.fspath(checkpoint))
     ckpt = checkpoint if isinstance(checkpoint, dict) else read_checkpoint(checkpoint, trusted=trusted)
@@ -314,7 +332,7 @@ def load_model(checkpoint: Union[PathLike, Dict[str, Any]], *, trusted: bool = F
     frontend = ckpt.get("frontend") if isinstance(ckpt.get("frontend"), dict) else None
     classes = list(ckpt["classes"]) if ckpt.get("classes") else None
     return LoadedModel(model.eval(), frontend, tuple(int(v) for v in size) if size else None, source, classes, name,
-                       _clip_seconds(ckpt), {d: m.eval() for d, m in devices.items()})
+                       _clip_seconds(ckpt, source), {d: m.eval() for d, m in devices.items()})
 
 
 def resolve_model(model_or_name: Union[nn.Module, PathLike, LoadedModel], *, trusted: bool = False) -> LoadedModel:

@@ -1,11 +1,15 @@
-"""Argument types shared by the ``lightops`` subcommands, and the options generated from a config dataclass."""
+"""Argument types shared by the ``lightops`` subcommands, the options generated from a config dataclass, and the
+output-folder handling of the commands that write one (``train``, ``eval``, ``quantize``)."""
 import argparse
 import dataclasses
 import json
+import os
 import typing
-from typing import Any, Callable, Collection, Dict, Mapping, Optional, Sequence, Tuple
+from contextlib import contextmanager
+from typing import Any, Callable, Collection, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
-__all__ = ["parse_size", "json_dict", "subcommand", "add_config_arguments", "given_options"]
+__all__ = ["parse_size", "non_negative_int", "json_dict", "subcommand", "add_config_arguments", "given_options",
+           "check_out_folder", "removed_if_empty_on_failure"]
 
 
 def parse_size(text: str) -> Tuple[int, int, int]:
@@ -17,6 +21,17 @@ def parse_size(text: str) -> Tuple[int, int, int]:
     if len(size) != 3 or min(size) < 1:
         raise argparse.ArgumentTypeError(f"expected C,F,T as three positive ints, got {text!r}")
     return size  # type: ignore[return-value]
+
+
+def non_negative_int(text: str) -> int:
+    """Parse an int of 0 or more (argparse type; argparse names the option in its error)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an int of 0 or more, got {text!r}")
+    return value
 
 
 def json_dict(text: str) -> Dict[str, Any]:
@@ -133,3 +148,42 @@ def given_options(ns: argparse.Namespace, cls: type, names: Optional[Collection[
     out = {f.name: getattr(ns, f.name) for f in dataclasses.fields(cls)
            if hasattr(ns, f.name) and (names is None or f.name in names)}
     return {k: tuple(v) if isinstance(v, list) else v for k, v in out.items()}
+
+
+def check_out_folder(path: Optional[str], option: str = "--out") -> None:
+    """Refuse an output folder option naming something that exists and is not a folder (None: not given).
+
+    Raises:
+        ValueError: ``path`` is a file (the message names the option and the file).
+    """
+    if path and os.path.exists(path) and not os.path.isdir(path):
+        raise ValueError(f"{option} must be a folder, but {path} is a file; give a folder (created if missing)")
+
+
+def _missing_folders(path: str) -> List[str]:
+    """``path`` and its ancestors that do not exist yet, deepest first."""
+    missing: List[str] = []
+    path = os.path.abspath(path)
+    while not os.path.lexists(path) and os.path.dirname(path) != path:
+        missing.append(path)
+        path = os.path.dirname(path)
+    return missing
+
+
+@contextmanager
+def removed_if_empty_on_failure(folder: Optional[str]) -> Iterator[None]:
+    """Remove, when the ``with`` body raises, the folders of ``folder``'s path that did not exist on entry and are
+    empty then, deepest first: a failed command leaves no empty output folder behind. A folder that existed before,
+    or that holds anything, is never removed (``os.rmdir`` removes empty folders only)."""
+    missing = _missing_folders(folder) if folder else []
+    try:
+        yield
+    except BaseException:
+        for path in missing:
+            try:
+                os.rmdir(path)
+            except FileNotFoundError:  # not made (the command failed before)
+                continue
+            except OSError:  # something was written in it: it and its parents stay
+                break
+        raise

@@ -12,7 +12,7 @@ from lightops.fileio import atomic_write_json
 from lightops.train import TrainConfig, evaluate_checkpoint
 from lightops.train.finetune import evaluate_finetuned
 
-from ._args import add_config_arguments, subcommand
+from ._args import add_config_arguments, check_out_folder, removed_if_empty_on_failure, subcommand
 from .train import USER_ERRORS
 
 __all__ = ["add_arguments", "check_eval_args", "add_parser", "main"]
@@ -83,19 +83,29 @@ def check_eval_args(ns: argparse.Namespace) -> None:
                                  f"replaced; give another folder (default: eval/ next to the checkpoint)")
 
 
+def _out_folder(ns: argparse.Namespace) -> Optional[str]:
+    """The folder the evaluation writes: ``--out``, else ``eval/`` next to the one checkpoint (None for an ensemble
+    without ``--out``, which is refused)."""
+    if ns.out or len(ns.checkpoint) > 1:
+        return ns.out
+    return os.path.join(os.path.dirname(os.path.abspath(ns.checkpoint[0])), "eval")
+
+
 def _run(ns: argparse.Namespace) -> int:
     try:
         check_eval_args(ns)
+        check_out_folder(ns.out)
         if ns.threads:
             torch.set_num_threads(ns.threads)
-        # one path, or the list of an ensemble's
-        ns.checkpoint = ns.checkpoint[0] if len(ns.checkpoint) == 1 else ns.checkpoint
-        if ns.dtype == "fp16":
-            if isinstance(ns.checkpoint, list):
-                raise ValueError("--dtype fp16 evaluates one checkpoint, not an ensemble")
-            _evaluate_fp16(ns)
-        else:
-            _evaluate(ns, ns.checkpoint, ns.out, ns.quiet)
+        with removed_if_empty_on_failure(_out_folder(ns)):
+            # one path, or the list of an ensemble's
+            ns.checkpoint = ns.checkpoint[0] if len(ns.checkpoint) == 1 else ns.checkpoint
+            if ns.dtype == "fp16":
+                if isinstance(ns.checkpoint, list):
+                    raise ValueError("--dtype fp16 evaluates one checkpoint, not an ensemble")
+                _evaluate_fp16(ns)
+            else:
+                _evaluate(ns, ns.checkpoint, ns.out, ns.quiet)
     except USER_ERRORS as e:
         raise SystemExit(f"lightops eval: {e}") from e
     return 0

@@ -37,7 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                              "in the graph, the fastest file for a fixed clip length")
     parser.add_argument("--opset", type=int, default=None,
                         help="ONNX opset (default: the exporter's); an exporter that cannot write it fails (the "
-                             "dynamo exporter writes 18 and later; --exporter torchscript older ones)")
+                             "dynamo exporter writes 18 and later; --exporter torchscript older ones; an int8 "
+                             "checkpoint from lightops quantize exports with dynamo only: 18 and later)")
     parser.add_argument("--exporter", choices=EXPORTERS, default="auto",
                         help="torch.onnx exporter: dynamo, torchscript, or auto (dynamo, then torchscript)")
     parser.add_argument("--dtype", choices=["fp32", "fp16"], default="fp32",

@@ -54,9 +54,11 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=_positive(int), default=32, help="windows per model call (default 32)")
     p.add_argument("--threads", type=_positive(int), default=1, help="onnxruntime intra-op threads (default 1)")
     p.add_argument("--stream", action="store_true", help="read raw mono audio from standard input at the model's "
-                                                         "sample rate; print one line per window")
+                                                         "sample rate; print one line per window (no audio paths)")
     p.add_argument("--stream-format", choices=sorted(_FORMATS), default="f32",
-                   help="raw sample format on standard input: f32 (float32) or s16 (16-bit PCM); little-endian")
+                   help="raw sample format on standard input: f32 (float32) or s16 (16-bit PCM); little-endian. A "
+                        "stream that ends inside a sample (its byte count not a multiple of 4 or 2) has its last "
+                        "bytes dropped, with a warning on stderr naming how many (often a sign of the wrong format)")
     p.add_argument("--trust-checkpoint", action="store_true", help="allow full unpickling of a checkpoint")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     return p
@@ -89,6 +91,10 @@ def _stream(predictor: Predictor, args: argparse.Namespace, source: BinaryIO) ->
             _print_window(onset, probs, stream.classes)
     for onset, probs in stream.flush():
         _print_window(onset, probs, stream.classes)
+    if pending:  # the windows printed stand; the user learns the input was not whole samples
+        print(f"lightops predict: warning: standard input ended inside a sample: dropped its last {len(pending)} "
+              f"byte(s) ({args.stream_format} samples are {dtype.itemsize} bytes; is --stream-format right?)",
+              file=sys.stderr, flush=True)
     return 0
 
 
@@ -123,6 +129,9 @@ def check_outputs(args: argparse.Namespace) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     try:
+        if args.stream and args.paths:
+            raise ValueError(f"--stream reads audio from standard input, not from files: drop the paths given beside "
+                             f"it ({' '.join(args.paths)})")
         if not args.stream:  # before any work: a run over many files must not end in an unwritable file
             check_output_path(args.out)
             if args.errors:

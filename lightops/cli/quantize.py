@@ -33,7 +33,7 @@ from lightops.train.config import option
 from lightops.train.data import build_datasets, preflight
 from lightops.train.evaluation import evaluate
 
-from ._args import add_config_arguments, given_options, subcommand
+from ._args import add_config_arguments, check_out_folder, given_options, removed_if_empty_on_failure, subcommand
 from .train import USER_ERRORS
 
 __all__ = ["QuantizeConfig", "qat_lr", "quantize_checkpoint", "add_arguments", "add_parser", "main"]
@@ -121,13 +121,13 @@ def _accuracy(model: torch.nn.Module, frontend: FrontEnd, eval_set: Any, ckpt: D
 
 def quantize_checkpoint(cfg: QuantizeConfig) -> Dict[str, Any]:
     """Quantize ``cfg.checkpoint`` (PTQ, and QAT when ``qat_epochs``), evaluate fp32 and int8, write the checkpoints
-    and ``quantize.json``; returns its content.
+    and ``quantize.json``; returns its content. A run that fails removes the output folder it created while that is
+    still empty.
 
     Raises:
-        ValueError: an int8 checkpoint given, bad options, or data that does not fit the checkpoint.
+        ValueError: an int8 checkpoint given, bad options (``out`` a file), or data that does not fit the
+            checkpoint.
     """
-    from lightops.deploy.pt2e import QAT_STATE_NAME, int8_param_bytes, quantize_ptq, quantize_qat
-
     for flag, value, least in (("--calibration-clips", cfg.calibration_clips, 1), ("--batch-size", cfg.batch_size, 1),
                                ("--qat-epochs", cfg.qat_epochs, 0)):
         if value < least:
@@ -136,6 +136,15 @@ def quantize_checkpoint(cfg: QuantizeConfig) -> Dict[str, Any]:
         raise ValueError(f"--lr must be > 0, got {cfg.lr}")
     if cfg.stop_after is not None and cfg.stop_after < 1:
         raise ValueError(f"--stop-after must be >= 1, got {cfg.stop_after}")
+    check_out_folder(cfg.out)
+    with removed_if_empty_on_failure(cfg.out):
+        return _quantize(cfg)
+
+
+def _quantize(cfg: QuantizeConfig) -> Dict[str, Any]:
+    """:func:`quantize_checkpoint` after its option checks."""
+    from lightops.deploy.pt2e import QAT_STATE_NAME, int8_param_bytes, quantize_ptq, quantize_qat
+
     ckpt = read_checkpoint(cfg.checkpoint)
     if ckpt.get("quantized"):
         raise ValueError(f"{cfg.checkpoint} is already an int8 checkpoint (lightops quantize); give the float one")

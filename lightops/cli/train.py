@@ -11,7 +11,7 @@ from lightops.data import AudioFileError
 from lightops.train import TrainConfig, known_models, train
 from lightops.train.config import RECIPES, recipe_config
 
-from ._args import add_config_arguments, given_options, subcommand
+from ._args import add_config_arguments, check_out_folder, given_options, removed_if_empty_on_failure, subcommand
 
 __all__ = ["add_arguments", "config_from_args", "add_parser", "main", "USER_ERRORS", "GROUPS"]
 
@@ -47,9 +47,11 @@ def config_from_args(ns: argparse.Namespace) -> TrainConfig:
 def _run(ns: argparse.Namespace) -> int:
     try:
         cfg = config_from_args(ns)
+        check_out_folder(cfg.out)
         if cfg.threads:
             torch.set_num_threads(cfg.threads)  # process-wide settings belong to the command
-        result = train(cfg)
+        with removed_if_empty_on_failure(cfg.out):
+            result = train(cfg)
     except USER_ERRORS as e:
         raise SystemExit(f"lightops train: {e}") from e
     return 0 if result.get("complete") or cfg.stop_after else 1

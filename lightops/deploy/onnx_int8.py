@@ -30,10 +30,15 @@ from .export import model_metadata, optimize_onnx_graph
 from .onnx_runtime import require_onnx
 from .parity import ParityCheck, onnx_parity
 
-__all__ = ["export_int8_onnx", "Int8OnnxResult", "activations_as_uint8", "MIN_AGREEMENT_CHECKS"]
+__all__ = ["export_int8_onnx", "Int8OnnxResult", "activations_as_uint8", "MIN_AGREEMENT_CHECKS", "MIN_INT8_OPSET"]
 
 MIN_AGREEMENT_CHECKS = 16
 """Inputs compared at least: top-1 agreement on fewer says little."""
+
+MIN_INT8_OPSET = 18
+"""The oldest opset the int8 export writes: only torch's dynamo exporter takes the PT2E program, and it implements
+opset 18 and later (asked for an older one, it tries a version conversion, which fails on the QDQ graph, and keeps 18;
+torch 2.14)."""
 
 
 @dataclass(frozen=True)
@@ -121,7 +126,8 @@ def export_int8_onnx(loaded: LoadedModel, out: str, *, opset: Optional[int] = No
     Args:
         loaded: a checkpoint whose model is a :class:`~lightops.deploy.pt2e.QuantizedModel`.
         out: the ``.onnx`` file.
-        opset: ONNX opset (None: the exporter's).
+        opset: ONNX opset (None: the exporter's), :data:`MIN_INT8_OPSET` or later; an export that writes another
+            one fails.
         checks: random inputs at the model's input scale (at least :data:`MIN_AGREEMENT_CHECKS`).
         seed: their seed.
         batch_size: the batch the checks run at (the file's batch is dynamic).
@@ -130,8 +136,9 @@ def export_int8_onnx(loaded: LoadedModel, out: str, *, opset: Optional[int] = No
         An :class:`Int8OnnxResult`.
 
     Raises:
-        ValueError: ``loaded`` is not an int8 model, or a bad option.
-        RuntimeError: the export failed or onnxruntime returned other shapes (nothing written).
+        ValueError: ``loaded`` is not an int8 model, or a bad option (an ``opset`` below :data:`MIN_INT8_OPSET`).
+        RuntimeError: the export failed, wrote another opset than ``opset``, or onnxruntime returned other shapes
+            (nothing written).
         ImportError: onnx, onnxruntime or torchao is missing.
     """
     from .pt2e import float_agreement, int8_module, is_quantized
@@ -140,6 +147,10 @@ def export_int8_onnx(loaded: LoadedModel, out: str, *, opset: Optional[int] = No
         raise ValueError("export_int8_onnx: needs an int8 checkpoint from lightops quantize (ptq.pt or qat.pt)")
     check_int(checks, "export_int8_onnx: checks", minimum=1)
     check_int(batch_size, "export_int8_onnx: batch_size", minimum=1)
+    if opset is not None and check_int(opset, "export_int8_onnx: opset") < MIN_INT8_OPSET:
+        raise ValueError(f"export_int8_onnx: opset {opset} is older than an int8 checkpoint exports: only torch's "
+                         f"dynamo exporter takes its program, and it writes opset {MIN_INT8_OPSET} or later; ask for "
+                         f"{MIN_INT8_OPSET} or more, or leave the opset out")
     require_onnx()
     import onnx
 
@@ -166,6 +177,9 @@ def export_int8_onnx(loaded: LoadedModel, out: str, *, opset: Optional[int] = No
             raise RuntimeError(f"int8 ONNX export failed: {type(e).__name__}: "
                                f"{(str(e).strip().splitlines() or [''])[0][:300]}") from e
         proto = onnx.load(tmp)
+        written = next(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx"))
+        if opset is not None and written != opset:
+            raise RuntimeError(f"int8 ONNX export wrote opset {written}, not the opset {opset} asked for")
         for node in proto.graph.node:  # the exporter's per-node debug records (stack traces): most of the bytes
             del node.metadata_props[:]
         optimize_onnx_graph(proto)

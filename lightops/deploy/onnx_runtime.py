@@ -48,12 +48,29 @@ def run_session(session: Any, batches: Iterable[torch.Tensor]) -> np.ndarray:
     return np.concatenate([session.run(None, {name: np.ascontiguousarray(x.numpy())})[0] for x in batches])
 
 
-def read_metadata(path_or_session: Any) -> Dict[str, Optional[Any]]:
-    """The ``lightops.*`` metadata of an ONNX file or session, JSON-decoded (None for a missing key)."""
+def read_metadata(path_or_session: Any, source: Optional[str] = None) -> Dict[str, Optional[Any]]:
+    """The ``lightops.*`` metadata of an ONNX file or session, JSON-decoded (None for a missing key).
+
+    Args:
+        path_or_session: the ONNX file, or an onnxruntime session.
+        source: how errors name the file (default: the path, or the session's model path).
+
+    Raises:
+        ValueError: a value that is not JSON (the message names the file and the key).
+    """
     if isinstance(path_or_session, str):
         import onnx
 
         props = {p.key: p.value for p in onnx.load(path_or_session, load_external_data=False).metadata_props}
+        source = source or path_or_session
     else:
         props = dict(path_or_session.get_modelmeta().custom_metadata_map)
-    return {k: json.loads(props[k]) if k in props else None for k in METADATA_KEYS}
+        source = source or getattr(path_or_session, "_model_path", None) or "the ONNX model"
+    meta: Dict[str, Optional[Any]] = {}
+    for key in METADATA_KEYS:
+        try:
+            meta[key] = json.loads(props[key]) if key in props else None
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{source}: its metadata {key!r} is not valid JSON ({e.msg} at character {e.pos}): the "
+                             f"file was edited or not written by lightops export; export it again") from None
+    return meta

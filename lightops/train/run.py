@@ -102,6 +102,13 @@ def _log(env: DistEnv, cfg: TrainConfig, text: str) -> None:
         print(text, flush=True)
 
 
+def _notice(env: DistEnv, text: str) -> None:
+    """A one-line notice on stderr (rank 0, even with ``quiet``): something the run does that the user did not ask
+    for in so many words."""
+    if env.is_main:
+        print(f"note: {text}", file=sys.stderr, flush=True)
+
+
 def _epoch_line(r: Dict[str, Any], epochs: int) -> str:
     line = (f"epoch {r['epoch']}/{epochs}  lr {r['lr']:.2e}  train loss {r['train_loss']:.3f} acc "
             f"{r['train_accuracy']:.1%}  {r['train_seconds']:.1f} s")
@@ -113,21 +120,27 @@ def _epoch_line(r: Dict[str, Any], epochs: int) -> str:
 
 def check_out(cfg: TrainConfig) -> Tuple[str, str]:
     """Check OUT is writable and agrees with --resume / --overwrite; returns (out, checkpoint path)."""
-    out = check_writable_dir(cfg.out)
-    ckpt_path = os.path.join(out, CHECKPOINT_NAME)
+    ckpt_path = os.path.join(cfg.out, CHECKPOINT_NAME)
     if cfg.resume and cfg.overwrite:
         raise ValueError("--resume and --overwrite exclude each other")
-    if cfg.resume and not os.path.isfile(ckpt_path):
+    if cfg.resume and not os.path.isfile(ckpt_path):  # before OUT is made: a failed resume creates no folder
         raise FileNotFoundError(f"--resume: no checkpoint to resume from at {ckpt_path}")
     if not cfg.resume and not cfg.overwrite and os.path.exists(ckpt_path):
-        raise FileExistsError(f"{out} already holds a run ({CHECKPOINT_NAME}); pass --resume to continue it or "
+        raise FileExistsError(f"{cfg.out} already holds a run ({CHECKPOINT_NAME}); pass --resume to continue it or "
                               f"--overwrite to start over")
-    return out, ckpt_path
+    out = check_writable_dir(cfg.out)
+    return out, os.path.join(out, CHECKPOINT_NAME)
 
 
 def check_resume(cfg: TrainConfig, saved: Dict[str, Any], world_size: int, path: str) -> None:
-    """Raise ``ValueError`` if ``cfg`` computes something else than the run saved in ``path``."""
-    diff = {k: (saved.get(k), v) for k, v in cfg.to_dict().items() if k not in RESUME_FREE and saved.get(k) != v}
+    """Raise ``ValueError`` if ``cfg`` computes something else than the run saved in ``path``.
+
+    An option the saved run does not record is older than the run's lightops, so the run was trained with its
+    default (each new option's default keeps the training of before): it counts as that default.
+    """
+    defaults = TrainConfig().to_dict()
+    old_value = {k: saved.get(k, defaults.get(k)) for k in cfg.to_dict()}
+    diff = {k: (old_value[k], v) for k, v in cfg.to_dict().items() if k not in RESUME_FREE and old_value[k] != v}
     if diff:
         text = ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in diff.items())
         raise ValueError(f"--resume: options differ from the run in {path} ({text}); pass the same options or "
@@ -308,8 +321,8 @@ class _Run:
         if saved["args"]["epochs"] == cfg.epochs:
             engine.scheduler.load_state_dict(saved["scheduler"])
         else:
-            warnings.warn(f"--resume with epochs={cfg.epochs} instead of {saved['args']['epochs']}: the learning-rate "
-                          f"schedule is rebuilt for {cfg.epochs} epochs", stacklevel=3)
+            _notice(self.env, f"--resume with epochs={cfg.epochs} instead of {saved['args']['epochs']}: the "
+                              f"learning-rate schedule is rebuilt for {cfg.epochs} epochs")
         if engine.scaler is not None and saved.get("scaler"):
             engine.scaler.load_state_dict(saved["scaler"])
         per_rank = saved.get("rng_per_rank") or [saved["rng"]]

@@ -157,3 +157,13 @@ def test_model_ema_is_the_model_saved_and_evaluated_and_resumes_exactly(tmp_path
         assert torch.allclose(one["state_dict"][k], one["train_state_dict"][k], atol=1e-5), k
     with pytest.raises(ValueError, match="model_ema"):
         TrainConfig(model_ema=1.0)
+
+
+def test_resume_of_a_run_saved_before_an_option_existed_counts_it_as_its_default():
+    from lightops.train.run import check_resume
+
+    cfg = TrainConfig(**TINY)
+    saved = {k: v for k, v in cfg.to_dict().items() if k not in ("freq_dsu", "freq_dsu_factor")}  # an older run
+    check_resume(cfg, saved, 1, "old/last.pt")  # same computation: accepted
+    with pytest.raises(ValueError, match=r"freq_dsu: 0.0 -> 0.5"):
+        check_resume(TrainConfig(**dict(TINY, freq_dsu=0.5)), saved, 1, "old/last.pt")
