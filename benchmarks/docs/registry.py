@@ -127,6 +127,8 @@ BLOCKS: Dict[str, Block] = {
     "dssdn-dir-crossfamily-tau": Block("docs/models.md", "python -m benchmarks.compare"),
     "dssdn-dir-crossfamily-eq": Block("docs/models.md", "python -m benchmarks.compare"),
     "dssdn-regularisers-tau-30": Block("docs/models.md", "python -m benchmarks.compare"),
+    "dssdn-droppath-tau-30": Block("docs/models.md", "python -m benchmarks.compare"),
+    "dssdn-freqdsu-synthetic-30": Block("docs/models.md", "python -m benchmarks.compare"),
     "dssdn-adapt-synthetic-30": Block("docs/models.md", "python -m benchmarks.adapt_devices"),
     "dssdn-adapt-folder-30": Block("docs/models.md", "python -m benchmarks.adapt_devices"),
     "dssdn-adapt-folder-listed-30": Block("docs/models.md", "python -m benchmarks.adapt_devices"),
