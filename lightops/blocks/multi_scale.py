@@ -22,11 +22,15 @@ def adaptive_avg_exportable(x: torch.Tensor, dim: int, out_len: int) -> torch.Te
 
     The window bounds are tensors computed from the (symbolic) lengths, so an exported graph is right at every
     length. Equal to PyTorch's adaptive average up to float rounding.
+
+    The bounds are computed in float64: exporters lower an integer floor division to a float32 one, which rounds
+    ``i * length`` once it passes 2^24 (an ONNX graph then indexed past the end from about 32,000 frames on). In
+    float64 the products are exact and the quotients round to the right integer for any length an input can have.
     """
     length = x.shape[dim]
-    i = torch.arange(out_len, device=x.device)
-    start = torch.div(i * length, out_len, rounding_mode="floor")
-    end = torch.div((i + 1) * length + out_len - 1, out_len, rounding_mode="floor")
+    i = torch.arange(out_len, device=x.device, dtype=torch.float64)
+    start = torch.floor(i * length / out_len).to(torch.int64)  # floor(i L / n)
+    end = torch.ceil((i + 1) * length / out_len).to(torch.int64)  # ceil((i + 1) L / n)
     csum = torch.cumsum(x, dim=dim)
     csum = torch.cat([torch.zeros_like(csum.narrow(dim, 0, 1)), csum], dim=dim)  # [..., j] = sum of the first j
     total = csum.index_select(dim, end) - csum.index_select(dim, start)  # out_len bins along dim
