@@ -384,6 +384,8 @@ def export_onnx(model_or_name: Union[nn.Module, str, os.PathLike, LoadedModel], 
     if dtype not in ("fp32", "fp16"):
         raise ValueError(f"export_onnx: dtype must be 'fp32' or 'fp16', got {dtype!r}")
     atol = check_float(atol, "export_onnx: atol", minimum=0.0)
+    if exporter not in EXPORTERS:
+        raise ValueError(f"export_onnx: exporter must be one of {EXPORTERS}, got {exporter!r}")
     if opset is not None:
         require_onnx()
         import onnx
@@ -403,6 +405,9 @@ def export_onnx(model_or_name: Union[nn.Module, str, os.PathLike, LoadedModel], 
         if with_frontend or dtype != "fp32" or (input_size is not None and tuple(input_size) != size):
             raise ValueError(f"export_onnx: an int8 checkpoint exports as quantized, at its own input (C, F, T) = "
                              f"{size} and without the front end: drop with_frontend / dtype / input_size")
+        if exporter == "torchscript":  # only torch.export takes the PT2E program
+            raise ValueError("export_onnx: an int8 checkpoint exports with the dynamo exporter only (the TorchScript "
+                             "exporter cannot take its quantized program): use exporter 'auto' or 'dynamo'")
         return export_int8_onnx(loaded, path, opset=opset, seed=seed, batch_size=batch_size)
     size = tuple(input_size) if input_size is not None else loaded.default_input_size()
     spec = export_spec(loaded, size, with_frontend=with_frontend, batch_size=batch_size, seed=seed, static=static)

@@ -14,7 +14,6 @@ import os
 import random
 import sys
 import time
-import warnings
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -426,7 +425,8 @@ class _Run:
         cfg, env = self.cfg, self.env
         digests = all_gather_objects(params_digest(engine.raw_model), env)
         if len(set(digests)) != 1:
-            warnings.warn(f"DDP replicas hold different weights at the end of training: {digests}", stacklevel=3)
+            _notice(self.env, f"the DDP replicas hold different weights at the end of training (parameter digests "
+                              f"{digests}); metrics.json records replicas_identical false")
         epochs_done = end_epoch if history else start_epoch
         if epochs_done < cfg.epochs:
             return dict(complete=False, epochs_done=epochs_done, epochs=cfg.epochs, history=history,

@@ -302,3 +302,15 @@ def test_int8_export_writes_the_opset_asked_for(tmp_path):
     export_onnx(loaded, tmp_path / "int8.onnx", opset=19)
     proto = onnx.load(str(tmp_path / "int8.onnx"))
     assert [o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")] == [19]
+
+
+def test_int8_export_refuses_the_torchscript_exporter(tmp_path):
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    from lightops.deploy.export import export_onnx
+
+    with pytest.raises(ValueError, match="int8 checkpoint exports with the dynamo exporter only"):
+        export_onnx(_int8_like(), tmp_path / "int8.onnx", exporter="torchscript")
+    with pytest.raises(ValueError, match="exporter must be one of"):
+        export_onnx(_int8_like(), tmp_path / "int8.onnx", exporter="tflite")
+    assert not list(tmp_path.iterdir())
