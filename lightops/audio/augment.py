@@ -15,7 +15,12 @@ import torch.nn as nn
 
 from ..validation import check_float, check_int
 
-__all__ = ["SpecAugment", "mixup"]
+__all__ = ["SpecAugment", "mixup", "generator_device"]
+
+
+def generator_device(generator: Optional[torch.Generator]) -> Union[str, torch.device]:
+    """The device to draw from ``generator`` on: its own, or the CPU for torch's global generator (None)."""
+    return "cpu" if generator is None else generator.device
 
 
 def _check_width(value: int, name: str) -> int:
@@ -34,7 +39,7 @@ def _band_masks(num: int, max_width: int, size: int, batch: int, device: Union[s
         return mask
     max_width = min(max_width, size)
     pos = torch.arange(size, device=device)  # (size,)
-    u = torch.rand(2, batch, num, generator=generator, device="cpu" if generator is None else generator.device)
+    u = torch.rand(2, batch, num, generator=generator, device=generator_device(generator))
     u = u.to(device)
     width = (u[0] * (max_width + 1)).floor().clamp_max(max_width)  # (B, num) in [0, max_width]
     start = (u[1] * (size - width + 1)).floor().clamp_max(size - width)  # (B, num) in [0, size - width]
@@ -143,7 +148,7 @@ def mixup(x: torch.Tensor, y: torch.Tensor, alpha: float = 0.3, *, num_classes: 
     else:
         raise ValueError(f"mixup: expected targets y as indices (B,) or soft targets (B, K), got shape "
                          f"{list(y.shape)} dtype {y.dtype}")
-    gen_device = "cpu" if generator is None else generator.device
+    gen_device = generator_device(generator)
     lam = 1.0
     if alpha > 0:
         # torch's Beta sampler takes no generator: seed numpy's from the (global or given) torch generator.

@@ -21,6 +21,7 @@ import torch
 import torch.nn as nn
 
 from ..validation import check_float, check_int
+from .augment import generator_device
 
 __all__ = ["FilterAugment", "filter_gains_db"]
 
@@ -59,7 +60,7 @@ def filter_gains_db(batch: int, bins: int, n_bands: int, *, db_range: Tuple[floa
     check_int(bins, "filter_gains_db: bins", minimum=1)
     check_int(n_bands, "filter_gains_db: n_bands", minimum=1)
     _check_kind(kind, "filter_gains_db")
-    gen_device = "cpu" if generator is None else generator.device
+    gen_device = generator_device(generator)
     lo, hi = db_range
     n_bands = min(n_bands, bins)
     width = max(1, min(min_bandwidth, bins // n_bands))
@@ -122,7 +123,7 @@ class FilterAugment(nn.Module):
             raise ValueError(f"FilterAugment: expected a 4-D log-mel batch (B, C, F, T), got shape {list(x.shape)}")
         if not self.training or self.p == 0.0 or x.shape[0] == 0:
             return x
-        gen_device = "cpu" if self.generator is None else self.generator.device
+        gen_device = generator_device(self.generator)
         lo, hi = self.n_bands
         n = int(torch.randint(lo, max(hi, lo + 1), (), generator=self.generator, device=gen_device))
         b, f = x.shape[0], x.shape[2]

@@ -27,6 +27,8 @@ import torch
 import torch.nn as nn
 
 from ..validation import check_float
+from .augment import generator_device
+from .freq_mixstyle import restyles_batch
 
 __all__ = ["FreqDSU"]
 
@@ -55,19 +57,15 @@ class FreqDSU(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Re-style the per-bin statistics of ``x`` ``(B, C, F, T)`` with probability ``p`` (training mode only)."""
-        if x.dim() != 4:
-            raise ValueError(f"FreqDSU: expected a 4-D log-mel batch (B, C, F, T), got shape {list(x.shape)}")
-        if not self.training or self.p == 0.0 or x.shape[0] < 2:
-            return x
-        gen_device = "cpu" if self.generator is None else self.generator.device
-        if float(torch.rand((), generator=self.generator, device=gen_device)) >= self.p:
+        if not restyles_batch(self, x):
             return x
         b, f = x.shape[0], x.shape[2]
         mu = x.mean(dim=(1, 3), keepdim=True).detach()  # (B, 1, F, 1)
         log_sig = 0.5 * torch.log(x.var(dim=(1, 3), keepdim=True).detach() + self.eps)
         stats = torch.cat([mu.reshape(b, f), log_sig.reshape(b, f)], dim=1)  # (B, 2F)
         dev = stats - stats.mean(dim=0, keepdim=True)
-        z = torch.randn((b, b), generator=self.generator, device=gen_device).to(device=x.device, dtype=x.dtype)
+        z = torch.randn((b, b), generator=self.generator, device=generator_device(self.generator))
+        z = z.to(device=x.device, dtype=x.dtype)
         shift = (self.factor / math.sqrt(b - 1)) * (z @ dev)  # (B, 2F), covariance factor^2 * the batch's
         d_mu, d_log_sig = shift[:, :f].reshape(b, 1, f, 1), shift[:, f:].reshape(b, 1, f, 1)
         return (x - mu) * torch.exp(d_log_sig) + mu + d_mu

@@ -20,8 +20,25 @@ import torch
 import torch.nn as nn
 
 from ..validation import check_float
+from .augment import generator_device
 
-__all__ = ["FreqMixStyle"]
+__all__ = ["FreqMixStyle", "restyles_batch"]
+
+
+def restyles_batch(step: nn.Module, x: torch.Tensor) -> bool:
+    """Whether a batch-wise re-styling step (:class:`FreqMixStyle`, :class:`~lightops.audio.FreqDSU`: attributes
+    ``p`` and ``generator``) acts on ``x`` ``(B, C, F, T)`` now: never in eval mode, at ``p`` 0 or for fewer than two
+    examples, else with probability ``p`` (one draw from the step's generator).
+
+    Raises:
+        ValueError: ``x`` is not 4-D (named with the step's class).
+    """
+    if x.dim() != 4:
+        raise ValueError(f"{type(step).__name__}: expected a 4-D log-mel batch (B, C, F, T), got shape "
+                         f"{list(x.shape)}")
+    if not step.training or step.p == 0.0 or x.shape[0] < 2:
+        return False
+    return float(torch.rand((), generator=step.generator, device=generator_device(step.generator))) < step.p
 
 
 class FreqMixStyle(nn.Module):
@@ -48,13 +65,9 @@ class FreqMixStyle(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Mix the per-bin statistics of ``x`` ``(B, C, F, T)`` with probability ``p`` (training mode only)."""
-        if x.dim() != 4:
-            raise ValueError(f"FreqMixStyle: expected a 4-D log-mel batch (B, C, F, T), got shape {list(x.shape)}")
-        if not self.training or self.p == 0.0 or x.shape[0] < 2:
+        if not restyles_batch(self, x):
             return x
-        gen_device = "cpu" if self.generator is None else self.generator.device
-        if float(torch.rand((), generator=self.generator, device=gen_device)) >= self.p:
-            return x
+        gen_device = generator_device(self.generator)
         b = x.shape[0]
         # torch's Beta sampler takes no generator: seed numpy's from the (global or given) torch generator
         seed = int(torch.randint(0, 2**62, (1,), generator=self.generator, device=gen_device))

@@ -1,39 +1,18 @@
-"""Freq-DSU: properties with hypothesis, and the covariance its draws follow."""
+"""Freq-DSU's own properties with hypothesis, and the covariance its draws follow (the properties it shares with
+Freq-MixStyle: tests/audio/test_freq_mixstyle.py)."""
 import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
 from lightops.audio import FreqDSU
-
-shapes = st.tuples(st.integers(2, 6), st.integers(1, 2), st.integers(2, 12), st.integers(3, 16))
-
-
-def _batch(shape, seed, dtype=torch.float32):
-    gen = torch.Generator().manual_seed(seed)
-    b, c, f, t = shape
-    scale = torch.rand(b, 1, f, 1, generator=gen) * 5 + 0.5  # per-example, per-bin statistics that differ
-    shift = torch.randn(b, 1, f, 1, generator=gen) * 10
-    return (torch.randn(shape, generator=gen) * scale + shift).to(dtype)
+from tests.audio.common import shapes
+from tests.audio.common import style_batch as _batch
 
 
 def _stats(x):
     """Per-example, per-bin mean and log std over (C, T), as (B, 2F)."""
     return torch.cat([x.mean(dim=(1, 3)), 0.5 * torch.log(x.var(dim=(1, 3), correction=0))], dim=1)
-
-
-@given(shape=shapes, seed=st.integers(0, 10_000), dtype=st.sampled_from([torch.float32, torch.float64]))
-def test_shape_and_dtype_kept(shape, seed, dtype):
-    out = FreqDSU(p=1.0).train()(_batch(shape, seed, dtype))
-    assert out.shape == shape and out.dtype == dtype and torch.isfinite(out).all()
-
-
-@given(shape=shapes, seed=st.integers(0, 10_000))
-def test_identity_at_p0_in_eval_and_for_one_example(shape, seed):
-    x = _batch(shape, seed)
-    assert torch.equal(FreqDSU(p=0.0).train()(x), x)
-    assert torch.equal(FreqDSU(p=1.0).eval()(x), x)
-    assert torch.equal(FreqDSU(p=1.0).train()(x[:1]), x[:1])
 
 
 @given(shape=shapes, seed=st.integers(0, 10_000))
@@ -65,14 +44,6 @@ def test_draws_follow_the_batch_covariance_scaled_by_factor():
     torch.testing.assert_close(est, 0.25 * cov, atol=0.1 * 0.25 * cov.abs().max(), rtol=0)
     # a bin and its spread move together when they do across the batch (correlated, not independent per bin)
     assert est.diagonal().min() > 0 and (est - est.diagonal().diag()).abs().max() > 0.2 * est.diagonal().max()
-
-
-def test_reproducible_with_a_generator_and_changes_the_batch():
-    x = _batch((4, 1, 8, 10), 0)
-    a, b = FreqDSU(p=1.0).train(), FreqDSU(p=1.0).train()
-    a.generator, b.generator = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
-    ya, yb = a(x), b(x)
-    assert torch.equal(ya, yb) and not torch.allclose(ya, x)
 
 
 def test_bad_arguments():

@@ -1,34 +1,31 @@
-"""Freq-MixStyle: properties with hypothesis."""
+"""Freq-MixStyle and Freq-DSU, the batch re-styling steps: their shared properties with hypothesis, and
+Freq-MixStyle's own (Freq-DSU's: tests/audio/test_freq_dsu.py)."""
 import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lightops.audio import FreqMixStyle
+from lightops.audio import FreqDSU, FreqMixStyle
+from tests.audio.common import shapes
+from tests.audio.common import style_batch as _batch
 
-shapes = st.tuples(st.integers(2, 6), st.integers(1, 2), st.integers(2, 12), st.integers(3, 16))
-
-
-def _batch(shape, seed, dtype=torch.float32):
-    gen = torch.Generator().manual_seed(seed)
-    b, c, f, t = shape
-    scale = torch.rand(b, 1, f, 1, generator=gen) * 5 + 0.5  # per-example, per-bin statistics that differ
-    shift = torch.randn(b, 1, f, 1, generator=gen) * 10
-    return (torch.randn(shape, generator=gen) * scale + shift).to(dtype)
+STEPS = [FreqMixStyle, FreqDSU]
 
 
+@pytest.mark.parametrize("step", STEPS)
 @given(shape=shapes, seed=st.integers(0, 10_000), dtype=st.sampled_from([torch.float32, torch.float64]))
-def test_shape_and_dtype_kept(shape, seed, dtype):
-    out = FreqMixStyle(p=1.0).train()(_batch(shape, seed, dtype))
+def test_shape_and_dtype_kept(step, shape, seed, dtype):
+    out = step(p=1.0).train()(_batch(shape, seed, dtype))
     assert out.shape == shape and out.dtype == dtype and torch.isfinite(out).all()
 
 
+@pytest.mark.parametrize("step", STEPS)
 @given(shape=shapes, seed=st.integers(0, 10_000))
-def test_identity_at_p0_in_eval_and_for_one_example(shape, seed):
+def test_identity_at_p0_in_eval_and_for_one_example(step, shape, seed):
     x = _batch(shape, seed)
-    assert torch.equal(FreqMixStyle(p=0.0).train()(x), x)
-    assert torch.equal(FreqMixStyle(p=1.0).eval()(x), x)
-    assert torch.equal(FreqMixStyle(p=1.0).train()(x[:1]), x[:1])
+    assert torch.equal(step(p=0.0).train()(x), x)
+    assert torch.equal(step(p=1.0).eval()(x), x)
+    assert torch.equal(step(p=1.0).train()(x[:1]), x[:1])
 
 
 @given(shape=shapes, seed=st.integers(0, 10_000))
@@ -48,9 +45,10 @@ def test_per_bin_statistics_lie_between_the_mixed_examples(shape, seed):
         assert (between_mu & between_sig).all(dim=1).any(), f"example {i}"
 
 
-def test_reproducible_with_a_generator_and_changes_the_batch():
+@pytest.mark.parametrize("step", STEPS)
+def test_reproducible_with_a_generator_and_changes_the_batch(step):
     x = _batch((4, 1, 8, 10), 0)
-    a, b = FreqMixStyle(p=1.0).train(), FreqMixStyle(p=1.0).train()
+    a, b = step(p=1.0).train(), step(p=1.0).train()
     a.generator, b.generator = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
     ya, yb = a(x), b(x)
     assert torch.equal(ya, yb) and not torch.allclose(ya, x)
