@@ -5,6 +5,7 @@ Every file lightops writes (checkpoints, ``metrics.json``, ONNX models, CSV pred
 and renamed over the destination with ``os.replace``. A crash leaves either the previous file or the new one, never a
 truncated one, and no temporary file is left behind on an error.
 """
+import errno
 import json
 import os
 import tempfile
@@ -105,9 +106,13 @@ def check_writable_dir(path: PathLike) -> str:
         ``path`` as a string.
 
     Raises:
+        NotADirectoryError: ``path`` is a file (the message names it).
         OSError: the folder cannot be created or written (the message names it).
     """
     path = os.fspath(path)
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise NotADirectoryError(errno.ENOTDIR, f"output folder {path!r} is a file, not a folder; give a folder "
+                                                f"(created if missing)")
     try:
         os.makedirs(path, exist_ok=True)
         fd, probe = tempfile.mkstemp(prefix=".write-probe.", dir=path)

@@ -187,3 +187,14 @@ def test_replicas_that_disagree_are_one_plain_notice_and_recorded(tmp_path, monk
     err = [line for line in capsys.readouterr().err.splitlines() if "replicas" in line]
     assert len(err) == 1 and err[0].startswith("note: the DDP replicas hold different weights")
     assert result["replicas_identical"] is False
+
+
+def test_an_output_folder_that_is_a_file_is_named_as_such(tmp_path):
+    from lightops.fileio import check_writable_dir
+
+    out = tmp_path / "results"
+    out.write_text("keep me")
+    with pytest.raises(NotADirectoryError, match=r"output folder .*results' is a file, not a folder"):
+        check_writable_dir(out)
+    assert out.read_text() == "keep me"
+    assert check_writable_dir(tmp_path / "new") == str(tmp_path / "new") and (tmp_path / "new").is_dir()
