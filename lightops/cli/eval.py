@@ -10,6 +10,7 @@ from lightops.checkpoint import read_checkpoint, save_checkpoint
 from lightops.deploy.submission import state_at_dtype
 from lightops.fileio import atomic_write_json
 from lightops.train import TrainConfig, evaluate_checkpoint
+from lightops.train.evaluation import default_eval_dir
 from lightops.train.finetune import evaluate_finetuned
 
 from ._args import add_config_arguments, check_out_folder, removed_if_empty_on_failure, subcommand
@@ -54,7 +55,7 @@ def _evaluate_fp16(ns: argparse.Namespace) -> Dict[str, Any]:
     if ckpt.get("device_models"):
         ckpt["device_models"] = {d: state_at_dtype(state_at_dtype(v, "fp16"), "fp32")
                                  for d, v in ckpt["device_models"].items()}
-    out = ns.out or os.path.join(os.path.dirname(os.path.abspath(ns.checkpoint)), "eval")
+    out = ns.out or default_eval_dir(ns.checkpoint)
     with tempfile.TemporaryDirectory() as tmp:
         fp32 = _evaluate(ns, ns.checkpoint, os.path.join(tmp, "fp32"), True)
         save_checkpoint(ckpt, os.path.join(tmp, "fp16.pt"))
@@ -88,7 +89,7 @@ def _out_folder(ns: argparse.Namespace) -> Optional[str]:
     without ``--out``, which is refused)."""
     if ns.out or len(ns.checkpoint) > 1:
         return ns.out
-    return os.path.join(os.path.dirname(os.path.abspath(ns.checkpoint[0])), "eval")
+    return default_eval_dir(ns.checkpoint[0])
 
 
 def _run(ns: argparse.Namespace) -> int:

@@ -22,7 +22,8 @@ from .metrics import classification_metrics
 from .plots import plot_confusion_matrix
 from .teacher import check_distinct
 
-__all__ = ["evaluate", "evaluate_checkpoint", "MeanLogits", "autocast", "METRICS_NAME", "CONFUSION_NAME", "pct"]
+__all__ = ["evaluate", "evaluate_checkpoint", "MeanLogits", "autocast", "METRICS_NAME", "CONFUSION_NAME", "pct",
+           "default_eval_dir"]
 
 METRICS_NAME = "metrics.json"
 CONFUSION_NAME = "confusion.png"
@@ -101,6 +102,11 @@ def evaluate(model: nn.Module, frontend: FrontEnd, dataset: Dataset, *, classes:
     return classification_metrics(all_logits, all_labels, all_devices, classes, seen_devices)
 
 
+def default_eval_dir(checkpoint: str) -> str:
+    """Where an evaluation of ``checkpoint`` writes without an output folder given: ``eval/`` beside the checkpoint."""
+    return os.path.join(os.path.dirname(os.path.abspath(checkpoint)), "eval")
+
+
 def evaluate_checkpoint(checkpoint: Union[str, Sequence[str]], data: str = SYNTHETIC, out: Optional[str] = None, *,
                         batch_size: int = 64, workers: int = 0, num_clips: Optional[int] = None,
                         device: Optional[str] = None, threads: Optional[int] = None,
@@ -174,7 +180,7 @@ def _evaluate_checkpoint(ckpts: List[Dict[str, Any]], paths: List[str], data: st
                                       num_eval_clips=num_clips or saved_args.get("num_eval_clips")))
     _, eval_set = build_datasets(args)
     preflight(eval_set, "evaluate")
-    out = check_writable_dir(out or os.path.join(os.path.dirname(os.path.abspath(checkpoint)), "eval"))
+    out = check_writable_dir(out or default_eval_dir(checkpoint))
     classes = list(ckpt.get("classes") or eval_set.classes)
     check_classes(classes, eval_set.classes, f"the data {data!r} against the checkpoint {checkpoint!r}")
     members = [load_model(c, source=p).model.to(env.device) for c, p in zip(ckpts, paths)]

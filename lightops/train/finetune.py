@@ -33,7 +33,7 @@ from .config import TrainConfig, option
 from .data import DatasetView, build_datasets, preflight
 from .distributed import DistEnv, ShardedBatchSampler, derive_seed
 from .engine import Engine
-from .evaluation import pct
+from .evaluation import default_eval_dir, pct
 from .isolation import isolated_state
 from .losses import build_losses
 from .metrics import classification_metrics, device_sort_key
@@ -284,7 +284,7 @@ def evaluate_finetuned(checkpoint: str, data: Optional[str] = None, out: Optiona
                                           num_eval_clips=num_clips or saved.get("num_eval_clips")))
         _, eval_set = build_datasets(tcfg)
         preflight(eval_set, "evaluate")
-        out = check_writable_dir(out or os.path.join(os.path.dirname(os.path.abspath(checkpoint)), "eval"))
+        out = check_writable_dir(out or default_eval_dir(checkpoint))
         classes = list(loaded.classes or eval_set.classes)
         check_classes(classes, eval_set.classes, f"the data {tcfg.data!r} against the checkpoint {checkpoint!r}")
         frontend = FrontEnd.from_config(ckpt["frontend"])
