@@ -15,7 +15,7 @@ from typing import IO, Any, Iterator, Union
 import torch
 
 __all__ = ["PathLike", "atomic_path", "atomic_write", "atomic_save", "atomic_write_json", "check_writable_dir",
-           "check_output_path"]
+           "check_output_path", "same_file"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -97,6 +97,15 @@ def atomic_write_json(obj: Any, path: PathLike) -> None:
     text = json.dumps(obj, indent=2, allow_nan=True)
     with atomic_write(path, "w") as fh:
         fh.write(text + "\n")
+
+
+def same_file(a: PathLike, b: PathLike) -> bool:
+    """Whether ``a`` and ``b`` name one file: the same existing file (links and relative paths resolved), or, where
+    one does not exist yet, the same absolute path. The check before an output replaces an input or another output."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.abspath(a) == os.path.abspath(b)
 
 
 def check_writable_dir(path: PathLike) -> str:

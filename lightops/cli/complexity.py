@@ -6,7 +6,7 @@ from typing import Any, Dict, List, Tuple
 import torch.nn as nn
 
 from lightops.checkpoint import LoadedModel, resolve_model
-from lightops.fileio import atomic_write_json, check_output_path
+from lightops.fileio import atomic_write_json, check_output_path, same_file
 from lightops.profiling.dcase import DTYPES, RULES, dcase_report
 
 from ._args import parse_size, subcommand
@@ -64,7 +64,7 @@ def _check_json(path: str, model: str) -> None:
         raise IsADirectoryError(f"--json {path} is a folder: give a file name such as "
                                 f"{os.path.join(path, 'complexity.json')}")
     check_output_path(path)
-    if os.path.isfile(model) and os.path.exists(path) and os.path.samefile(path, model):
+    if os.path.isfile(model) and os.path.exists(path) and same_file(path, model):
         raise ValueError(f"--json {path} is the checkpoint {model} being counted: give another file name")
 
 

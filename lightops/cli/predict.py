@@ -10,7 +10,7 @@ import numpy as np
 from lightops.deploy.device_ids import read_device_ids
 from lightops.deploy.predict import AUDIO_EXTENSIONS, Predictor, predict_files, write_predictions
 from lightops.deploy.streaming import StreamingClassifier
-from lightops.fileio import atomic_write, check_output_path
+from lightops.fileio import atomic_write, check_output_path, same_file
 
 from ._args import subcommand
 
@@ -102,18 +102,11 @@ def _print_window(onset: float, probs: np.ndarray, classes: Sequence[str]) -> No
     print(f"{onset:.3f}\t{classes[int(np.argmax(probs))]}\t" + "\t".join(f"{p:.6f}" for p in probs), flush=True)
 
 
-def _same_file(a: str, b: str) -> bool:
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return os.path.abspath(a) == os.path.abspath(b)
-
-
 def check_outputs(args: argparse.Namespace) -> None:
     """Refuse an ``--out`` or ``--errors`` that would replace an input (the model, an audio file given) or each other:
     they are written at the end, over whatever file is there."""
     outputs = [(o, v) for o, v in (("--out", args.out), ("--errors", args.errors)) if v]
-    if len(outputs) == 2 and _same_file(outputs[0][1], outputs[1][1]):
+    if len(outputs) == 2 and same_file(outputs[0][1], outputs[1][1]):
         raise ValueError(f"--out and --errors are the same file ({args.out}): give two files")
     inputs = [args.model] + [p for p in args.paths if os.path.isfile(p)]
     folders = [os.path.realpath(p) + os.sep for p in args.paths if os.path.isdir(p)]
@@ -122,7 +115,7 @@ def check_outputs(args: argparse.Namespace) -> None:
             continue
         audio_in_folder = path.lower().endswith(AUDIO_EXTENSIONS) and any(
             os.path.realpath(path).startswith(f) for f in folders)
-        if audio_in_folder or any(_same_file(path, given) for given in inputs):
+        if audio_in_folder or any(same_file(path, given) for given in inputs):
             raise ValueError(f"{option} {path} is an input (the model or an audio file to predict): writing it would "
                              f"replace that file; give another {option}")
 

@@ -27,7 +27,7 @@ import torch.nn as nn
 from ..audio import FrontEnd
 from ..checkpoint import load_model, read_checkpoint, save_checkpoint
 from ..data import read_audio
-from ..fileio import PathLike, atomic_write_json, check_writable_dir
+from ..fileio import PathLike, atomic_write_json, check_writable_dir, same_file
 from ..validation import check_float, check_int
 from .predict import find_audio, window_starts
 
@@ -201,7 +201,7 @@ def adapt_checkpoint(checkpoint: PathLike, recordings: Mapping[str, Sequence[Pat
     out = check_writable_dir(os.fspath(out))
     target = os.path.join(out, "last.pt")
     if os.path.exists(target):
-        if os.path.samefile(target, checkpoint):
+        if same_file(target, checkpoint):
             raise FileExistsError(f"{target} is the checkpoint being adapted: give another --out folder (the "
                                   f"training run's file, its optimizer state included, is kept)")
         if not overwrite:
